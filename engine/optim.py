@@ -1,0 +1,249 @@
+"""Optimizers: SGD (momentum, Nesterov), Adagrad, RMSprop, Adam (bias-corrected, AMSGrad).
+
+An optimizer updates parameters in place: each parameter is a Tensor (anything with ``.data``
+and ``.grad`` ndarrays); ``step(params)`` applies one update from the current gradients and
+skips parameters whose ``.grad`` is None.  State (velocities, moments) lives in the optimizer,
+one entry per parameter.  The update rules are those of Keras; ``weight_decay`` is decoupled
+as in Keras 3 (and AdamW): ``w <- w - lr * weight_decay * w`` before the gradient step.
+
+    >>> import numpy as np, engine
+    >>> w = engine.Tensor(np.ones(3, np.float32), requires_grad=True)
+    >>> w.grad = np.full(3, 0.5, np.float32)
+    >>> engine.optimizers.SGD(learning_rate=0.1).step([w]); w.data
+    array([0.95, 0.95, 0.95], dtype=float32)
+
+Optimizers are also accepted by name in ``model.compile``: see :func:`get`.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "get", "OPTIMIZERS"]
+
+
+def _check_number(owner, name, value, lo=0.0, hi=None, lo_open=False, hi_open=True):
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{owner}: {name} must be a number, received {value!r}")
+    value = float(value)
+    bad_lo = value <= lo if lo_open else value < lo
+    bad_hi = hi is not None and (value >= hi if hi_open else value > hi)
+    if bad_lo or bad_hi or not np.isfinite(value):
+        rng = f"{'(' if lo_open else '['}{lo}, {hi if hi is not None else 'inf'}" \
+              f"{')' if hi_open or hi is None else ']'}"
+        raise ValueError(f"{owner}: {name} must be in {rng}, received {value!r}")
+    return value
+
+
+class Optimizer:
+    """Base class: learning rate, decoupled weight decay, per-parameter state.
+
+    Subclasses implement ``_update(w, g, state)`` on ndarrays (in place on ``w``) and
+    ``_init_state(w)``.
+    """
+
+    def __init__(self, learning_rate, weight_decay=0.0):
+        name = type(self).__name__
+        self.learning_rate = _check_number(name, "learning_rate", learning_rate, lo_open=True)
+        self.weight_decay = _check_number(name, "weight_decay", weight_decay)
+        self.iterations = 0
+        self._state = {}
+
+    def step(self, params):
+        """Apply one update to every parameter whose ``.grad`` is not None."""
+        self.iterations += 1
+        lr, wd = self.learning_rate, self.weight_decay
+        for p in params:
+            g = p.grad
+            if g is None:
+                continue
+            entry = self._state.get(id(p))
+            if entry is None or entry[0] is not p:
+                entry = self._state[id(p)] = (p, self._init_state(p.data))
+            w = p.data
+            if wd:
+                w -= w * np.asarray(lr * wd, w.dtype)
+            self._update(w, g, entry[1])
+
+    def reset(self):
+        """Forget all state (moments, step count)."""
+        self.iterations = 0
+        self._state.clear()
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    def _init_state(self, w):
+        return {}
+
+    def _update(self, w, g, state):
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum.
+
+    Without momentum ``w -= lr * g``.  With momentum ``v = momentum * v - lr * g`` then
+    ``w += v``, or with ``nesterov=True`` ``w += momentum * v - lr * g`` (Keras rules).
+
+    >>> SGD(learning_rate=0.5, momentum=0.9, nesterov=True)
+    SGD(learning_rate=0.5, weight_decay=0.0, momentum=0.9, nesterov=True)
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(learning_rate, weight_decay)
+        self.momentum = _check_number("SGD", "momentum", momentum, hi=1.0)
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"SGD: nesterov must be a bool, received {nesterov!r}")
+        self.nesterov = nesterov
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+    def _init_state(self, w):
+        return {"v": np.zeros_like(w)} if self.momentum else {}
+
+    def _update(self, w, g, state):
+        lr = np.asarray(self.learning_rate, w.dtype)
+        if not self.momentum:
+            w -= lr * g
+            return
+        v, mu = state["v"], np.asarray(self.momentum, w.dtype)
+        step = lr * g
+        v *= mu
+        v -= step
+        if self.nesterov:
+            w += mu * v
+            w -= step
+        else:
+            w += v
+
+
+class Adagrad(Optimizer):
+    """Adagrad: ``a += g**2``; ``w -= lr * g / sqrt(a + epsilon)`` (Keras: a starts at
+    ``initial_accumulator_value``).
+
+    >>> Adagrad().learning_rate
+    0.001
+    """
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
+                 weight_decay=0.0):
+        super().__init__(learning_rate, weight_decay)
+        self.initial_accumulator_value = _check_number("Adagrad", "initial_accumulator_value",
+                                                       initial_accumulator_value)
+        self.epsilon = _check_number("Adagrad", "epsilon", epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "initial_accumulator_value":
+                self.initial_accumulator_value, "epsilon": self.epsilon}
+
+    def _init_state(self, w):
+        return {"a": np.full_like(w, self.initial_accumulator_value)}
+
+    def _update(self, w, g, state):
+        a = state["a"]
+        a += g * g
+        w -= np.asarray(self.learning_rate, w.dtype) * g / np.sqrt(a + w.dtype.type(self.epsilon))
+
+
+class RMSprop(Optimizer):
+    """RMSprop: ``v = rho * v + (1 - rho) * g**2``; ``w -= lr * g / (sqrt(v) + epsilon)``.
+
+    >>> RMSprop(rho=0.9).rho
+    0.9
+    """
+
+    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, weight_decay=0.0):
+        super().__init__(learning_rate, weight_decay)
+        self.rho = _check_number("RMSprop", "rho", rho, hi=1.0)
+        self.epsilon = _check_number("RMSprop", "epsilon", epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+    def _init_state(self, w):
+        return {"v": np.zeros_like(w)}
+
+    def _update(self, w, g, state):
+        v, t = state["v"], w.dtype.type
+        v *= t(self.rho)
+        v += t(1.0 - self.rho) * (g * g)
+        w -= t(self.learning_rate) * g / (np.sqrt(v) + t(self.epsilon))
+
+
+class Adam(Optimizer):
+    """Adam with bias correction (and optionally AMSGrad), Keras form::
+
+        m = b1 * m + (1 - b1) * g;   v = b2 * v + (1 - b2) * g**2
+        v_hat = max(v_hat, v) (amsgrad) or v
+        w -= lr * sqrt(1 - b2**t) / (1 - b1**t) * m / (sqrt(v_hat) + epsilon)
+
+    >>> Adam(amsgrad=True).amsgrad
+    True
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, weight_decay=0.0):
+        super().__init__(learning_rate, weight_decay)
+        self.beta_1 = _check_number("Adam", "beta_1", beta_1, hi=1.0)
+        self.beta_2 = _check_number("Adam", "beta_2", beta_2, hi=1.0)
+        self.epsilon = _check_number("Adam", "epsilon", epsilon)
+        if not isinstance(amsgrad, bool):
+            raise TypeError(f"Adam: amsgrad must be a bool, received {amsgrad!r}")
+        self.amsgrad = amsgrad
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+    def _init_state(self, w):
+        state = {"m": np.zeros_like(w), "v": np.zeros_like(w), "t": 0}
+        if self.amsgrad:
+            state["v_hat"] = np.zeros_like(w)
+        return state
+
+    def _update(self, w, g, state):
+        t = w.dtype.type
+        state["t"] += 1
+        step = state["t"]
+        m, v = state["m"], state["v"]
+        m *= t(self.beta_1)
+        m += t(1.0 - self.beta_1) * g
+        v *= t(self.beta_2)
+        v += t(1.0 - self.beta_2) * (g * g)
+        if self.amsgrad:
+            np.maximum(state["v_hat"], v, out=state["v_hat"])
+            v = state["v_hat"]
+        lr_t = self.learning_rate * np.sqrt(1.0 - self.beta_2 ** step) / (
+            1.0 - self.beta_1 ** step)
+        w -= t(lr_t) * m / (np.sqrt(v) + t(self.epsilon))
+
+
+OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam}
+
+
+def get(identifier):
+    """An optimizer from a name ("sgd", "adagrad", "rmsprop", "adam"; any case, default
+    settings), a ``{"class_name": ..., "config": {...}}`` dict, or an Optimizer (returned as is).
+
+    >>> get("Adam")
+    Adam(learning_rate=0.001, weight_decay=0.0, beta_1=0.9, beta_2=0.999, epsilon=1e-07, amsgrad=False)
+    """
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, dict):
+        cls = OPTIMIZERS.get(str(identifier.get("class_name", "")).lower())
+        if cls is None:
+            raise ValueError(f"optimizer: unknown class_name {identifier.get('class_name')!r}; "
+                             f"valid names: {', '.join(OPTIMIZERS)}")
+        return cls(**identifier.get("config", {}))
+    if isinstance(identifier, str) and identifier.lower() in OPTIMIZERS:
+        return OPTIMIZERS[identifier.lower()]()
+    raise ValueError(f"optimizer: unknown optimizer {identifier!r}; valid names: "
+                     f"{', '.join(OPTIMIZERS)} (or an engine.optimizers.Optimizer)")

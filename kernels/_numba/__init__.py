@@ -1,0 +1,22 @@
+"""The Numba backend: every function of the :mod:`kernels.backends` contract.
+
+Kernels are ``@njit(cache=True)`` (``parallel=True`` with ``prange`` over outputs that each
+iteration owns), compiled lazily on first use per dtype and cached on disk next to their
+sources.  Each public function is a thin wrapper that checks shapes, dtypes and contiguity
+and then calls its kernel.
+"""
+from .conv_direct import direct_forward, direct_grad_input, direct_grad_weight
+from .fft import fft_reduce_forward, fft_reduce_grad_input, fft_reduce_grad_weight, strided_crop
+from .im2col import im2col_forward, im2col_grad_input, im2col_grad_weight
+from .matmul import matmul
+from .pool import pool_forward, pool_backward
+from .threads import get_num_threads, set_num_threads
+
+__all__ = [
+    "direct_forward", "direct_grad_input", "direct_grad_weight",
+    "im2col_forward", "im2col_grad_input", "im2col_grad_weight",
+    "fft_reduce_forward", "fft_reduce_grad_input", "fft_reduce_grad_weight", "strided_crop",
+    "pool_forward", "pool_backward",
+    "matmul",
+    "set_num_threads", "get_num_threads",
+]

@@ -1,0 +1,187 @@
+"""Per-frequency channel reductions for FFT convolution, and the strided crop.
+
+The transforms themselves are scipy.fft (kernels/conv/fft.py); between them, convolution is
+a small matrix product per frequency over the channels of one group.  Spectra are flattened
+over frequency: X (N, C, F), W (C_out, Cg, F), Y / GY (N, C_out, F), complex64 or complex128.
+Each kernel runs ``prange`` over the rows it owns and its innermost loop along F.
+"""
+from __future__ import annotations
+
+from numba import njit, prange
+
+from ._checks import COMPLEX, check_arrays, positive_ints
+
+
+@njit(parallel=True, cache=True)
+def _reduce_forward(X, W, Y, groups):
+    n_batch, c_out, nf = Y.shape
+    cg = W.shape[1]
+    cout_g = c_out // groups
+    for job in prange(n_batch * c_out):
+        n = job // c_out
+        co = job - n * c_out
+        c0 = (co // cout_g) * cg
+        y = Y[n, co]
+        y[:] = 0
+        for ci in range(cg):
+            x = X[n, c0 + ci]
+            wr = W[co, ci]
+            for f in range(nf):
+                y[f] += x[f] * wr[f].conjugate()
+
+
+@njit(parallel=True, cache=True)
+def _reduce_grad_input(GY, W, GX, groups):
+    n_batch, c_out, nf = GY.shape
+    c_in = GX.shape[1]
+    cg = W.shape[1]
+    cout_g = c_out // groups
+    for job in prange(n_batch * c_in):
+        n = job // c_in
+        c = job - n * c_in
+        g = c // cg
+        ci = c - g * cg
+        gx = GX[n, c]
+        gx[:] = 0
+        for co in range(g * cout_g, (g + 1) * cout_g):
+            gy = GY[n, co]
+            wr = W[co, ci]
+            for f in range(nf):
+                gx[f] += gy[f] * wr[f]
+
+
+@njit(parallel=True, cache=True)
+def _reduce_grad_weight(GY, X, GW, groups):
+    n_batch, c_out, nf = GY.shape
+    cg = GW.shape[1]
+    cout_g = c_out // groups
+    for job in prange(c_out * cg):
+        co = job // cg
+        ci = job - co * cg
+        c = (co // cout_g) * cg + ci
+        gw = GW[co, ci]
+        gw[:] = 0
+        for n in range(n_batch):
+            gy = GY[n, co]
+            x = X[n, c]
+            for f in range(nf):
+                gw[f] += gy[f] * x[f].conjugate()
+
+
+@njit(parallel=True, cache=True)
+def _strided_crop(src, dst, sd, sh, sw):
+    a_n, b_n, i_n, j_n, k_n = dst.shape
+    for job in prange(a_n * b_n):
+        a = job // b_n
+        b = job - a * b_n
+        for i in range(i_n):
+            for j in range(j_n):
+                srow = src[a, b, i * sd, j * sh]
+                drow = dst[a, b, i, j]
+                for k in range(k_n):
+                    drow[k] = srow[k * sw]
+
+
+def _check_reduce(op, names, arrays, groups):
+    """Shapes (N, C, F), (C_out, Cg, F), (N, C_out, F) (in the order of the forward) agree."""
+    (groups,) = positive_ints(op, groups=groups)
+    check_arrays(op, names, arrays, 3, COMPLEX)
+    return groups
+
+
+def _shape_error(op, msg, **arrays):
+    shapes = ", ".join(f"{k} {v.shape}" for k, v in arrays.items())
+    return ValueError(f"{op}: {msg}, received {shapes}")
+
+
+def fft_reduce_forward(X, W, Y, groups):
+    """``Y[n, co, f] = sum_ci X[n, g*Cg + ci, f] * conj(W[co, ci, f])`` (g = co's group).
+
+    Parameters
+    ----------
+    X : ndarray (N, C, F), complex64 or complex128, C-contiguous.
+    W : ndarray (C_out, C // groups, F), same dtype.
+    Y : ndarray (N, C_out, F), same dtype, overwritten.
+    groups : int
+
+    Examples
+    --------
+    >>> X = np.full((1, 2, 3), 1 + 1j); W = np.full((1, 2, 3), 1j); Y = np.empty((1, 1, 3), complex)
+    >>> fft_reduce_forward(X, W, Y, 1); Y[0, 0, 0]
+    np.complex128(2-2j)
+    """
+    op = "fft_reduce_forward"
+    groups = _check_reduce(op, ("X", "W", "Y"), (X, W, Y), groups)
+    n, c, nf = X.shape
+    c_out, cg = W.shape[:2]
+    if (W.shape[2] != nf or Y.shape != (n, c_out, nf) or cg * groups != c
+            or c_out % groups):
+        raise _shape_error(op, f"expected X (N, C, F), W (C_out, C/{groups}, F), "
+                           "Y (N, C_out, F)", X=X, W=W, Y=Y)
+    _reduce_forward(X, W, Y, groups)
+
+
+def fft_reduce_grad_input(GY, W, GX, groups):
+    """``GX[n, c, f] = sum_{co in c's group} GY[n, co, f] * W[co, c - g*Cg, f]``.
+
+    ``GY`` is (N, C_out, F), ``W`` (C_out, C // groups, F), ``GX`` (N, C, F), complex.
+
+    Examples
+    --------
+    >>> GY = np.ones((1, 1, 2), complex); W = np.full((1, 2, 2), 2j)
+    >>> GX = np.empty((1, 2, 2), complex)
+    >>> fft_reduce_grad_input(GY, W, GX, 1); GX[0, 1, 0]
+    np.complex128(2j)
+    """
+    op = "fft_reduce_grad_input"
+    groups = _check_reduce(op, ("GY", "W", "GX"), (GY, W, GX), groups)
+    n, c_out, nf = GY.shape
+    cg = W.shape[1]
+    if (W.shape != (c_out, cg, nf) or GX.shape != (n, cg * groups, nf)
+            or c_out % groups):
+        raise _shape_error(op, f"expected GY (N, C_out, F), W (C_out, C/{groups}, F), "
+                           "GX (N, C, F)", GY=GY, W=W, GX=GX)
+    _reduce_grad_input(GY, W, GX, groups)
+
+
+def fft_reduce_grad_weight(GY, X, GW, groups):
+    """``GW[co, ci, f] = sum_n GY[n, co, f] * conj(X[n, g*Cg + ci, f])``.
+
+    ``GY`` is (N, C_out, F), ``X`` (N, C, F), ``GW`` (C_out, C // groups, F), complex.
+
+    Examples
+    --------
+    >>> GY = np.ones((2, 1, 1), complex); X = np.full((2, 1, 1), 1j)
+    >>> GW = np.empty((1, 1, 1), complex)
+    >>> fft_reduce_grad_weight(GY, X, GW, 1); GW[0, 0, 0]
+    np.complex128(-2j)
+    """
+    op = "fft_reduce_grad_weight"
+    groups = _check_reduce(op, ("GY", "X", "GW"), (GY, X, GW), groups)
+    n, c_out, nf = GY.shape
+    c = X.shape[1]
+    if (X.shape != (n, c, nf) or c % groups or c_out % groups
+            or GW.shape != (c_out, c // groups, nf)):
+        raise _shape_error(op, f"expected GY (N, C_out, F), X (N, C, F), "
+                           f"GW (C_out, C/{groups}, F)", GY=GY, X=X, GW=GW)
+    _reduce_grad_weight(GY, X, GW, groups)
+
+
+def strided_crop(src, dst, sd, sh, sw):
+    """``dst[a, b, i, j, k] = src[a, b, i*sd, j*sh, k*sw]`` for real 5-D arrays.
+
+    Examples
+    --------
+    >>> src = np.arange(5.0).reshape(1, 1, 1, 1, 5); dst = np.empty((1, 1, 1, 1, 3))
+    >>> strided_crop(src, dst, 1, 1, 2); dst.ravel().tolist()
+    [0.0, 2.0, 4.0]
+    """
+    op = "strided_crop"
+    sd, sh, sw = positive_ints(op, sd=sd, sh=sh, sw=sw)
+    check_arrays(op, ("src", "dst"), (src, dst), 5)
+    fits = all(o == 0 or (o - 1) * s < i
+               for o, s, i in zip(dst.shape[2:], (sd, sh, sw), src.shape[2:]))
+    if src.shape[:2] != dst.shape[:2] or not fits:
+        raise ValueError(f"{op}: dst {dst.shape} with strides {(sd, sh, sw)} reaches outside "
+                         f"src {src.shape}")
+    _strided_crop(src, dst, sd, sh, sw)

@@ -1,0 +1,26 @@
+"""Tunables, in one place, with defaults that tests may patch.
+
+Environment variables override the defaults at import time:
+
+    CONVLAB_NUM_THREADS         threads for numba, OpenMP and BLAS (default: all cores)
+    CONVLAB_WORKSPACE_MB        im2col column-buffer budget in MiB (default 64)
+    CONVLAB_STRATEGY            force a conv strategy for strategy="auto" ("direct", "fft", ...)
+    CONVLAB_BACKEND             force a backend for backend="auto" ("numba", "cython")
+    CONVLAB_CACHE_DIR           where the autotune cache lives (default: the user cache dir)
+    CONVLAB_NO_AUTOTUNE         set to 1 to ignore the autotune cache in select()
+"""
+import os
+
+WORKSPACE_BYTES = int(float(os.environ.get("CONVLAB_WORKSPACE_MB", "64")) * 2**20)
+FORCE_STRATEGY = os.environ.get("CONVLAB_STRATEGY") or None
+FORCE_BACKEND = os.environ.get("CONVLAB_BACKEND") or None
+USE_AUTOTUNE = os.environ.get("CONVLAB_NO_AUTOTUNE", "0") != "1"
+
+
+def cache_dir():
+    """The directory of the autotune cache (XDG cache dir by default)."""
+    env = os.environ.get("CONVLAB_CACHE_DIR")
+    if env:
+        return env
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "convlab")

@@ -1,0 +1,1 @@
+"""Convolution strategies: one module each, with the same face (see kernels.registry)."""

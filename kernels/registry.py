@@ -1,0 +1,333 @@
+"""The strategy x backend table, supports() checks, select() and the autotune cache.
+
+A strategy is a module in kernels/conv/ with the same face::
+
+    NAME, BACKENDS                       its name and the backends it can run on
+    supports(params, x_shape, w_shape)   None, or the reason it cannot serve this configuration
+    prepare(w, params)                   cached weight transform (or None) reused by forward
+    forward(x, w, params, backend, prepared=None)      -> y
+    grad_input(gy, w, x_shape, params, backend)        -> gx
+    grad_weight(gy, x, w_shape, params, backend)       -> gw
+
+All arrays there are 5-D (N, C, D, H, W), C-contiguous, one float dtype, and ``params`` is the
+3-D form of :class:`kernels.params.ConvParams`.  A new strategy is one module plus one line in
+``_STRATEGY_MODULES``.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import platform
+import tempfile
+import warnings
+
+from . import backends, config
+
+_STRATEGY_MODULES = {
+    "reference": "kernels.conv.reference",
+    "direct": "kernels.conv.direct",
+    "im2col": "kernels.conv.im2col",
+    "fft": "kernels.conv.fft",
+    "winograd": "kernels.conv.winograd",
+}
+STRATEGIES = tuple(_STRATEGY_MODULES)
+BACKENDS = ("numba", "cython", "cuda")
+# Backend preference for backend="auto" when no measurement says otherwise.
+_BACKEND_ORDER = ("cython", "numba")
+
+_mods = {}
+
+
+def strategy_module(name):
+    """The module of strategy ``name`` or None when it is not part of this build."""
+    if name not in _mods:
+        try:
+            _mods[name] = importlib.import_module(_STRATEGY_MODULES[name])
+        except ModuleNotFoundError as e:
+            if e.name != _STRATEGY_MODULES[name]:
+                raise
+            _mods[name] = None
+    return _mods[name]
+
+
+def backend_ok(name):
+    """True when backend ``name`` loads on this machine."""
+    if name in ("numpy",):
+        return True
+    if name == "cuda":
+        try:
+            from .cuda import available as cuda_available
+        except ImportError:
+            return False
+        return cuda_available()
+    return backends.load(name) is not None
+
+
+def available(op="conv"):
+    """(strategy, backend) pairs usable on this machine for ``op``.
+
+    op: "conv" (strategy, backend) pairs; "pool" and "matmul" give ("pool"/"matmul", backend)
+    pairs, matmul including ("matmul", "blas").
+    """
+    if op == "conv":
+        out = []
+        for s in STRATEGIES:
+            mod = strategy_module(s)
+            if mod is None:
+                continue
+            out.extend((s, b) for b in mod.BACKENDS if backend_ok(b))
+        return out
+    if op in ("pool", "matmul"):
+        out = [(op, "blas")] if op == "matmul" else []
+        out += [(op, b) for b in ("numba", "cython", "cuda") if backend_ok(b)]
+        return out
+    raise ValueError(f"available: op must be 'conv', 'pool' or 'matmul', received {op!r}")
+
+
+def resolve_backend(backend, allowed, op):
+    """The concrete backend for a request: "auto" picks the first that loads."""
+    if backend == "auto":
+        forced = config.FORCE_BACKEND
+        if forced and forced in allowed and backend_ok(forced):
+            return forced
+        for b in _BACKEND_ORDER + tuple(allowed):
+            if b in allowed and backend_ok(b):
+                return b
+        raise ValueError(f"{op}: no backend available among {allowed}")
+    if not isinstance(backend, str):
+        raise TypeError(f"{op}: backend must be a string, received {backend!r}")
+    if backend not in allowed and backend not in BACKENDS:
+        raise ValueError(f"{op}: unknown backend {backend!r}, expected one of "
+                         f"{('auto',) + tuple(allowed)}")
+    if backend not in allowed:
+        raise ValueError(f"{op}: backend {backend!r} cannot serve this op, expected one of "
+                         f"{('auto',) + tuple(allowed)}")
+    if not backend_ok(backend):
+        why = backends.error(backend) or "not available on this machine"
+        raise ValueError(f"{op}: backend {backend!r} is not available: {why}")
+    return backend
+
+
+# --------------------------------------------------------------------------------------
+# selection
+# --------------------------------------------------------------------------------------
+
+def _volume(shape):
+    v = 1
+    for s in shape:
+        v *= s
+    return v
+
+
+def rule_choice(params, x_shape, w_shape, need_backward=False):
+    """(strategy, reason) from simple rules.  ``params`` is a ConvParams (any ndim).
+
+    The thresholds are first guesses from the shape of each algorithm's cost; bench data
+    on this machine refines them (see bench/ and the autotune cache, which wins over this).
+    """
+    cin_g = w_shape[1]
+    cout = w_shape[0]
+    k = w_shape[2:]
+    kvol = _volume(k)
+    groups = params.groups
+    stride1 = all(s == 1 for s in params.stride)
+    dil1 = all(d == 1 for d in params.dilation)
+    out_sp = params.out_spatial(x_shape[2:], k)
+
+    wino = strategy_module("winograd")
+    if (wino is not None and wino.supports(params.as3d(), _lift(x_shape), _lift(w_shape)) is None
+            and cin_g >= 16 and cout // groups >= 16):
+        return "winograd", "rule: 3x3 stride-1 dense layer -> winograd (fewer multiplies)"
+    if stride1 and kvol >= 49 and cin_g * groups * cout / groups >= 1:
+        max_k = max(d * (kk - 1) + 1 for d, kk in zip(params.dilation, k))
+        if max_k >= 7 and (cin_g <= 64 or max_k >= 11):
+            return "fft", f"rule: large kernel ({'x'.join(map(str, k))}) -> fft"
+    if cin_g == 1 and cout // groups <= 4:
+        return "direct", "rule: depthwise/tiny-channel layer -> direct (GEMM too thin)"
+    if cin_g * kvol >= 8 and _volume(out_sp) >= 4:
+        return "im2col", "rule: dense layer -> im2col+GEMM (BLAS)"
+    return "direct", "rule: small problem -> direct"
+
+
+def _lift(shape):
+    shape = tuple(shape)
+    return shape[:2] + (1,) * (5 - len(shape)) + shape[2:]
+
+
+def select(x_shape, w_shape, *, stride=1, padding=0, dilation=1, groups=1,
+           dtype="float32", need_backward=False, pass_="fwd"):
+    """Choose (strategy, backend, reason) for a convolution.  Pure; callable from tests.
+
+    Order: CONVLAB_STRATEGY env var > autotune cache (measured) > rules > direct.
+    """
+    from .params import conv_params
+    p = conv_params(x_shape, w_shape, stride, padding, dilation, groups, op="select")
+    return _select(p, tuple(x_shape), tuple(w_shape), str(_dtype_name(dtype)), need_backward,
+                   pass_)
+
+
+def _dtype_name(dtype):
+    import numpy as np
+    return np.dtype(dtype).name
+
+
+def _select(p, x_shape, w_shape, dtype, need_backward, pass_="fwd"):
+    x5, w5, p3 = _lift(x_shape), _lift(w_shape), p.as3d()
+
+    def usable(s, b):
+        mod = strategy_module(s)
+        return (mod is not None and b in mod.BACKENDS and backend_ok(b)
+                and mod.supports(p3, x5, w5) is None)
+
+    forced = config.FORCE_STRATEGY
+    if forced:
+        mod = strategy_module(forced)
+        if mod is not None and mod.supports(p3, x5, w5) is None:
+            b = resolve_backend("auto", mod.BACKENDS, "select")
+            return forced, b, f"forced by CONVLAB_STRATEGY={forced}"
+    if config.USE_AUTOTUNE:
+        passes = ("all",) if need_backward else (pass_,)
+        for ps in passes + (("fwd",) if need_backward else ()):
+            hit = lookup_tuned(x_shape, w_shape, p, dtype, ps)
+            if hit and usable(hit["strategy"], hit["backend"]):
+                return (hit["strategy"], hit["backend"],
+                        f"measured: {hit['strategy']}/{hit['backend']} fastest "
+                        f"({hit.get('median_ms', float('nan')):.3g} ms, autotune cache, "
+                        f"pass {ps})")
+    strat, reason = rule_choice(p, x_shape, w_shape, need_backward)
+    mod = strategy_module(strat)
+    if mod is None or mod.supports(p3, x5, w5) is not None:
+        strat, reason = "direct", "fallback: direct supports every configuration"
+        mod = strategy_module("direct")
+    try:
+        b = resolve_backend("auto", mod.BACKENDS, "select")
+    except ValueError:
+        return "reference", "numpy", "fallback: no compiled backend available"
+    return strat, b, reason
+
+
+# --------------------------------------------------------------------------------------
+# autotune cache: JSON in the user's cache dir, keyed by CPU model, threads, dtype, shapes,
+# parameters and pass.  A corrupt or foreign file is ignored with one warning.
+# --------------------------------------------------------------------------------------
+
+CACHE_FORMAT = "convlab-autotune"
+CACHE_VERSION = 1
+_cache = None
+_warned = False
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cache_path():
+    return os.path.join(config.cache_dir(), "autotune.json")
+
+
+def tune_key(x_shape, w_shape, params, dtype, pass_):
+    """The cache key of one measurement (a string)."""
+    from .threads import get_num_threads
+    d = {"cpu": cpu_model(), "threads": get_num_threads(), "dtype": _dtype_name(dtype),
+         "x": list(x_shape), "w": list(w_shape), "params": params.key(), "pass": pass_}
+    return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+
+def _warn_once(msg):
+    global _warned
+    if not _warned:
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        _warned = True
+
+
+def read_cache():
+    """The cache's entries (dict key -> {"strategy", "backend", "median_ms", ...})."""
+    global _cache
+    if _cache is not None:
+        return _cache
+    path = cache_path()
+    entries = {}
+    if os.path.exists(path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+            if (not isinstance(doc, dict) or doc.get("format") != CACHE_FORMAT
+                    or doc.get("version") != CACHE_VERSION
+                    or not isinstance(doc.get("entries"), dict)):
+                raise ValueError("not a convlab autotune cache of version "
+                                 f"{CACHE_VERSION}")
+            for k, v in doc["entries"].items():
+                if (isinstance(v, dict) and isinstance(v.get("strategy"), str)
+                        and isinstance(v.get("backend"), str)):
+                    entries[k] = v
+        except (OSError, ValueError, UnicodeDecodeError) as e:
+            _warn_once(f"convlab: ignoring autotune cache {path}: {e}")
+            entries = {}
+    _cache = entries
+    return _cache
+
+
+def write_cache(entries):
+    """Merge ``entries`` into the cache file, atomically (temp file + os.replace)."""
+    global _cache
+    merged = dict(read_cache())
+    merged.update(entries)
+    path = cache_path()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".autotune-", suffix=".json",
+                               dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"format": CACHE_FORMAT, "version": CACHE_VERSION,
+                       "entries": merged}, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _cache = merged
+
+
+def clear_cache():
+    """Delete the cache file (if any)."""
+    global _cache, _warned
+    _cache, _warned = None, False
+    try:
+        os.unlink(cache_path())
+    except FileNotFoundError:
+        pass
+
+
+def reload_cache():
+    """Forget the in-memory copy (after another process wrote the file)."""
+    global _cache, _warned
+    _cache, _warned = None, False
+
+
+def lookup_tuned(x_shape, w_shape, params, dtype, pass_):
+    return read_cache().get(tune_key(x_shape, w_shape, params, dtype, pass_))
+
+
+def record_tuned(x_shape, w_shape, params, dtype, pass_, strategy, backend, median_ms,
+                 **extra):
+    """Write one measured winner to the cache."""
+    entry = {"strategy": strategy, "backend": backend, "median_ms": float(median_ms)}
+    entry.update(extra)
+    write_cache({tune_key(x_shape, w_shape, params, dtype, pass_): entry})
+
+
+def cache_digest():
+    """A short digest of the cache contents (for reports)."""
+    blob = json.dumps(read_cache(), sort_keys=True).encode()
+    return hashlib.sha1(blob).hexdigest()[:10]
