@@ -14,9 +14,10 @@ _COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
 _INT_MAX = 2**31 - 1
 
 
-def arrays(op, ndim, complex_=False, **named):
+def arrays(op, ndim, out, complex_=False, **named):
     """Check that every array in ``named`` is a C-contiguous ndarray with ``ndim`` dims and
-    that all share one float (or, with ``complex_``, complex) dtype; return that dtype."""
+    that all share one float (or, with ``complex_``, complex) dtype, and that the one named
+    ``out`` is writeable.  Return the dtype."""
     allowed = _COMPLEX if complex_ else _REAL
     dtype = None
     for name, a in named.items():
@@ -39,6 +40,9 @@ def arrays(op, ndim, complex_=False, **named):
         if a.size > _INT_MAX:
             raise ValueError(f"{op}: {name} of shape {a.shape} has more than 2**31 - 1 "
                              f"elements")
+    if not named[out].flags.writeable:
+        raise ValueError(f"{op}: the output {out} must be writeable, received a read-only "
+                         f"array")
     return dtype
 
 
@@ -62,22 +66,21 @@ def conv(op, x_shape, w_shape, y_shape, stride, dilation, groups, names=("xp", "
     c_out, cg = w_shape[:2]
     where = (f"{xn} {x_shape}, {wn} {w_shape}, {yn} {y_shape}, stride={stride}, "
              f"dilation={dilation}, groups={groups}")
-    if y_shape[0] != n:
-        raise ValueError(f"{op}: batch mismatch: {where}")
-    if y_shape[1] != c_out:
-        raise ValueError(f"{op}: {yn} must have {c_out} channels (w.shape[0]): {where}")
     if c % groups or c_out % groups:
         raise ValueError(f"{op}: groups must divide the input and output channels: {where}")
     if cg != c // groups:
         raise ValueError(f"{op}: {wn}.shape[1] must be {c // groups} (channels / groups): "
                          f"{where}")
+    expected = [n, c_out]
     for i in range(3):
-        size, k, s, d, out = x_shape[2 + i], w_shape[2 + i], stride[i], dilation[i], \
-            y_shape[2 + i]
-        if k < 1 or size < d * (k - 1) + 1 or out != (size - d * (k - 1) - 1) // s + 1:
-            raise ValueError(f"{op}: spatial dim {i} inconsistent, expected {yn} size "
-                             f"(in - dilation*(k-1) - 1) // stride + 1 with a kernel that fits "
-                             f"the padded input: {where}")
+        size, k, s, d = x_shape[2 + i], w_shape[2 + i], stride[i], dilation[i]
+        if k < 1 or size < d * (k - 1) + 1:
+            raise ValueError(f"{op}: the dilated kernel does not fit the padded input in "
+                             f"spatial dim {i}: {where}")
+        expected.append((size - d * (k - 1) - 1) // s + 1)
+    if tuple(y_shape) != tuple(expected):
+        raise ValueError(f"{op}: {yn} must have shape {tuple(expected)} "
+                         f"(out = (in - dilation*(k-1) - 1) // stride + 1), received: {where}")
 
 
 def same_shape(op, a_name, a_shape, b_name, b_shape):

@@ -5,9 +5,10 @@
 Arrays are C-contiguous 5-D (N, C, D, H, W) of one dtype (float32 or float64); ``xp`` is the
 already padded input and ``gxp`` the gradient w.r.t. it (see kernels/backends.py).  Every
 innermost loop runs along the output width, so it is a contiguous (stride 1) axpy that the
-compiler vectorises.  OpenMP threads split independent outputs only: (image, output channel)
-planes in forward, (image, input channel) planes in grad-input, output channels in
-grad-weight.
+compiler vectorises; at stride 1 the forward pass runs each tap as one axpy over a whole
+plane (see _forward_plane_unit_stride).  OpenMP threads split independent outputs only:
+(image, output channel) planes in forward, (image, input channel) planes in grad-input,
+output channels in grad-weight.
 """
 from cython cimport floating
 from cython.parallel cimport prange, threadid
@@ -82,6 +83,32 @@ cdef void _forward_plane(const floating[:, :, :, :, ::1] xp,
                                              kw * dw], wv, OW, sw)
 
 
+cdef void _forward_plane_unit_stride(const floating[:, :, :, :, ::1] xp,
+                                     const floating[:, :, :, :, ::1] w,
+                                     floating[:, :, :, :, ::1] y, Py_ssize_t n, Py_ssize_t co,
+                                     Py_ssize_t c0, Py_ssize_t dd, Py_ssize_t dh,
+                                     Py_ssize_t dw, floating* wide) noexcept nogil:
+    """_forward_plane at stride 1.  The output is computed at the input's row pitch: with
+    j = (od*H + oh)*W + ow, tap (kd, kh, kw) reads xp at j + (kd*dd*H + kh*dh)*W + kw*dw,
+    so each tap is one long contiguous axpy over the whole plane.  ``wide`` (thread-private,
+    L elements) holds that result; the columns ow >= OW are discarded when copying to y."""
+    cdef Py_ssize_t H = xp.shape[3], W = xp.shape[4]
+    cdef Py_ssize_t OD = y.shape[2], OH = y.shape[3], OW = y.shape[4]
+    cdef Py_ssize_t L = ((OD - 1) * H + OH - 1) * W + OW
+    cdef Py_ssize_t ci, kd, kh, kw, od, oh, i
+    memset(wide, 0, L * sizeof(floating))
+    for ci in range(w.shape[1]):
+        for kd in range(w.shape[2]):
+            for kh in range(w.shape[3]):
+                for kw in range(w.shape[4]):
+                    _axpy_gather(wide, &xp[n, c0 + ci, kd * dd, kh * dh, kw * dw],
+                                 w[co, ci, kd, kh, kw], L, 1)
+    for od in range(OD):
+        for oh in range(OH):
+            for i in range(OW):
+                y[n, co, od, oh, i] = wide[(od * H + oh) * W + i]
+
+
 cdef void _grad_input_plane(const floating[:, :, :, :, ::1] gy,
                             const floating[:, :, :, :, ::1] w, floating[:, :, :, :, ::1] gxp,
                             Py_ssize_t n, Py_ssize_t c, Py_ssize_t ci, Py_ssize_t co0,
@@ -136,14 +163,19 @@ cdef void _grad_weight_channel(const floating[:, :, :, :, ::1] gy,
 
 cdef void _forward(const floating[:, :, :, :, ::1] xp, const floating[:, :, :, :, ::1] w,
                    floating[:, :, :, :, ::1] y, Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
-                   Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
-                   Py_ssize_t groups) noexcept:
+                   Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups,
+                   floating[:, ::1] wide, int nthreads) noexcept:
     cdef Py_ssize_t CO = y.shape[1], cog = CO // groups, cg = w.shape[1]
     cdef Py_ssize_t job, n, co
-    for job in prange(y.shape[0] * CO, schedule="static", nogil=True):
+    cdef bint unit = sd == 1 and sh == 1 and sw == 1
+    for job in prange(y.shape[0] * CO, schedule="static", num_threads=nthreads, nogil=True):
         n = job // CO
         co = job % CO
-        _forward_plane(xp, w, y, n, co, (co // cog) * cg, sd, sh, sw, dd, dh, dw)
+        if unit:
+            _forward_plane_unit_stride(xp, w, y, n, co, (co // cog) * cg, dd, dh, dw,
+                                       &wide[threadid(), 0])
+        else:
+            _forward_plane(xp, w, y, n, co, (co // cog) * cg, sd, sh, sw, dd, dh, dw)
 
 
 cdef void _grad_input(const floating[:, :, :, :, ::1] gy, const floating[:, :, :, :, ::1] w,
@@ -177,22 +209,28 @@ def direct_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups):
     """y = cross-correlation of the padded input xp (N, C, D, H, W) with
     w (C_out, C/groups, KD, KH, KW); y (N, C_out, OD, OH, OW) is overwritten."""
     op = "cython direct_forward"
-    dt = _checks.arrays(op, 5, xp=xp, w=w, y=y)
+    dt = _checks.arrays(op, 5, "y", xp=xp, w=w, y=y)
     s = _checks.positive(op, sd=sd, sh=sh, sw=sw)
     d = _checks.positive(op, dd=dd, dh=dh, dw=dw)
     (groups,) = _checks.positive(op, groups=groups)
     _checks.conv(op, xp.shape, w.shape, y.shape, s, d, groups)
+    cdef int nthreads = openmp.omp_get_max_threads()
+    # thread-private rows for the unit-stride path (see _forward_plane_unit_stride)
+    _, _, od, oh, ow = y.shape
+    wide = np.empty((nthreads, ((od - 1) * xp.shape[3] + oh - 1) * xp.shape[4] + ow
+                     if s == (1, 1, 1) else 1), dtype=dt)
     if dt == np.float32:
-        _forward[float](xp, w, y, s[0], s[1], s[2], d[0], d[1], d[2], groups)
+        _forward[float](xp, w, y, s[0], s[1], s[2], d[0], d[1], d[2], groups, wide, nthreads)
     else:
-        _forward[double](xp, w, y, s[0], s[1], s[2], d[0], d[1], d[2], groups)
+        _forward[double](xp, w, y, s[0], s[1], s[2], d[0], d[1], d[2], groups, wide,
+                         nthreads)
 
 
 def direct_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups):
     """gxp (N, C, D, H, W) = gradient of the convolution w.r.t. its padded input, from
     gy (N, C_out, OD, OH, OW) and w (C_out, C/groups, KD, KH, KW); gxp is overwritten."""
     op = "cython direct_grad_input"
-    dt = _checks.arrays(op, 5, gy=gy, w=w, gxp=gxp)
+    dt = _checks.arrays(op, 5, "gxp", gy=gy, w=w, gxp=gxp)
     s = _checks.positive(op, sd=sd, sh=sh, sw=sw)
     d = _checks.positive(op, dd=dd, dh=dh, dw=dw)
     (groups,) = _checks.positive(op, groups=groups)
@@ -207,7 +245,7 @@ def direct_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups):
     """gw (C_out, C/groups, KD, KH, KW) = gradient of the convolution w.r.t. its weight, from
     gy (N, C_out, OD, OH, OW) and the padded input xp (N, C, D, H, W); gw is overwritten."""
     op = "cython direct_grad_weight"
-    dt = _checks.arrays(op, 5, gy=gy, xp=xp, gw=gw)
+    dt = _checks.arrays(op, 5, "gw", gy=gy, xp=xp, gw=gw)
     s = _checks.positive(op, sd=sd, sh=sh, sw=sw)
     d = _checks.positive(op, dd=dd, dh=dh, dw=dw)
     (groups,) = _checks.positive(op, groups=groups)

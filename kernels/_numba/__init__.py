@@ -8,7 +8,7 @@ and then calls its kernel.
 from .conv_direct import direct_forward, direct_grad_input, direct_grad_weight
 from .fft import fft_reduce_forward, fft_reduce_grad_input, fft_reduce_grad_weight, strided_crop
 from .im2col import im2col_forward, im2col_grad_input, im2col_grad_weight
-from .matmul import matmul
+from .gemm import matmul
 from .pool import pool_forward, pool_backward
 from .threads import get_num_threads, set_num_threads
 

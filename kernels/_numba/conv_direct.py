@@ -4,7 +4,8 @@ Each kernel runs ``prange`` over blocks of the output that it owns outright, so 
 threads ever write the same cell:
 
 * forward: one (n, co) output plane per iteration; each output row is accumulated in a local
-  row buffer, the innermost loop running along the contiguous output width;
+  row buffer, the innermost loop running along the contiguous output width (over a
+  contiguous input view at stride 1, a strided one otherwise);
 * grad-input: one (n, c) plane of the padded input gradient per iteration, scattered from
   the output channels of c's group (the transpose of the forward gather);
 * grad-weight: one (co, ci) kernel slice per iteration, reduced over the batch and all
@@ -26,6 +27,7 @@ def _forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups):
     n_batch, c_out, od_n, oh_n, ow_n = y.shape
     cg, kd_n, kh_n, kw_n = w.shape[1], w.shape[2], w.shape[3], w.shape[4]
     cout_g = c_out // groups
+    span = (ow_n - 1) * sw + 1          # input width one kernel column sweeps
     for job in prange(n_batch * c_out):
         n = job // c_out
         co = job - n * c_out
@@ -40,9 +42,15 @@ def _forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups):
                             xrow = xp[n, c0 + ci, od * sd + kd * dd, oh * sh + kh * dh]
                             for kw in range(kw_n):
                                 wv = w[co, ci, kd, kh, kw]
-                                base = kw * dw
-                                for ow in range(ow_n):
-                                    acc[ow] += xrow[base + ow * sw] * wv
+                                # views indexed from 0 vectorise (contiguous one for stride 1)
+                                if sw == 1:
+                                    xc = xrow[kw * dw:kw * dw + ow_n]
+                                    for ow in range(ow_n):
+                                        acc[ow] += xc[ow] * wv
+                                else:
+                                    xs = xrow[kw * dw:kw * dw + span:sw]
+                                    for ow in range(ow_n):
+                                        acc[ow] += xs[ow] * wv
                 y[n, co, od, oh, :] = acc
 
 
@@ -52,6 +60,7 @@ def _grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups):
     c_in = gxp.shape[1]
     cg, kd_n, kh_n, kw_n = w.shape[1], w.shape[2], w.shape[3], w.shape[4]
     cout_g = c_out // groups
+    span = (ow_n - 1) * sw + 1
     for job in prange(n_batch * c_in):
         n = job // c_in
         c = job - n * c_in
@@ -67,9 +76,14 @@ def _grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups):
                             gxrow = gxp[n, c, od * sd + kd * dd, oh * sh + kh * dh]
                             for kw in range(kw_n):
                                 wv = w[co, ci, kd, kh, kw]
-                                base = kw * dw
-                                for ow in range(ow_n):
-                                    gxrow[base + ow * sw] += gyrow[ow] * wv
+                                if sw == 1:
+                                    gc = gxrow[kw * dw:kw * dw + ow_n]
+                                    for ow in range(ow_n):
+                                        gc[ow] += gyrow[ow] * wv
+                                else:
+                                    gs = gxrow[kw * dw:kw * dw + span:sw]
+                                    for ow in range(ow_n):
+                                        gs[ow] += gyrow[ow] * wv
 
 
 @njit(parallel=True, cache=True)
@@ -78,6 +92,7 @@ def _grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups):
     cg, kd_n, kh_n, kw_n = gw.shape[1], gw.shape[2], gw.shape[3], gw.shape[4]
     cout_g = c_out // groups
     taps = kd_n * kh_n * kw_n
+    span = (ow_n - 1) * sw + 1
     for job in prange(c_out * cg):
         co = job // cg
         ci = job - co * cg
@@ -93,9 +108,15 @@ def _grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups):
                         for kh in range(kh_n):
                             xrow = xp[n, c, od * sd + kd * dd, oh * sh + kh * dh]
                             for kw in range(kw_n):
-                                base = kw * dw
-                                for ow in range(ow_n):
-                                    acc[t, ow] += gyrow[ow] * xrow[base + ow * sw]
+                                at = acc[t]
+                                if sw == 1:
+                                    xc = xrow[kw * dw:kw * dw + ow_n]
+                                    for ow in range(ow_n):
+                                        at[ow] += gyrow[ow] * xc[ow]
+                                else:
+                                    xs = xrow[kw * dw:kw * dw + span:sw]
+                                    for ow in range(ow_n):
+                                        at[ow] += gyrow[ow] * xs[ow]
                                 t += 1
         t = 0
         for kd in range(kd_n):

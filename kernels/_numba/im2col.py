@@ -1,19 +1,22 @@
 """im2col + GEMM: unfold one image's windows into a column matrix, multiply with BLAS.
 
-For image n and group g the column matrix has one row per (ci, kd, kh, kw) tap of the group's
-``Cg`` input channels and one column per output position p = (od, oh, ow)::
+For image n the column matrix has one row per (c, kd, kh, kw) channel tap and one column per
+output position p = (od, oh, ow)::
 
-    cols[(ci, kd, kh, kw), p] = xp[n, g*Cg + ci, od*sd + kd*dd, oh*sh + kh*dh, ow*sw + kw*dw]
+    cols[(c, kd, kh, kw), p] = xp[n, c, od*sd + kd*dd, oh*sh + kh*dh, ow*sw + kw*dw]
 
-so that ``y[n, group g channels, p] = W_g @ cols`` with ``W_g`` the group's weights viewed as
+Group g's rows form the contiguous slab ``cols_g`` of its Cg channels, so that
+``y[n, group g channels, p] = W_g @ cols_g`` with ``W_g`` the group's weights viewed as
 (C_out/groups, Cg*KD*KH*KW).  The gradients are the two other products of the same matrices:
-``cols = W_g^T @ gy_block`` scattered back (col2im) for grad-input, and
-``gw_g += gy_block @ cols^T`` for grad-weight.
+``cols_g = W_g^T @ gy_block`` scattered back (col2im) for grad-input, and
+``gw_g += gy_block @ cols_g^T`` for grad-weight.
 
-The column buffer holds at most ``max_col_elems`` elements: one image's full column matrix
-when it fits, else a chunk of consecutive output positions (at least one).  The column build
-and col2im run ``prange`` over independent rows / channels; the GEMMs (``np.dot``, i.e. BLAS,
-threaded by BLAS itself) run between those parallel loops, never inside them.
+The column buffer (all groups, C*KD*KH*KW rows) holds at most ``max_col_elems`` elements: one
+image's full column matrix when it fits, else a chunk of consecutive output positions (at
+least one).  Building all groups at once keeps one parallel launch per image and chunk, even
+for depthwise convolutions.  The column build and col2im run ``prange`` over independent rows
+/ channels; the GEMMs (``np.dot``, i.e. BLAS, threaded by BLAS itself) run between those
+parallel loops, never inside them.
 """
 from __future__ import annotations
 
@@ -24,8 +27,9 @@ from ._checks import check_arrays, check_conv_shapes, conv_ints, positive_ints
 
 
 @njit(parallel=True, cache=True)
-def _build_cols(xp, n, c0, kshape, strides, dils, oshape, p0, cols):
-    """cols[:, j] = the windows of output positions p0 + j, channels c0.. of image n."""
+def _build_cols(xp, n, kshape, strides, dils, oshape, p0, cols):
+    """cols[(c, kd, kh, kw), j] = image n's window tap for output position p0 + j, for all
+    channels c (so group g's rows are the contiguous slab g*Cg*taps ... (g+1)*Cg*taps)."""
     kd_n, kh_n, kw_n = kshape
     sd, sh, sw = strides
     dd, dh, dw = dils
@@ -33,8 +37,8 @@ def _build_cols(xp, n, c0, kshape, strides, dils, oshape, p0, cols):
     rows, pc = cols.shape
     taps = kd_n * kh_n * kw_n
     for r in prange(rows):
-        ci = r // taps
-        t = r - ci * taps
+        c = r // taps
+        t = r - c * taps
         kd = t // (kh_n * kw_n)
         kh = (t // kw_n) % kh_n
         kw = t % kw_n
@@ -46,27 +50,34 @@ def _build_cols(xp, n, c0, kshape, strides, dils, oshape, p0, cols):
             oh = (p // ow_n) % oh_n
             ow0 = p % ow_n
             seg = min(ow_n - ow0, pc - j)
-            xrow = xp[n, c0 + ci, od * sd + kd * dd, oh * sh + kh * dh]
+            xrow = xp[n, c, od * sd + kd * dd, oh * sh + kh * dh]
             base = ow0 * sw + kw * dw
-            for i in range(seg):
-                cols[r, j + i] = xrow[base + i * sw]
+            dst = cols[r, j:j + seg]
+            # views indexed from 0 vectorise (a contiguous one for stride 1)
+            if sw == 1:
+                xc = xrow[base:base + seg]
+                for i in range(seg):
+                    dst[i] = xc[i]
+            else:
+                xs = xrow[base:base + (seg - 1) * sw + 1:sw]
+                for i in range(seg):
+                    dst[i] = xs[i]
             j += seg
 
 
 @njit(parallel=True, cache=True)
-def _col2im(cols, gxp, n, c0, kshape, strides, dils, oshape, p0):
-    """gxp[n, c0 + ci] += the columns' rows of channel ci, scattered back (one channel per
-    iteration: rows of one channel overlap, rows of different channels never do)."""
+def _col2im(cols, gxp, n, kshape, strides, dils, oshape, p0):
+    """gxp[n, c] += the rows of channel c scattered back, for all channels: one channel per
+    iteration (rows of one channel overlap in gxp, rows of different channels never do)."""
     kd_n, kh_n, kw_n = kshape
     sd, sh, sw = strides
     dd, dh, dw = dils
     oh_n, ow_n = oshape[1], oshape[2]
     pc = cols.shape[1]
     taps = kd_n * kh_n * kw_n
-    cg = cols.shape[0] // taps
-    for ci in prange(cg):
+    for c in prange(gxp.shape[1]):
         for t in range(taps):
-            r = ci * taps + t
+            r = c * taps + t
             kd = t // (kh_n * kw_n)
             kh = (t // kw_n) % kh_n
             kw = t % kw_n
@@ -77,10 +88,17 @@ def _col2im(cols, gxp, n, c0, kshape, strides, dils, oshape, p0):
                 oh = (p // ow_n) % oh_n
                 ow0 = p % ow_n
                 seg = min(ow_n - ow0, pc - j)
-                gxrow = gxp[n, c0 + ci, od * sd + kd * dd, oh * sh + kh * dh]
+                gxrow = gxp[n, c, od * sd + kd * dd, oh * sh + kh * dh]
                 base = ow0 * sw + kw * dw
-                for i in range(seg):
-                    gxrow[base + i * sw] += cols[r, j + i]
+                src = cols[r, j:j + seg]
+                if sw == 1:
+                    gc = gxrow[base:base + seg]
+                    for i in range(seg):
+                        gc[i] += src[i]
+                else:
+                    gs = gxrow[base:base + (seg - 1) * sw + 1:sw]
+                    for i in range(seg):
+                        gs[i] += src[i]
                 j += seg
 
 
@@ -97,23 +115,21 @@ def _forward(xp, w, y, strides, dils, groups, chunk):
     n_batch, c_out = y.shape[0], y.shape[1]
     oshape = (y.shape[2], y.shape[3], y.shape[4])
     kshape = (w.shape[2], w.shape[3], w.shape[4])
-    cg = w.shape[1]
-    rows = cg * kshape[0] * kshape[1] * kshape[2]
+    rg = w.shape[1] * kshape[0] * kshape[1] * kshape[2]      # rows per group
     npos = oshape[0] * oshape[1] * oshape[2]
     cout_g = c_out // groups
-    w2 = w.reshape(c_out, rows)
+    w2 = w.reshape(c_out, rg)
     y3 = y.reshape(n_batch, c_out, npos)
-    buf = np.empty(rows * chunk, y.dtype)
+    buf = np.empty(groups * rg * chunk, y.dtype)
     out = np.empty(cout_g * chunk, y.dtype)
     for n in range(n_batch):
-        for g in range(groups):
-            wg = w2[g * cout_g:(g + 1) * cout_g]
-            for p0 in range(0, npos, chunk):
-                pc = min(chunk, npos - p0)
-                cols = buf[:rows * pc].reshape(rows, pc)
-                _build_cols(xp, n, g * cg, kshape, strides, dils, oshape, p0, cols)
+        for p0 in range(0, npos, chunk):
+            pc = min(chunk, npos - p0)
+            cols = buf[:groups * rg * pc].reshape(groups * rg, pc)
+            _build_cols(xp, n, kshape, strides, dils, oshape, p0, cols)
+            for g in range(groups):
                 yb = out[:cout_g * pc].reshape(cout_g, pc)
-                np.dot(wg, cols, yb)
+                np.dot(w2[g * cout_g:(g + 1) * cout_g], cols[g * rg:(g + 1) * rg], yb)
                 y3[n, g * cout_g:(g + 1) * cout_g, p0:p0 + pc] = yb
 
 
@@ -122,28 +138,27 @@ def _grad_input(gy, w, gxp, strides, dils, groups, chunk):
     n_batch, c_out = gy.shape[0], gy.shape[1]
     oshape = (gy.shape[2], gy.shape[3], gy.shape[4])
     kshape = (w.shape[2], w.shape[3], w.shape[4])
-    cg = w.shape[1]
-    rows = cg * kshape[0] * kshape[1] * kshape[2]
+    rg = w.shape[1] * kshape[0] * kshape[1] * kshape[2]
     npos = oshape[0] * oshape[1] * oshape[2]
     cout_g = c_out // groups
-    # W_g^T for every group, contiguous: wt[g] is (rows, cout_g)
-    wt = np.empty((groups, rows, cout_g), w.dtype)
-    w2 = w.reshape(c_out, rows)
+    # W_g^T for every group, contiguous: wt[g] is (rows per group, cout_g)
+    wt = np.empty((groups, rg, cout_g), w.dtype)
+    w2 = w.reshape(c_out, rg)
     for g in range(groups):
         wt[g] = w2[g * cout_g:(g + 1) * cout_g].T
     gy3 = gy.reshape(n_batch, c_out, npos)
-    buf = np.empty(rows * chunk, gy.dtype)
+    buf = np.empty(groups * rg * chunk, gy.dtype)
     gyb_buf = np.empty(cout_g * chunk, gy.dtype)
     gxp[:] = 0
     for n in range(n_batch):
-        for g in range(groups):
-            for p0 in range(0, npos, chunk):
-                pc = min(chunk, npos - p0)
+        for p0 in range(0, npos, chunk):
+            pc = min(chunk, npos - p0)
+            cols = buf[:groups * rg * pc].reshape(groups * rg, pc)
+            for g in range(groups):
                 gyb = gyb_buf[:cout_g * pc].reshape(cout_g, pc)
                 gyb[:] = gy3[n, g * cout_g:(g + 1) * cout_g, p0:p0 + pc]
-                cols = buf[:rows * pc].reshape(rows, pc)
-                np.dot(wt[g], gyb, cols)
-                _col2im(cols, gxp, n, g * cg, kshape, strides, dils, oshape, p0)
+                np.dot(wt[g], gyb, cols[g * rg:(g + 1) * rg])
+            _col2im(cols, gxp, n, kshape, strides, dils, oshape, p0)
 
 
 @njit(cache=True)
@@ -151,30 +166,30 @@ def _grad_weight(gy, xp, gw, strides, dils, groups, chunk):
     n_batch, c_out = gy.shape[0], gy.shape[1]
     oshape = (gy.shape[2], gy.shape[3], gy.shape[4])
     kshape = (gw.shape[2], gw.shape[3], gw.shape[4])
-    cg = gw.shape[1]
-    rows = cg * kshape[0] * kshape[1] * kshape[2]
+    rg = gw.shape[1] * kshape[0] * kshape[1] * kshape[2]
     npos = oshape[0] * oshape[1] * oshape[2]
     cout_g = c_out // groups
-    gw2 = gw.reshape(c_out, rows)
+    gw2 = gw.reshape(c_out, rg)
     gy3 = gy.reshape(n_batch, c_out, npos)
-    buf = np.empty(rows * chunk, gy.dtype)
+    buf = np.empty(groups * rg * chunk, gy.dtype)
     gyb_buf = np.empty(cout_g * chunk, gy.dtype)
     gw[:] = 0
     for n in range(n_batch):
-        for g in range(groups):
-            for p0 in range(0, npos, chunk):
-                pc = min(chunk, npos - p0)
+        for p0 in range(0, npos, chunk):
+            pc = min(chunk, npos - p0)
+            cols = buf[:groups * rg * pc].reshape(groups * rg, pc)
+            _build_cols(xp, n, kshape, strides, dils, oshape, p0, cols)
+            for g in range(groups):
                 gyb = gyb_buf[:cout_g * pc].reshape(cout_g, pc)
                 gyb[:] = gy3[n, g * cout_g:(g + 1) * cout_g, p0:p0 + pc]
-                cols = buf[:rows * pc].reshape(rows, pc)
-                _build_cols(xp, n, g * cg, kshape, strides, dils, oshape, p0, cols)
-                gw2[g * cout_g:(g + 1) * cout_g] += np.dot(gyb, cols.T)
+                gw2[g * cout_g:(g + 1) * cout_g] += np.dot(gyb, cols[g * rg:(g + 1) * rg].T)
 
 
 def _prepare(op, ints, max_col_elems, w_shape, out_shape):
     """(strides, dilations, groups, chunk) as the jitted drivers take them."""
     (budget,) = positive_ints(op, max_col_elems=max_col_elems)
-    rows = int(np.prod(w_shape[1:]))
+    groups = ints[6]
+    rows = groups * int(np.prod(w_shape[1:]))       # all groups' rows: C * KD * KH * KW
     chunk = _chunk(rows, int(np.prod(out_shape[2:])), budget)
     return tuple(ints[:3]), tuple(ints[3:6]), ints[6], chunk
 

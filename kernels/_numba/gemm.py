@@ -31,16 +31,19 @@ def _matmul(a, b, c):
         c[i0:i1] = 0
         for j0 in range(0, n, BLOCK_N):
             j1 = min(j0 + BLOCK_N, n)
+            nj = j1 - j0
             for k0 in range(0, kk, BLOCK_K):
                 k1 = min(k0 + BLOCK_K, kk)
+                # row views indexed from 0 let LLVM prove the inner loops vectorisable
                 i = i0
-                # four rows of c at a time share each row of the b panel
                 while i + 4 <= i1:
-                    c0, c1, c2, c3 = c[i], c[i + 1], c[i + 2], c[i + 3]
+                    # four rows of c at a time share each row of the b panel
+                    c0, c1 = c[i, j0:j1], c[i + 1, j0:j1]
+                    c2, c3 = c[i + 2, j0:j1], c[i + 3, j0:j1]
                     for k in range(k0, k1):
                         a0, a1, a2, a3 = a[i, k], a[i + 1, k], a[i + 2, k], a[i + 3, k]
-                        brow = b[k]
-                        for j in range(j0, j1):
+                        brow = b[k, j0:j1]
+                        for j in range(nj):
                             bv = brow[j]
                             c0[j] += a0 * bv
                             c1[j] += a1 * bv
@@ -48,11 +51,11 @@ def _matmul(a, b, c):
                             c3[j] += a3 * bv
                     i += 4
                 while i < i1:
-                    crow = c[i]
+                    crow = c[i, j0:j1]
                     for k in range(k0, k1):
                         aik = a[i, k]
-                        brow = b[k]
-                        for j in range(j0, j1):
+                        brow = b[k, j0:j1]
+                        for j in range(nj):
                             crow[j] += aik * brow[j]
                     i += 1
 

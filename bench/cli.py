@@ -1,0 +1,479 @@
+"""The ``convlab`` command: argument parsing only; the work is in measure, report, engine.
+
+    convlab info                      this machine: CPU, threads, BLAS, Numba, Cython, CUDA, peak
+    convlab compare --suite quick     every strategy x backend on a suite, tables, --json, --plot
+    convlab autotune --suite 3x3      measure and write the autotune cache (--show, --clear)
+    convlab train --dataset digits    train a zoo model, print held-out accuracy
+    convlab summary --model mnist     a zoo model's layer table and conv strategies
+
+Exit status: 0 on success, 2 on bad arguments (one line, no traceback), 1 on other failures.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+
+__all__ = ["main", "build_parser"]
+
+DATASETS = ("digits", "idx", "signals1d")
+DEFAULT_MODEL = {"digits": "small_cnn", "idx": "mnist", "signals1d": "signal1d"}
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``convlab compare: error: ...`` and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# --------------------------------------------------------------------------------------
+# argument types
+# --------------------------------------------------------------------------------------
+
+def _spec(text):
+    from .suites import parse_spec
+    try:
+        return parse_spec(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _positive(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive int, received {text!r}") \
+            from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, received {text!r}")
+    return v
+
+
+def _positive_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}")
+    return v
+
+
+def _non_negative(text):
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an int >= 0, received {text!r}")
+    return v
+
+
+def _names(text):
+    """'a,b' or 'a' -> ['a', 'b'] (used with nargs='+', so 'a b' works too)."""
+    return [t for t in (s.strip() for s in text.split(",")) if t]
+
+
+def _flat(lists):
+    return None if lists is None else [x for group in lists for x in group]
+
+
+def _shape_tuple(text):
+    try:
+        vals = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        vals = ()
+    if not vals or any(v < 1 for v in vals):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive ints such as "
+                                         f"1,28,28, received {text!r}")
+    return vals
+
+
+# --------------------------------------------------------------------------------------
+# the parser
+# --------------------------------------------------------------------------------------
+
+def build_parser():
+    """The argparse parser of ``convlab`` (subcommands info, compare, autotune, train,
+    summary)."""
+    from .suites import SUITE_NAMES
+    p = _Parser(prog="convlab", description="Compare convolution strategies on this machine; "
+                "train and inspect small CNNs.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    info = sub.add_parser("info", help="machine, threads, BLAS, Numba/Cython/CUDA, GEMM peak",
+                          description="Describe this machine and convlab's setup.")
+    info.add_argument("--no-peak", action="store_true",
+                      help="skip measuring the GEMM peak (a few seconds)")
+    info.add_argument("--threads", type=_positive, help="thread count to report and use")
+    info.set_defaults(func=cmd_info)
+
+    def add_shapes(sp, default_suite):
+        g = sp.add_mutually_exclusive_group()
+        g.add_argument("--suite", choices=SUITE_NAMES, metavar="NAME",
+                       help=f"a named suite: {', '.join(SUITE_NAMES)} (default "
+                            f"{default_suite})" if default_suite else
+                       f"a named suite: {', '.join(SUITE_NAMES)}")
+        g.add_argument("--shape", type=_spec, action="append", metavar="SPEC",
+                       help="a shape spec such as 8,128,28,28:128,3,3:stride=1,padding=1 "
+                            "(X:W[:options], W = C_out,kernel...; repeatable)")
+        return g
+
+    def add_selection(sp):
+        sp.add_argument("--strategies", type=_names, nargs="+", metavar="NAME",
+                        help="strategies to measure (default: all offered here except "
+                             "reference)")
+        sp.add_argument("--backends", type=_names, nargs="+", metavar="NAME",
+                        help="backends to measure (default: all offered here)")
+        sp.add_argument("--repeat", type=_positive, default=5,
+                        help="timed samples per measurement; the median is reported "
+                             "(default 5)")
+        sp.add_argument("--warmup", type=_non_negative, default=1,
+                        help="untimed calls before timing (default 1)")
+        sp.add_argument("--threads", type=_positive,
+                        help="threads for numba, OpenMP and BLAS (default: CONVLAB_NUM_THREADS "
+                             "or all cores)")
+        sp.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+
+    cmp_ = sub.add_parser("compare", help="measure every strategy x backend on shapes",
+                          description="Measure every offered convolution strategy x backend "
+                          "(and baselines) on a suite or on given shapes.")
+    add_shapes(cmp_, "quick")
+    add_selection(cmp_)
+    cmp_.add_argument("--pass", dest="passes", choices=("fwd", "bwd", "all"), default="all",
+                      help="forward, backward (grad-input + grad-weight) or all (default)")
+    cmp_.add_argument("--baselines", type=_names, metavar="LIST",
+                      help="comma list of torch, scipy, or none (default: those installed)")
+    cmp_.add_argument("--peak", type=_positive_float, metavar="GFLOPS",
+                      help="GEMM peak for the %% peak column, instead of measuring it")
+    cmp_.add_argument("--json", metavar="FILE", help="write the measurements as JSON")
+    cmp_.add_argument("--plot", metavar="FILE", help="write a PNG (bars per shape; a "
+                      "crossover map for the sweep suite); needs matplotlib")
+    cmp_.set_defaults(func=cmd_compare)
+
+    tune = sub.add_parser("autotune", help="measure strategies and write the autotune cache",
+                          description="Measure every strategy on the shapes of a suite or a "
+                          "model and record the fastest in the autotune cache, which "
+                          "kernels.select() consults first.")
+    g = add_shapes(tune, None)
+    g.add_argument("--model", metavar="NAME", help="the conv layers of a zoo model "
+                   "(mnist, small_cnn, small_resnet, signal1d)")
+    g.add_argument("--show", action="store_true", help="print the cache and exit")
+    g.add_argument("--clear", action="store_true", help="delete the cache and exit")
+    tune.add_argument("--batch-size", type=_positive, default=32,
+                      help="batch size of the model's layers (--model; default 32)")
+    tune.add_argument("--input-shape", type=_shape_tuple, metavar="C,H,W",
+                      help="per-sample input shape of the model (--model)")
+    add_selection(tune)
+    tune.set_defaults(func=cmd_autotune)
+
+    train = sub.add_parser("train", help="train a zoo model on a dataset",
+                           description="Train a zoo model and print its held-out accuracy.")
+    train.add_argument("--dataset", nargs="+", default=["digits"], metavar="NAME",
+                       help="digits (scikit-learn's 8x8), signals1d (generated 1-D "
+                            "spectra), or idx DIR (MNIST's four IDX files in DIR)")
+    train.add_argument("--model", metavar="NAME", help="zoo model (default: small_cnn for "
+                       "digits, mnist for idx, signal1d for signals1d)")
+    train.add_argument("--epochs", type=_positive, default=3)
+    train.add_argument("--batch-size", type=_positive, default=32)
+    train.add_argument("--limit", type=_positive,
+                       help="use at most this many training samples (quick runs)")
+    train.add_argument("--optimizer", default="adam", help="optimizer name (default adam)")
+    train.add_argument("--threads", type=_positive)
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(func=cmd_train)
+
+    summ = sub.add_parser("summary", help="print a zoo model's layer table",
+                          description="Print a zoo model's summary: layers, output shapes, "
+                          "parameters, receptive fields and conv strategies.")
+    summ.add_argument("--model", required=True, metavar="NAME")
+    summ.add_argument("--input-shape", type=_shape_tuple, metavar="C,H,W",
+                      help="per-sample input shape (default: the model's usual input)")
+    summ.add_argument("--classes", type=_positive, default=10)
+    summ.add_argument("--batch-size", type=_positive, default=32,
+                      help="batch size for the conv strategy choice (default 32)")
+    summ.set_defaults(func=cmd_summary)
+    return p
+
+
+# --------------------------------------------------------------------------------------
+# commands
+# --------------------------------------------------------------------------------------
+
+def _set_threads(args):
+    if getattr(args, "threads", None):
+        import kernels
+        kernels.set_num_threads(args.threads)
+
+
+def cmd_info(args):
+    from . import measure, report
+    _set_threads(args)
+    report.console().print(report.info_table(measure.machine_info(peak=not args.no_peak)))
+    return 0
+
+
+def _pairs(args):
+    """(strategy, backend) pairs of --strategies / --backends, or UsageError."""
+    import kernels
+    from kernels import registry
+
+    from . import measure
+    strategies, backends = _flat(args.strategies), _flat(args.backends)
+    offered = kernels.available("conv")
+    for s in strategies or ():
+        if s not in registry.STRATEGIES:
+            raise UsageError(f"unknown strategy {s!r}; valid: {', '.join(registry.STRATEGIES)}")
+        if not any(o[0] == s for o in offered):
+            raise UsageError(f"strategy {s!r} is not available here; available: "
+                             f"{', '.join(sorted({o[0] for o in offered}))}")
+    for b in backends or ():
+        if b not in registry.BACKENDS:
+            raise UsageError(f"unknown backend {b!r}; valid: {', '.join(registry.BACKENDS)}")
+        if not any(o[1] == b for o in offered):
+            raise UsageError(f"backend {b!r} is not available here; available: "
+                             f"{', '.join(sorted({o[1] for o in offered} - {'numpy'}))}")
+    pairs = measure.strategy_pairs(strategies, backends)
+    if not pairs:
+        raise UsageError(f"no offered strategy/backend matches --strategies "
+                         f"{','.join(strategies or ['(all)'])} --backends "
+                         f"{','.join(backends or ['(all)'])}; offered: "
+                         f"{', '.join(f'{s}/{b}' for s, b in offered)}")
+    return pairs
+
+
+def _cases(args, default_suite):
+    from .suites import get_suite
+    if args.shape:
+        return list(args.shape), None
+    name = args.suite or default_suite
+    return list(get_suite(name)), name
+
+
+def _baselines(args, console):
+    from . import measure
+    if args.baselines is None:
+        chosen = [b for b in measure.BASELINES if measure.baseline_missing(b) is None]
+        missing = [f"{b} ({measure.baseline_missing(b)})" for b in measure.BASELINES
+                   if b not in chosen]
+        if missing:
+            console.print(f"[dim]baselines not measured: {', '.join(missing)}[/]")
+        return chosen
+    if args.baselines == ["none"]:
+        return []
+    for b in args.baselines:
+        if b not in measure.BASELINES:
+            raise UsageError(f"unknown baseline {b!r}; valid: "
+                             f"{', '.join(measure.BASELINES)}, none")
+    for b in args.baselines:
+        why = measure.baseline_missing(b)
+        if why:
+            raise RuntimeError(f"baseline {b}: {why} (pip install 'convlab[compare]')")
+    return list(dict.fromkeys(args.baselines))
+
+
+def _check_writable(path, what):
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"{what} {path!r}: directory {folder!r} does not exist")
+
+
+def cmd_compare(args):
+    from . import measure, report
+    from .suites import SWEEP_SUITES, sweep_axes
+    out = report.console()
+    _set_threads(args)
+    pairs = _pairs(args)
+    cases, suite = _cases(args, "quick")
+    for flag in ("json", "plot"):
+        if getattr(args, flag):
+            _check_writable(getattr(args, flag), f"--{flag}")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise RuntimeError("--plot needs matplotlib (pip install 'convlab[compare]')") \
+                from None
+    baselines = _baselines(args, out)
+    passes = measure.PASS_CHOICES[args.passes]
+    peak = args.peak or measure.gemm_peak()
+    total = len(cases) * len(passes) * (len(pairs) + len(baselines))
+    with report.progress(total, f"compare {suite or 'shapes'}") as advance:
+        rows, skipped = measure.measure_cases(cases, passes, pairs, baselines,
+                                              repeat=args.repeat, warmup=args.warmup,
+                                              dtype=args.dtype, peak=peak, progress=advance)
+    for t in report.compare_tables(rows, skipped, baselines):
+        out.print(t)
+    out.print(report.winners_table(rows, baselines))
+    out.print(f"GEMM peak (float32 np.dot): {peak:.1f} GFLOP/s; times are medians of "
+              f"{args.repeat} samples; 'vs X' = X's time / this time (above 1: faster).")
+    if args.json:
+        report.write_json(args.json, rows)
+        out.print(f"wrote {len(rows)} measurements to {args.json}")
+    if args.plot:
+        sweep = sweep_axes(cases) if suite in SWEEP_SUITES else None
+        report.plot(args.plot, rows, peak=peak, sweep=sweep)
+        out.print(f"wrote {'crossover map' if sweep else 'bar chart'} to {args.plot}")
+    return 0
+
+
+def cmd_autotune(args):
+    import kernels
+    from kernels import registry
+
+    from . import measure, report
+    out = report.console()
+    _set_threads(args)
+    if args.clear:
+        path = registry.cache_path()
+        existed = os.path.exists(path)
+        registry.clear_cache()
+        out.print(f"removed {path}" if existed else f"no cache at {path}")
+        return 0
+    if args.show:
+        entries = registry.read_cache()
+        out.print(f"cache file: {registry.cache_path()}")
+        out.print(report.cache_table(entries, registry.cpu_model(), kernels.get_num_threads()))
+        return 0
+    pairs = _pairs(args)
+    if args.model:
+        from .suites import model_cases
+        cases = model_cases(args.model, args.batch_size, args.input_shape)
+        label = f"model {args.model}"
+    else:
+        cases, suite = _cases(args, "default")
+        label = f"suite {suite}" if suite else "shapes"
+    total = len(cases) * len(measure.PASSES) * len(pairs)
+    with report.progress(total, f"autotune {label}") as advance:
+        written = measure.autotune(cases, pairs, repeat=args.repeat, warmup=args.warmup,
+                                   dtype=args.dtype, progress=advance)
+    out.print(report.tune_table(written))
+    out.print(f"wrote {len(written)} entries to {registry.cache_path()} "
+              f"({kernels.get_num_threads()} threads, {args.dtype}); kernels.select() now "
+              f"reports 'measured' for these shapes")
+    return 0
+
+
+def _engine():
+    try:
+        import engine
+        import engine.zoo  # noqa: F401
+    except ImportError as e:
+        raise RuntimeError(f"this command needs convlab's engine (engine.zoo), which could "
+                           f"not be imported: {e}") from None
+    return engine
+
+
+def _check_model(engine, name):
+    if name not in engine.zoo.MODEL_NAMES:
+        raise UsageError(f"unknown model {name!r}; valid models: "
+                         f"{', '.join(engine.zoo.MODEL_NAMES)}")
+
+
+def _check_dataset(dataset):
+    kind = dataset[0]
+    if kind not in DATASETS:
+        raise UsageError(f"unknown dataset {kind!r}; valid: digits, signals1d, idx DIR")
+    if kind == "idx":
+        if len(dataset) != 2:
+            raise UsageError("--dataset idx needs one directory: --dataset idx DIR")
+        if not os.path.isdir(dataset[1]):
+            raise UsageError(f"--dataset idx: {dataset[1]!r} is not a directory")
+    elif len(dataset) != 1:
+        raise UsageError(f"--dataset {kind} takes no further argument, received "
+                         f"{' '.join(dataset[1:])!r}")
+
+
+def _load_dataset(engine, dataset, seed):
+    kind = dataset[0]
+    if kind == "digits":
+        return engine.data.load_digits(seed=seed)
+    if kind == "signals1d":
+        return engine.data.load_signals(seed=seed)
+    return engine.data.load_mnist(dataset[1])
+
+
+def cmd_train(args):
+    from . import report
+    _check_dataset(args.dataset)
+    engine = _engine()
+    out = report.console()
+    _set_threads(args)
+    model_name = args.model or DEFAULT_MODEL[args.dataset[0]]
+    _check_model(engine, model_name)
+    (x_train, y_train), (x_test, y_test) = _load_dataset(engine, args.dataset, args.seed)
+    if args.limit:
+        x_train, y_train = x_train[:args.limit], y_train[:args.limit]
+        x_test, y_test = x_test[:max(args.limit // 4, 1)], y_test[:max(args.limit // 4, 1)]
+    classes = max(int(max(y_train.max(), y_test.max())) + 1, 2)
+    engine.set_seed(args.seed)
+    try:
+        model = engine.zoo.get_model(model_name, x_train.shape[1:], classes)
+    except ValueError as e:
+        raise UsageError(f"model {model_name!r} does not fit dataset {args.dataset[0]}: {e}") \
+            from None
+    model.compile(optimizer=args.optimizer, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    out.print(f"training {model_name} ({model.count_params():,} parameters) on "
+              f"{' '.join(args.dataset)}: {len(x_train)} training and {len(x_test)} held-out "
+              f"samples of shape {tuple(x_train.shape[1:])}, {classes} classes, "
+              f"{args.epochs} epochs, batch {args.batch_size}")
+    model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=1,
+              validation_data=(x_test, y_test))
+    loss, acc = model.evaluate(x_test, y_test, batch_size=max(args.batch_size, 256))
+    out.print(f"held-out accuracy: {acc:.4f} (loss {loss:.4f}, {len(x_test)} samples)")
+    return 0
+
+
+def cmd_summary(args):
+    engine = _engine()
+    _check_model(engine, args.model)
+    try:
+        model = engine.zoo.get_model(args.model, args.input_shape, args.classes)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    model.summary(batch_size=args.batch_size)
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# entry point
+# --------------------------------------------------------------------------------------
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    return f"convlab: warning: {message}\n"
+
+
+def main(argv=None):
+    """Run ``convlab`` with ``argv`` (default sys.argv[1:]); returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prog = f"convlab {args.command}"
+    old_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+    try:
+        return args.func(args) or 0
+    except UsageError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # every other failure: one line, exit 1
+        msg = " ".join(str(e).split()) or type(e).__name__
+        print(f"{prog}: error: {msg}", file=sys.stderr)
+        if os.environ.get("CONVLAB_TRACEBACK") == "1":
+            raise
+        return 1
+    finally:
+        warnings.formatwarning = old_format
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,558 @@
+"""Measuring convolution strategies: timings, FLOP rates, errors, workspace, baselines.
+
+Every number the CLI prints comes from here (the pytest-benchmark files in bench/ time with
+pytest-benchmark's own statistics and use only the helpers for FLOPs, peak and error):
+
+- time: :func:`time_call` -- ``time.perf_counter`` over ``warmup`` calls, then ``repeat``
+  samples; the median per call.  Fast calls are looped so one sample lasts >= 1 ms.
+- FLOPs: :func:`kernels.conv_flops` (2 x multiply-adds of the direct algorithm); grad-input
+  and grad-weight count the same as forward, so GFLOP/s compare across passes and strategies
+  (FFT and Winograd do fewer real operations: their "GFLOP/s" is an effective rate).
+- error: max|y - ref| / max|ref| against the float64 reference strategy, the oracle.
+- peak: :func:`gemm_peak`, the median GFLOP/s of a float32 ``np.dot`` at a few large square
+  sizes, measured once per process and thread count.
+- baselines: PyTorch CPU convolution (``torch.nn.functional.convNd`` under ``no_grad`` and
+  ``aten.convolution_backward``) and ``scipy.signal.fftconvolve`` (groups 1, stride 1,
+  dilation 1), each with convlab's thread count, when installed.
+
+    >>> from bench import measure, suites
+    >>> rows, skipped = measure.measure_cases(suites.get_suite("quick")[:1], ("fwd",),
+    ...                                       [("direct", "numba")], repeat=3)  # doctest: +SKIP
+    >>> rows[0]["median_ms"], rows[0]["gflops"]                                # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import math
+import os
+import statistics
+import time
+
+import numpy as np
+
+import kernels
+
+__all__ = ["PASSES", "PASS_CHOICES", "BASELINES", "time_call", "gemm_peak", "make_inputs",
+           "pass_fn", "reference", "max_rel_err", "baseline_missing", "baseline_fn",
+           "Unsupported", "measure_cases", "autotune", "machine_info", "strategy_pairs"]
+
+PASSES = ("fwd", "grad_input", "grad_weight")
+PASS_CHOICES = {"fwd": ("fwd",), "bwd": ("grad_input", "grad_weight"), "all": PASSES}
+BASELINES = ("torch", "scipy")
+# autotune ignores a strategy whose result is further than this from the reference
+TUNE_TOLERANCE = {"float32": 1e-3, "float64": 1e-9}
+
+
+class Unsupported(Exception):
+    """A strategy or baseline cannot serve a case; the message is the one-line reason."""
+
+
+# --------------------------------------------------------------------------------------
+# timing and peak
+# --------------------------------------------------------------------------------------
+
+def time_call(fn, *, repeat=5, warmup=1, min_sample_s=1e-3, max_number=1000):
+    """Median seconds per call of ``fn()``.
+
+    ``warmup`` untimed calls (the first compiles Numba kernels), then ``repeat`` samples;
+    a call faster than ``min_sample_s`` is repeated ``number`` times per sample.
+
+    Returns
+    -------
+    dict with ``median_s``, ``min_s``, ``times`` (per-call seconds of each sample) and
+    ``number`` (calls per sample).
+
+    >>> time_call(lambda: sum(range(100)), repeat=3)["median_s"] < 1e-3
+    True
+    """
+    if repeat < 1 or warmup < 0:
+        raise ValueError(f"time_call: repeat must be >= 1 and warmup >= 0, received "
+                         f"repeat={repeat}, warmup={warmup}")
+    for _ in range(warmup):
+        fn()
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    number = max(1, min(max_number, math.ceil(min_sample_s / max(first, 1e-9))))
+    times = [first] if number == 1 else []
+    while len(times) < repeat:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - t0) / number)
+    return {"median_s": statistics.median(times), "min_s": min(times), "times": times,
+            "number": number}
+
+
+_peaks = {}
+
+
+def gemm_peak(sizes=(1024, 1536, 2048)):
+    """The machine's measured float32 GEMM rate in GFLOP/s (cached per thread count).
+
+    For each square size n: one warm-up ``np.dot``, then the best of two timed ones
+    (2 n^3 FLOPs each); the median over sizes is returned.  BLAS runs with convlab's thread
+    count (:func:`kernels.set_num_threads` limits it through threadpoolctl).
+    """
+    key = (tuple(sizes), kernels.get_num_threads())
+    if key not in _peaks:
+        from threadpoolctl import threadpool_limits
+        rates = []
+        gen = np.random.default_rng(0)
+        with threadpool_limits(limits=kernels.get_num_threads(), user_api="blas"):
+            for n in sizes:
+                a = gen.standard_normal((n, n), dtype=np.float32)
+                b = gen.standard_normal((n, n), dtype=np.float32)
+                np.dot(a, b)
+                best = min(_timed(np.dot, a, b) for _ in range(2))
+                rates.append(2.0 * n ** 3 / best / 1e9)
+        _peaks[key] = statistics.median(rates)
+    return _peaks[key]
+
+
+def _timed(fn, *args):
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------------------
+# one pass of one strategy
+# --------------------------------------------------------------------------------------
+
+def strategy_pairs(strategies=None, backends=None):
+    """The (strategy, backend) pairs offered here, filtered by the requested names.
+
+    ``strategies=None`` means every strategy except the reference (the oracle is measured
+    only when named); ``backends=None`` means every backend.
+    """
+    pairs = kernels.available("conv")
+    if strategies is None:
+        pairs = [p for p in pairs if p[0] != "reference"]
+    else:
+        pairs = [p for p in pairs if p[0] in strategies]
+    if backends is not None:
+        pairs = [p for p in pairs if p[1] in backends or p[0] == "reference"]
+    return pairs
+
+
+def make_inputs(case, dtype="float32", seed=0):
+    """Random x, w and an output gradient gy for ``case`` (standard normal, fixed seed)."""
+    gen = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    return {"x": gen.standard_normal(case.x_shape).astype(dt),
+            "w": gen.standard_normal(case.w_shape).astype(dt),
+            "gy": gen.standard_normal(case.out_shape).astype(dt)}
+
+
+def pass_fn(case, pass_, strategy, backend, inputs):
+    """A no-argument callable running one pass of convlab's (strategy, backend) on inputs."""
+    kw = dict(case.conv_kwargs(), strategy=strategy, backend=backend)
+    x, w, gy = inputs["x"], inputs["w"], inputs["gy"]
+    if pass_ == "fwd":
+        return lambda: kernels.conv(x, w, **kw)
+    if pass_ == "grad_input":
+        return lambda: kernels.conv_grad_input(gy, w, case.x_shape, **kw)
+    if pass_ == "grad_weight":
+        return lambda: kernels.conv_grad_weight(gy, x, case.w_shape, **kw)
+    raise ValueError(f"pass must be one of {PASSES}, received {pass_!r}")
+
+
+def reference(case, pass_, inputs):
+    """The float64 reference result of one pass (the oracle every error is measured from)."""
+    inputs64 = {k: v.astype(np.float64) for k, v in inputs.items()}
+    return pass_fn(case, pass_, "reference", "numpy", inputs64)()
+
+
+def max_rel_err(y, ref):
+    """max|y - ref| / max|ref| (max|y - ref| when ref is all zeros).
+
+    >>> max_rel_err(np.array([1.0, 2.1]), np.array([1.0, 2.0]))  # doctest: +ELLIPSIS
+    0.04999...
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if y.shape != ref.shape:
+        raise ValueError(f"max_rel_err: result shape {y.shape} differs from the reference "
+                         f"shape {ref.shape}")
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    diff = float(np.max(np.abs(y - ref))) if ref.size else 0.0
+    return diff / scale if scale > 0 else diff
+
+
+# --------------------------------------------------------------------------------------
+# baselines
+# --------------------------------------------------------------------------------------
+
+def baseline_missing(name):
+    """None when baseline ``name`` ("torch" or "scipy") can run here, else the reason."""
+    if name not in BASELINES:
+        return f"unknown baseline {name!r}; valid baselines: {', '.join(BASELINES)}"
+    # find_spec, not import: importing torch takes seconds
+    if importlib.util.find_spec(name) is None:
+        return f"{name} is not installed"
+    return None
+
+
+def _pairs_symmetric(padding):
+    return all(lo == hi for lo, hi in padding)
+
+
+def _torch_fn(case, pass_, inputs):
+    import torch
+    import torch.nn.functional as F
+    torch.set_num_threads(kernels.get_num_threads())
+    p = case.params()
+    nd = case.ndim
+    conv = (F.conv1d, F.conv2d, F.conv3d)[nd - 1]
+    x = torch.from_numpy(inputs["x"])
+    w = torch.from_numpy(inputs["w"])
+    gy = torch.from_numpy(inputs["gy"])
+    crop = None
+    if _pairs_symmetric(p.padding):
+        pad = [lo for lo, _ in p.padding]
+    else:
+        # torch pads symmetrically only: pad x once, outside the timed call
+        flat = [v for lo_hi in reversed(p.padding) for v in lo_hi]
+        x = F.pad(x, flat)
+        pad = [0] * nd
+        crop = (slice(None), slice(None)) + tuple(
+            slice(lo, lo + n) for (lo, _), n in zip(p.padding, case.x_shape[2:]))
+    stride, dil, groups = list(p.stride), list(p.dilation), p.groups
+
+    if pass_ == "fwd":
+        def run():
+            with torch.no_grad():
+                return conv(x, w, None, stride, pad, dil, groups)
+        return run
+    bwd = torch.ops.aten.convolution_backward
+    if pass_ == "grad_input":
+        def run():
+            gx = bwd(gy, x, w, None, stride, pad, dil, False, [0] * nd, groups,
+                     [True, False, False])[0]
+            return gx if crop is None else gx[crop]
+        return run
+
+    def run():
+        return bwd(gy, x, w, None, stride, pad, dil, False, [0] * nd, groups,
+                   [False, True, False])[1]
+    return run
+
+
+def _scipy_fn(case, pass_, inputs):
+    from scipy.signal import fftconvolve
+    p = case.params()
+    if p.groups != 1 or any(s != 1 for s in p.stride) or any(d != 1 for d in p.dilation):
+        raise Unsupported("scipy.signal.fftconvolve: needs groups=1, stride 1, dilation 1")
+    nd = case.ndim
+    axes = tuple(range(2, 2 + nd))
+    flip = (slice(None), slice(None)) + (slice(None, None, -1),) * nd
+    x, w, gy = inputs["x"], inputs["w"], inputs["gy"]
+    # padding done once, outside the timed call (as for the torch baseline)
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple(p.padding))
+    c_out, c_in = case.w_shape[:2]
+
+    if pass_ == "fwd":
+        wf = np.ascontiguousarray(w[flip])
+
+        def run():
+            # one output channel at a time: correlate every input channel, sum over them
+            y = np.empty(case.out_shape, dtype=x.dtype)
+            for co in range(c_out):
+                y[:, co] = fftconvolve(xp, wf[co:co + 1], mode="valid", axes=axes).sum(axis=1)
+            return y
+        return run
+    if pass_ == "grad_input":
+        crop = (slice(None), slice(None)) + tuple(
+            slice(lo, lo + n) for (lo, _), n in zip(p.padding, case.x_shape[2:]))
+
+        def run():
+            # full convolution of gy with the (unflipped) kernel, summed over C_out
+            gxp = np.empty(xp.shape, dtype=x.dtype)
+            for ci in range(c_in):
+                gxp[:, ci] = fftconvolve(gy, w[None, :, ci], mode="full", axes=axes).sum(axis=1)
+            return gxp[crop]
+        return run
+    gyf = np.ascontiguousarray(gy[flip])
+
+    def run():
+        # correlate x with each output channel's gradient, summed over the batch
+        gw = np.empty(case.w_shape, dtype=x.dtype)
+        for co in range(c_out):
+            gw[co] = fftconvolve(xp, gyf[:, co:co + 1], mode="valid", axes=axes).sum(axis=0)
+        return gw
+    return run
+
+
+def baseline_fn(name, case, pass_, inputs):
+    """A no-argument callable running baseline ``name`` on one pass of ``case``.
+
+    Raises :class:`Unsupported` with a reason when the baseline cannot serve the case or is
+    not installed.  Results may be torch tensors; :func:`as_numpy` converts them.
+    """
+    why = baseline_missing(name)
+    if why:
+        raise Unsupported(why)
+    if pass_ not in PASSES:
+        raise ValueError(f"pass must be one of {PASSES}, received {pass_!r}")
+    return (_torch_fn if name == "torch" else _scipy_fn)(case, pass_, inputs)
+
+
+def as_numpy(result):
+    """A baseline's or strategy's result as a numpy array."""
+    if isinstance(result, np.ndarray):
+        return result
+    return result.detach().numpy() if hasattr(result, "detach") else np.asarray(result)
+
+
+# --------------------------------------------------------------------------------------
+# measuring cases
+# --------------------------------------------------------------------------------------
+
+def _row(case, pass_, strategy, backend, kind, timing, err, workspace, peak, dtype):
+    ms = timing["median_s"] * 1e3
+    gflops = case.flops / timing["median_s"] / 1e9 if timing["median_s"] > 0 else float("inf")
+    return {
+        "name": case.name, "shape": case.spec(), "x_shape": list(case.x_shape),
+        "w_shape": list(case.w_shape), "pass": pass_, "strategy": strategy,
+        "backend": backend, "kind": kind, "dtype": np.dtype(dtype).name,
+        "threads": kernels.get_num_threads(), "median_ms": ms,
+        "min_ms": timing["min_s"] * 1e3, "samples": len(timing["times"]),
+        "gflops": gflops, "pct_peak": 100.0 * gflops / peak if peak else None,
+        "max_rel_err": err, "workspace_bytes": workspace,
+        "speedup_vs_direct": None, "winner": False,
+    }
+
+
+def _finish_group(rows, baselines):
+    """Fill speedups and the winner flag of the rows of one (case, pass)."""
+    def median(pred):
+        ms = [r["median_ms"] for r in rows if pred(r)]
+        return min(ms) if ms else None
+
+    best_direct = median(lambda r: r["strategy"] == "direct")
+    base_ms = {b: median(lambda r, b=b: r["kind"] == "baseline" and r["strategy"] == b)
+               for b in baselines}
+    for r in rows:
+        same = median(lambda q, r=r: q["strategy"] == "direct" and q["backend"] == r["backend"])
+        ref = same if (same is not None and r["kind"] == "convlab") else best_direct
+        r["speedup_vs_direct"] = ref / r["median_ms"] if ref else None
+        for b, ms in base_ms.items():
+            r[f"speedup_vs_{b}"] = ms / r["median_ms"] if ms else None
+    contenders = [r for r in rows if r["kind"] == "convlab" and r["strategy"] != "reference"]
+    if contenders:
+        min(contenders, key=lambda r: r["median_ms"])["winner"] = True
+
+
+def measure_cases(cases, passes, pairs, baselines=(), *, repeat=5, warmup=1,
+                  dtype="float32", errors=True, peak=None, progress=None):
+    """Measure every (case, pass) for every (strategy, backend) pair and baseline.
+
+    Parameters
+    ----------
+    cases : sequence of :class:`bench.suites.Case`
+    passes : subset of ``PASSES``
+    pairs : list of (strategy, backend), e.g. from :func:`strategy_pairs`
+    baselines : subset of ``BASELINES``
+    repeat, warmup : see :func:`time_call`
+    errors : measure max_rel_err against the float64 reference (else None)
+    peak : GEMM peak in GFLOP/s for pct_peak (None: measured by :func:`gemm_peak`)
+    progress : callable(str) called once per measurement, after it (for progress bars)
+
+    Returns
+    -------
+    (rows, skipped): rows are dicts with at least shape, strategy, backend, pass,
+    median_ms, gflops, pct_peak, max_rel_err, workspace_bytes, speedup_vs_direct,
+    speedup_vs_<baseline>, winner; skipped are dicts (name, pass, strategy, backend, reason).
+    """
+    peak = gemm_peak() if peak is None else peak
+    rows, skipped = [], []
+    for case in cases:
+        inputs = make_inputs(case, dtype)
+        for pass_ in passes:
+            ref = reference(case, pass_, inputs) if errors else None
+            group = []
+            entries = [("convlab", s, b) for s, b in pairs] + \
+                [("baseline", b, _BASELINE_BACKEND[b]) for b in baselines]
+            for kind, strategy, backend in entries:
+                label = f"{case.name} {pass_} {strategy}/{backend}"
+                try:
+                    if kind == "convlab":
+                        fn = pass_fn(case, pass_, strategy, backend, inputs)
+                        try:
+                            out = fn()  # raises ValueError before any kernel runs
+                        except ValueError as e:
+                            raise Unsupported(str(e)) from None
+                        except Exception as e:  # a broken build must not stop the others
+                            raise Unsupported(f"failed: {type(e).__name__}: {e}") from None
+                        workspace = kernels.workspace_bytes(strategy, case.x_shape,
+                                                            case.w_shape, dtype=dtype,
+                                                            **case.conv_kwargs())
+                    else:
+                        fn = baseline_fn(strategy, case, pass_, inputs)
+                        try:
+                            out = fn()
+                        except Exception as e:
+                            raise Unsupported(f"failed: {type(e).__name__}: {e}") from None
+                        workspace = None
+                except Unsupported as e:
+                    skipped.append({"name": case.name, "shape": case.spec(), "pass": pass_,
+                                    "strategy": strategy, "backend": backend,
+                                    "reason": str(e)})
+                else:
+                    err = max_rel_err(as_numpy(out), ref) if errors else None
+                    del out
+                    timing = time_call(fn, repeat=repeat, warmup=max(warmup - 1, 0))
+                    group.append(_row(case, pass_, strategy, backend, kind, timing, err,
+                                      workspace, peak, dtype))
+                if progress is not None:
+                    progress(label)
+            _finish_group(group, baselines)
+            rows.extend(group)
+    return rows, skipped
+
+
+_BASELINE_BACKEND = {"torch": "cpu", "scipy": "fftconvolve"}
+
+
+# --------------------------------------------------------------------------------------
+# autotune
+# --------------------------------------------------------------------------------------
+
+def autotune(cases, pairs, *, repeat=5, warmup=1, dtype="float32", progress=None):
+    """Measure every pair on every pass of ``cases`` and record the winners in the cache.
+
+    For each case two entries are written through :func:`kernels.registry.record_tuned`:
+    pass "fwd" (fastest forward) and pass "all" (fastest forward + grad-input + grad-weight,
+    what training uses).  A pair whose error against the reference exceeds
+    ``TUNE_TOLERANCE`` is never chosen.
+
+    Returns the list of written entries (dicts: name, shape, pass, strategy, backend,
+    median_ms, runner_up, candidates).
+    """
+    from kernels import registry
+    rows, _ = measure_cases(cases, PASSES, pairs, (), repeat=repeat, warmup=warmup,
+                            dtype=dtype, errors=True, peak=0.0, progress=progress)
+    tol = TUNE_TOLERANCE[np.dtype(dtype).name]
+    written = []
+    for case in cases:
+        mine = [r for r in rows if r["name"] == case.name and r["max_rel_err"] <= tol]
+        totals = {}
+        for pass_ in ("fwd", "all"):
+            times = {}
+            for r in mine:
+                if pass_ == "fwd" and r["pass"] != "fwd":
+                    continue
+                key = (r["strategy"], r["backend"])
+                times.setdefault(key, []).append(r["median_ms"])
+            need = 1 if pass_ == "fwd" else len(PASSES)
+            totals = {k: sum(v) for k, v in times.items() if len(v) == need}
+            if not totals:
+                continue
+            ranked = sorted(totals.items(), key=lambda kv: kv[1])
+            (strategy, backend), ms = ranked[0]
+            runner_up = f"{ranked[1][0][0]}/{ranked[1][0][1]}" if len(ranked) > 1 else None
+            candidates = {f"{s}/{b}": round(t, 4) for (s, b), t in ranked}
+            registry.record_tuned(case.x_shape, case.w_shape, case.params(), dtype, pass_,
+                                  strategy, backend, ms, name=case.name, runner_up=runner_up,
+                                  candidates=candidates)
+            written.append({"name": case.name, "shape": case.spec(), "pass": pass_,
+                            "strategy": strategy, "backend": backend, "median_ms": ms,
+                            "runner_up": runner_up, "candidates": candidates})
+    return written
+
+
+# --------------------------------------------------------------------------------------
+# machine description (convlab info)
+# --------------------------------------------------------------------------------------
+
+_VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni",
+                 "avx512_bf16", "amx_tile", "asimd", "sve", "neon")
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    have = set(line.split(":", 1)[1].split())
+                    return [f for f in _VECTOR_FLAGS if f in have]
+    except OSError:
+        pass
+    return []
+
+
+def _blas():
+    from threadpoolctl import threadpool_info
+    for d in threadpool_info():
+        if d.get("user_api") == "blas":
+            return (f"{d.get('internal_api')} {d.get('version') or ''} "
+                    f"({d.get('architecture') or 'unknown arch'}, "
+                    f"{d.get('num_threads')} threads)").replace("  ", " ")
+    return "none found by threadpoolctl"
+
+
+def _numba():
+    import numba
+    layer = "not started"
+    try:
+        if ("direct", "numba") in kernels.available("conv"):
+            # the threading layer is chosen on the first parallel call
+            kernels.conv(np.ones((1, 1, 4), np.float32), np.ones((1, 1, 2), np.float32),
+                         strategy="direct", backend="numba")
+            layer = numba.threading_layer()
+    except (ValueError, RuntimeError) as e:
+        layer = f"unknown ({e})"
+    return f"{numba.__version__}, threading layer {layer}"
+
+
+def _cython():
+    from kernels import backends
+    if backends.load("cython") is not None:
+        return "built"
+    return f"not available: {backends.error('cython') or 'unknown reason'}"
+
+
+def _cuda():
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return "simulator (NUMBA_ENABLE_CUDASIM=1)"
+    try:
+        from numba import cuda
+        if cuda.is_available():
+            return f"device: {cuda.get_current_device().name.decode()}"
+    except Exception as e:  # a broken driver must not break `convlab info`
+        return f"not available ({type(e).__name__}: {e})"
+    return "no CUDA device"
+
+
+def machine_info(peak=True):
+    """[(label, value)] describing this machine and convlab's setup (for `convlab info`)."""
+    from kernels import registry
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = os.cpu_count()
+    flags = _cpu_flags()
+    info = [
+        ("CPU", registry.cpu_model()),
+        ("vector features", " ".join(flags) if flags else "unknown"),
+        ("cores", f"{os.cpu_count()} logical, {affinity} usable by this process"),
+        ("threads in use", str(kernels.get_num_threads())),
+        ("BLAS (numpy)", _blas()),
+        ("numpy", np.__version__),
+        ("numba", _numba()),
+        ("cython extensions", _cython()),
+        ("CUDA", _cuda()),
+        ("conv strategies", ", ".join(f"{s}/{b}" for s, b in kernels.available("conv"))),
+        ("autotune cache", f"{registry.cache_path()} ({len(registry.read_cache())} entries)"),
+    ]
+    for b in BASELINES:
+        why = baseline_missing(b)
+        if why is None:
+            info.append((f"baseline {b}", importlib.metadata.version(b)))
+        else:
+            info.append((f"baseline {b}", why))
+    if peak:
+        info.append(("GEMM peak (float32)", f"{gemm_peak():.1f} GFLOP/s "
+                     f"(median of np.dot at 1024, 1536, 2048)"))
+    return info

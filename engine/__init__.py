@@ -1,0 +1,34 @@
+"""convlab engine: Tensor + autograd tape, differentiable ops, Keras-style layers and models,
+training, data and save/load.  Course code written for channels-first Keras runs with only
+the import line changed::
+
+    >>> import engine
+    >>> from engine.layers import Conv2D, Flatten, Dense
+    >>> model = engine.Sequential([
+    ...     Conv2D(20, 5, activation="relu", input_shape=(1, 28, 28)),
+    ...     Conv2D(40, 5, activation="relu"), Flatten(),
+    ...     Dense(100, activation="relu"), Dense(10, activation="softmax")])
+    >>> model.compile(engine.optimizers.SGD(0.01), "categorical_crossentropy",
+    ...               metrics=["accuracy"])
+    >>> model.count_params()
+    1621670
+"""
+from . import functional
+from .autograd import GradcheckError, gradcheck, is_grad_enabled, no_grad, set_num_threads
+from .tensor import Tensor
+from . import data, init, layers, losses, metrics
+from . import optim
+from . import optim as optimizers
+from .graph import Model, Sequential
+from .init import set_seed
+from .io import ModelFileError, load_model
+from .layers import Input
+from .training import Callback, EarlyStopping, History, ModelCheckpoint
+from . import training as callbacks  # engine.callbacks.EarlyStopping, as in Keras
+from . import zoo
+
+__all__ = ["Tensor", "no_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
+           "set_num_threads", "set_seed", "functional", "layers", "optimizers", "optim",
+           "losses", "metrics", "init", "data", "zoo", "callbacks", "Sequential", "Model",
+           "Input", "load_model", "ModelFileError", "Callback", "History", "EarlyStopping",
+           "ModelCheckpoint"]

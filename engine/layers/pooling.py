@@ -1,0 +1,133 @@
+"""Pooling layers (max, average, sum, L2; 1-3 spatial dims) and global pooling."""
+from __future__ import annotations
+
+from kernels.params import pool_params
+
+from .. import functional as F
+from .base import Layer
+from .conv import _SPATIAL, check_padding, expand_tuple
+
+__all__ = ["BasePooling", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D",
+           "AveragePooling2D", "AveragePooling3D", "SumPooling1D", "SumPooling2D",
+           "SumPooling3D", "L2Pooling1D", "L2Pooling2D", "L2Pooling3D",
+           "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+           "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D"]
+
+_POOL_FUNCS = {(kind, rank): getattr(F, f"{kind}_pool{rank}d")
+               for kind in ("max", "avg", "sum", "l2") for rank in (1, 2, 3)}
+
+
+class BasePooling(Layer):
+    """Pooling over ``rank`` spatial dims, per channel.
+
+    Parameters
+    ----------
+    pool_size : int or tuple (default 2)
+    strides : int, tuple or None (None = pool_size)
+    padding : "valid", "same" (out = ceil(in / stride)), an int or a tuple
+
+    out = floor((in + pad_lo + pad_hi - pool_size) / stride) + 1 per spatial dim.  Average
+    pooling divides by the full window (padding included); L2 pooling is sqrt(sum x**2).
+    """
+
+    kind = None
+    rank = None
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", **kwargs):
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+        self.pool_size = expand_tuple(owner, "pool_size", pool_size, self.rank, 1)
+        self.strides = self.pool_size if strides is None else \
+            expand_tuple(owner, "strides", strides, self.rank, 1)
+        self.padding = check_padding(owner, padding, self.rank)
+        self.ndim = self.rank + 2
+        self._pool = _POOL_FUNCS[(self.kind, self.rank)]
+
+    def _dims_hint(self):
+        return f": (batch, channels, {_SPATIAL[self.rank]})"
+
+    def compute_output_shape(self, input_shape):
+        try:
+            p = pool_params((1,) + tuple(input_shape[1:]), self.pool_size, self.strides,
+                            self.padding, op=self.describe())
+        except ValueError as e:
+            raise ValueError(f"{e} (input shape {tuple(input_shape)})") from None
+        return (None, input_shape[1]) + p.out_spatial(input_shape[2:], self.pool_size)
+
+    def call(self, x, training=False):
+        return self._pool(x, self.pool_size, stride=self.strides, padding=self.padding)
+
+    def receptive_field(self, rf, jump):
+        if rf is None:
+            return None
+        rf = tuple(r + (k - 1) * j for r, k, j in zip(rf, self.pool_size, jump))
+        return rf, tuple(j * s for j, s in zip(jump, self.strides))
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
+                "padding": self.padding}
+
+
+def _pooling(kind, rank, doc):
+    name = {"max": "MaxPooling", "avg": "AveragePooling", "sum": "SumPooling",
+            "l2": "L2Pooling"}[kind] + f"{rank}D"
+    return type(name, (BasePooling,), {"kind": kind, "rank": rank, "__doc__": doc,
+                                       "__module__": __name__})
+
+
+MaxPooling1D = _pooling("max", 1, "Max pooling over (N, C, L).  See :class:`BasePooling`.")
+MaxPooling2D = _pooling("max", 2, """Max pooling over (N, C, H, W).  See :class:`BasePooling`.
+
+    >>> MaxPooling2D(2)(np.zeros((1, 3, 8, 8), np.float32)).shape
+    (1, 3, 4, 4)
+    """)
+MaxPooling3D = _pooling("max", 3, "Max pooling over (N, C, D, H, W).")
+AveragePooling1D = _pooling("avg", 1, "Average pooling over (N, C, L).")
+AveragePooling2D = _pooling("avg", 2, "Average pooling over (N, C, H, W).")
+AveragePooling3D = _pooling("avg", 3, "Average pooling over (N, C, D, H, W).")
+SumPooling1D = _pooling("sum", 1, "Sum pooling over (N, C, L).")
+SumPooling2D = _pooling("sum", 2, "Sum pooling over (N, C, H, W).")
+SumPooling3D = _pooling("sum", 3, "Sum pooling over (N, C, D, H, W).")
+L2Pooling1D = _pooling("l2", 1, "L2 pooling (sqrt of the sum of squares) over (N, C, L).")
+L2Pooling2D = _pooling("l2", 2, "L2 pooling (sqrt of the sum of squares) over (N, C, H, W).")
+L2Pooling3D = _pooling("l2", 3, "L2 pooling (sqrt of the sum of squares) over (N, C, D, H, W).")
+
+
+class _GlobalPooling(Layer):
+    """Pool over every spatial position: (N, C, *spatial) -> (N, C)."""
+
+    rank = None
+    kind = None
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.ndim = self.rank + 2
+        self._pool = F.global_avg_pool if self.kind == "avg" else F.global_max_pool
+
+    def _dims_hint(self):
+        return f": (batch, channels, {_SPATIAL[self.rank]})"
+
+    def compute_output_shape(self, input_shape):
+        return (None, input_shape[1])
+
+    def call(self, x, training=False):
+        return self._pool(x)
+
+    def receptive_field(self, rf, jump):
+        return None
+
+
+def _global(kind, rank):
+    name = {"avg": "GlobalAveragePooling", "max": "GlobalMaxPooling"}[kind] + f"{rank}D"
+    doc = (f"Global {'average' if kind == 'avg' else 'max'} pooling: (N, C, "
+           f"{_SPATIAL[rank]}) -> (N, C).")
+    return type(name, (_GlobalPooling,), {"kind": kind, "rank": rank, "__doc__": doc,
+                                          "__module__": __name__})
+
+
+GlobalAveragePooling1D = _global("avg", 1)
+GlobalAveragePooling2D = _global("avg", 2)
+GlobalAveragePooling3D = _global("avg", 3)
+GlobalMaxPooling1D = _global("max", 1)
+GlobalMaxPooling2D = _global("max", 2)
+GlobalMaxPooling3D = _global("max", 3)

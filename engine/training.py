@@ -1,0 +1,449 @@
+"""Training: compile / fit / evaluate / predict / train_on_batch, History and callbacks.
+
+:class:`TrainingMixin` is mixed into engine.Model (and so Sequential).  One training step is:
+forward through the graph executor with the tape on, the loss, ``backward()``, then the
+optimizer's in-place update.  With ``verbose=1`` each epoch shows a progress bar (rich) with
+the running loss, the metrics, and the forward and backward (+ update) time per example, like
+the ConvNetJS demo's stats panel.
+
+    >>> model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    ...                                                                  # doctest: +SKIP
+    >>> history = model.fit(x, y, batch_size=32, epochs=5, validation_data=(xv, yv))
+    ...                                                                  # doctest: +SKIP
+    >>> history.history["val_accuracy"][-1]                               # doctest: +SKIP
+    0.97
+
+Reproducibility: ``engine.set_seed(s)`` before building the model fixes initial weights,
+dropout masks and the shuffling order.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import time
+
+import numpy as np
+
+from . import init as initializers
+from . import losses as losses_mod
+from . import metrics as metrics_mod
+from . import optim
+from .autograd import no_grad
+from .data import batch_indices
+from .tensor import Tensor
+
+__all__ = ["TrainingMixin", "History", "Callback", "EarlyStopping", "ModelCheckpoint"]
+
+
+# -- callbacks --------------------------------------------------------------------------
+
+class Callback:
+    """Base class: override any of the hooks; ``self.model`` is set by fit."""
+
+    model = None
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_batch_end(self, batch, logs=None):
+        pass
+
+
+class History(Callback):
+    """What fit returns: ``history`` maps each logged name ("loss", "accuracy", "val_loss",
+    ...) to its per-epoch list; ``epoch`` lists the epoch indices; ``timing`` holds the
+    per-epoch forward and backward milliseconds per example and samples per second."""
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+        self.timing = {"fwd_ms_per_example": [], "bwd_ms_per_example": [],
+                       "samples_per_s": []}
+        self.params = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+
+
+def _monitor_mode(owner, monitor, mode):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{owner}: mode must be 'auto', 'min' or 'max', received {mode!r}")
+    if mode == "auto":
+        mode = "max" if "acc" in monitor else "min"
+    return mode
+
+
+def _monitored(owner, monitor, logs):
+    if monitor not in logs:
+        raise ValueError(f"{owner}: monitored quantity {monitor!r} is not in the logs; "
+                         f"available: {', '.join(logs)} (val_* needs validation_data)")
+    return logs[monitor]
+
+
+class EarlyStopping(Callback):
+    """Stop training when ``monitor`` has not improved by more than ``min_delta`` for
+    ``patience`` epochs; optionally restore the best weights at the end.
+
+    >>> EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+    ...                                                                  # doctest: +ELLIPSIS
+    <engine.training.EarlyStopping object at ...>
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto",
+                 restore_best_weights=False):
+        if not isinstance(patience, numbers.Integral) or patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be an int >= 0, received "
+                             f"{patience!r}")
+        if not isinstance(min_delta, numbers.Real) or min_delta < 0:
+            raise ValueError(f"EarlyStopping: min_delta must be a number >= 0, received "
+                             f"{min_delta!r}")
+        self.monitor = monitor
+        self.min_delta = float(min_delta)
+        self.patience = int(patience)
+        self.mode = _monitor_mode("EarlyStopping", monitor, mode)
+        self.restore_best_weights = restore_best_weights
+        self.stopped_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.wait = 0
+        self.best_weights = None
+        self.stopped_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = _monitored("EarlyStopping", self.monitor, logs or {})
+        better = value < self.best - self.min_delta if self.mode == "min" else \
+            value > self.best + self.min_delta
+        if better:
+            self.best, self.wait = value, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model after each epoch (or only when ``monitor`` improves), atomically.
+
+    ``filepath`` may hold format fields: ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"`` (epoch
+    counts from 1).  A crash mid-save leaves the previous file whole (see engine.io).
+    """
+
+    def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto",
+                 verbose=0):
+        self.filepath = os.fspath(filepath)
+        self.monitor = monitor
+        self.save_best_only = save_best_only
+        self.mode = _monitor_mode("ModelCheckpoint", monitor, mode)
+        self.verbose = verbose
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.save_best_only:
+            value = _monitored("ModelCheckpoint", self.monitor, logs)
+            better = value < self.best if self.mode == "min" else value > self.best
+            if not better:
+                return
+            self.best = value
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        self.model.save(path)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: saved model to {path}")
+
+
+# -- progress display -------------------------------------------------------------------
+
+def _stats_text(logs, fwd_ms, bwd_ms):
+    parts = [f"{k} {v:.4f}" for k, v in logs.items()]
+    return " - ".join(parts) + f" - fwd {fwd_ms:.3f} / bwd {bwd_ms:.3f} ms per example"
+
+
+class _EpochProgress:
+    """One rich progress bar per epoch (verbose=1 on a terminal); one plain line per epoch
+    otherwise (verbose=2, or output redirected to a file or a log)."""
+
+    def __init__(self, verbose, epoch, epochs, steps):
+        self.verbose = verbose
+        self.label = f"Epoch {epoch + 1}/{epochs}"
+        self.progress = None
+        if verbose == 1:
+            from rich.console import Console
+            console = Console()
+            if console.is_terminal:
+                from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
+                                           TextColumn, TimeElapsedColumn)
+                self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                         MofNCompleteColumn(), TimeElapsedColumn(),
+                                         TextColumn("{task.fields[stats]}"),
+                                         console=console, transient=False)
+                self.task = self.progress.add_task(self.label, total=steps, stats="")
+                self.progress.start()
+
+    def update(self, logs, fwd_ms, bwd_ms):
+        if self.progress is not None:
+            self.progress.update(self.task, advance=1, stats=_stats_text(logs, fwd_ms, bwd_ms))
+
+    def close(self, logs, fwd_ms, bwd_ms):
+        text = _stats_text(logs, fwd_ms, bwd_ms)
+        if self.progress is not None:
+            self.progress.update(self.task, stats=text)
+            self.progress.stop()
+        elif self.verbose:
+            print(f"{self.label} - {text}")
+
+
+# -- the mixin --------------------------------------------------------------------------
+
+def _check_int(where, name, value, minimum):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{where}: {name} must be an int >= {minimum}, received {value!r}")
+    return int(value)
+
+
+class TrainingMixin:
+    """compile / fit / evaluate / predict / train_on_batch for graph models.
+
+    The host class provides ``_prepare_x(x, where) -> list of float32 arrays`` (validated
+    against the model inputs), ``_forward(xs, training) -> list of Tensors``,
+    ``trainable_weights``, ``output_shape``, ``get_weights``/``set_weights`` and ``save``.
+    """
+
+    optimizer = None
+    loss = None
+    compiled_metrics = ()
+    stop_training = False
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+        """Choose the optimizer (name or object), the loss (name, Loss or callable) and the
+        metrics (names such as "accuracy", or callables ``fn(pred, target) -> float``)."""
+        if loss is None:
+            raise ValueError(f"compile: loss is required; valid names: "
+                             f"{', '.join(losses_mod.LOSSES)}")
+        self.optimizer = optim.get(optimizer)
+        self.loss = losses_mod.get(loss)
+        if metrics is None:
+            metrics = []
+        elif isinstance(metrics, str) or callable(metrics):
+            metrics = [metrics]
+        out_shape = self._output_shape_or_none()
+        self.compiled_metrics = [metrics_mod.get(m, self.loss, out_shape) for m in metrics]
+        self._metric_ids = list(metrics)
+        self._loss_id = loss
+        self._optimizer_id = optimizer
+
+    def _require_compiled(self, where):
+        if self.loss is None:
+            raise ValueError(f"{where}: the model must be compiled first: "
+                             f"model.compile(optimizer, loss, metrics)")
+
+    def _output_shape_or_none(self):
+        try:
+            return self.output_shape
+        except ValueError:
+            return None
+
+    def _prepare_y(self, y, n, where):
+        if y is None:
+            raise ValueError(f"{where}: y is required")
+        y = np.asarray(y.data if isinstance(y, Tensor) else y)
+        if len(y) != n:
+            raise ValueError(f"{where}: x and y must have the same number of samples, "
+                             f"received x with {n} and y with {len(y)} (y shape {y.shape})")
+        if len(self.outputs) != 1:
+            raise ValueError(f"{where}: training needs a single-output model, this one has "
+                             f"{len(self.outputs)} outputs")
+        self.loss.check_targets(self.output_shape, y.shape, where)
+        if self.loss.sparse:
+            if y.dtype.kind == "f" and y.size and not np.all(np.mod(y, 1) == 0):
+                raise ValueError(f"{where}: loss {self.loss.name!r} needs integer class "
+                                 f"labels, received non-integer values")
+            y = y.reshape(len(y)).astype(np.int64, copy=False)
+            classes = self.output_shape[-1]
+            if y.size and (y.min() < 0 or y.max() >= classes):
+                raise ValueError(f"{where}: labels must be in [0, {classes}) for a model with "
+                                 f"{classes} outputs, received labels in "
+                                 f"[{int(y.min())}, {int(y.max())}]")
+            return y
+        return y.astype(np.float32, copy=False)
+
+    def _train_params(self):
+        return [t for layer in self._unique_layers for t in layer.trainable_weights]
+
+    def _step(self, xs, y):
+        """One forward/backward/update; returns (loss Tensor, prediction, fwd s, bwd s)."""
+        t0 = time.perf_counter()
+        pred = self._forward(xs, training=True)[0]
+        loss = self.loss(pred, y)
+        t1 = time.perf_counter()
+        params = self._train_params()
+        for p in params:
+            p.grad = None
+        if loss.requires_grad:
+            loss.backward()
+        self.optimizer.step(params)
+        return loss, pred.data, t1 - t0, time.perf_counter() - t1
+
+    def train_on_batch(self, x, y):
+        """One update on one batch; returns the loss before the update (a float).
+
+        >>> model.train_on_batch(x[:32], y[:32])                        # doctest: +SKIP
+        2.3025
+        """
+        self._require_compiled("train_on_batch")
+        xs = self._prepare_x(x, "train_on_batch")
+        y = self._prepare_y(y, len(xs[0]), "train_on_batch")
+        loss, _, _, _ = self._step(xs, y)
+        return float(loss.data)
+
+    def fit(self, x, y, batch_size=32, epochs=1, verbose=1, callbacks=None,
+            validation_data=None, validation_split=0.0, shuffle=True, initial_epoch=0):
+        """Train for ``epochs`` epochs of mini-batches; returns a :class:`History`.
+
+        Parameters
+        ----------
+        x : array (N, *input_shape), or a list of arrays for several inputs
+        y : targets, N rows (integer labels for sparse_categorical_crossentropy)
+        batch_size, epochs : ints
+        verbose : 0 silent, 1 progress bar per epoch, 2 one line per epoch
+        callbacks : list of Callback (EarlyStopping, ModelCheckpoint, ...)
+        validation_data : (x_val, y_val), evaluated after each epoch (val_* logs)
+        validation_split : fraction of the data (taken from the end, before shuffling)
+            held out for validation when no validation_data is given
+        shuffle : reshuffle every epoch (engine generator: see engine.set_seed)
+        """
+        self._require_compiled("fit")
+        batch_size = _check_int("fit", "batch_size", batch_size, 1)
+        epochs = _check_int("fit", "epochs", epochs, 0)
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"fit: verbose must be 0, 1 or 2, received {verbose!r}")
+        xs = self._prepare_x(x, "fit")
+        n = len(xs[0])
+        y = self._prepare_y(y, n, "fit")
+        xv = yv = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
+            xv = self._prepare_x(validation_data[0], "fit (validation_data)")
+            yv = self._prepare_y(validation_data[1], len(xv[0]), "fit (validation_data)")
+        elif validation_split:
+            if not 0.0 < validation_split < 1.0:
+                raise ValueError(f"fit: validation_split must be in (0, 1), received "
+                                 f"{validation_split!r}")
+            cut = n - int(n * validation_split)
+            if cut in (0, n):
+                raise ValueError(f"fit: validation_split={validation_split} leaves no "
+                                 f"training or no validation samples out of {n}")
+            xv, yv = [a[cut:] for a in xs], y[cut:]
+            xs, y, n = [a[:cut] for a in xs], y[:cut], cut
+        history = History()
+        history.params = {"batch_size": batch_size, "epochs": epochs, "samples": n}
+        cbs = [history] + list(callbacks or [])
+        for cb in cbs:
+            cb.set_model(self)
+            cb.on_train_begin()
+        self.stop_training = False
+        steps = -(-n // batch_size)
+        for epoch in range(initial_epoch, epochs):
+            for cb in cbs:
+                cb.on_epoch_begin(epoch)
+            bar = _EpochProgress(verbose, epoch, epochs, steps)
+            sums = np.zeros(1 + len(self.compiled_metrics))
+            seen, fwd, bwd = 0, 0.0, 0.0
+            start = time.perf_counter()
+            for b, idx in enumerate(batch_indices(n, batch_size, shuffle, initializers.rng())):
+                yb = y[idx]
+                loss, pred, tf, tb = self._step([a[idx] for a in xs], yb)
+                m = len(yb)
+                sums[0] += float(loss.data) * m
+                for i, (_, fn) in enumerate(self.compiled_metrics, 1):
+                    sums[i] += fn(pred, yb) * m
+                seen, fwd, bwd = seen + m, fwd + tf, bwd + tb
+                logs = self._logs(sums / seen)
+                bar.update(logs, 1e3 * fwd / seen, 1e3 * bwd / seen)
+                for cb in cbs[1:]:
+                    cb.on_batch_end(b, logs)
+            elapsed = time.perf_counter() - start
+            logs = self._logs(sums / max(seen, 1))
+            if xv is not None:
+                val = self._evaluate_arrays(xv, yv, batch_size)
+                logs.update({"val_" + k: v for k, v in self._logs(val).items()})
+            bar.close(logs, 1e3 * fwd / max(seen, 1), 1e3 * bwd / max(seen, 1))
+            history.timing["fwd_ms_per_example"].append(1e3 * fwd / max(seen, 1))
+            history.timing["bwd_ms_per_example"].append(1e3 * bwd / max(seen, 1))
+            history.timing["samples_per_s"].append(seen / elapsed if elapsed > 0 else 0.0)
+            for cb in cbs:
+                cb.on_epoch_end(epoch, dict(logs))
+            if self.stop_training:
+                break
+        for cb in cbs:
+            cb.on_train_end()
+        return history
+
+    def _logs(self, values):
+        names = ["loss"] + [name for name, _ in self.compiled_metrics]
+        return {k: float(v) for k, v in zip(names, values)}
+
+    def _evaluate_arrays(self, xs, y, batch_size):
+        sums = np.zeros(1 + len(self.compiled_metrics))
+        n = len(y)
+        with no_grad():
+            for idx in batch_indices(n, batch_size):
+                yb = y[idx]
+                pred = self._forward([a[idx] for a in xs], training=False)[0]
+                m = len(yb)
+                sums[0] += float(self.loss(pred, yb).data) * m
+                for i, (_, fn) in enumerate(self.compiled_metrics, 1):
+                    sums[i] += fn(pred.data, yb) * m
+        return sums / max(n, 1)
+
+    def evaluate(self, x, y, batch_size=32, verbose=0):
+        """Loss (a float) on (x, y), or [loss, metric, ...] when metrics were compiled."""
+        self._require_compiled("evaluate")
+        batch_size = _check_int("evaluate", "batch_size", batch_size, 1)
+        xs = self._prepare_x(x, "evaluate")
+        y = self._prepare_y(y, len(xs[0]), "evaluate")
+        values = self._evaluate_arrays(xs, y, batch_size)
+        if verbose:
+            print(" - ".join(f"{k} {v:.4f}" for k, v in self._logs(values).items()))
+        if not self.compiled_metrics:
+            return float(values[0])
+        return [float(v) for v in values]
+
+    def predict(self, x, batch_size=32, verbose=0):
+        """Outputs for x, computed in batches without the tape: a numpy array (a list of
+        arrays for a model with several outputs)."""
+        batch_size = _check_int("predict", "batch_size", batch_size, 1)
+        xs = self._prepare_x(x, "predict")
+        chunks = []
+        with no_grad():
+            for idx in batch_indices(len(xs[0]), batch_size):
+                chunks.append([o.data for o in self._forward([a[idx] for a in xs], False)])
+        outs = [np.concatenate([c[i] for c in chunks]) if chunks else
+                np.zeros((0,) + tuple(self.outputs[i].shape[1:]), np.float32)
+                for i in range(len(self.outputs))]
+        if verbose:
+            print(f"predict: {len(xs[0])} samples")
+        return outs[0] if len(outs) == 1 else outs

@@ -1,0 +1,179 @@
+# cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3
+"""Channel reductions of the FFT convolution, and the strided crop of its output.
+
+The transforms themselves are scipy.fft (kernels/conv/fft.py); these kernels do the
+per-frequency products summed over channels.  Spectra are C-contiguous complex arrays
+flattened over frequency: X (N, C, F), W (C_out, C/groups, F), Y (N, C_out, F).  The
+complex products are written out on (re, im) pairs so that they vectorise and round like
+numpy's (C99 complex multiplication would add a NaN-recovery slow path).
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.string cimport memset
+
+import numpy as np
+
+from . import _checks
+
+ctypedef float complex complex64
+ctypedef double complex complex128
+
+ctypedef fused cplx:
+    complex64
+    complex128
+
+
+cdef inline void _cmul_acc(floating* y, const floating* x, const floating* w, Py_ssize_t F,
+                           floating sign) noexcept nogil:
+    """y[f] += x[f] * w[f] (sign 1) or x[f] * conj(w[f]) (sign -1), on interleaved
+    (re, im) pairs."""
+    cdef Py_ssize_t f
+    cdef floating xr, xi, wr, wi
+    for f in range(F):
+        xr = x[2 * f]
+        xi = x[2 * f + 1]
+        wr = w[2 * f]
+        wi = sign * w[2 * f + 1]
+        y[2 * f] += xr * wr - xi * wi
+        y[2 * f + 1] += xr * wi + xi * wr
+
+
+cdef inline void _cmul_acc_c(cplx* y, const cplx* x, const cplx* w, Py_ssize_t F,
+                             bint conj_w) noexcept nogil:
+    """_cmul_acc on complex rows, viewed as their (re, im) float pairs."""
+    if cplx is complex64:
+        _cmul_acc(<float*>y, <const float*>x, <const float*>w, F, -1 if conj_w else 1)
+    else:
+        _cmul_acc(<double*>y, <const double*>x, <const double*>w, F, -1 if conj_w else 1)
+
+
+cdef void _forward(const cplx[:, :, ::1] X, const cplx[:, :, ::1] W, cplx[:, :, ::1] Y,
+                   Py_ssize_t groups) noexcept:
+    cdef Py_ssize_t CO = Y.shape[1], F = Y.shape[2], cg = W.shape[1], cog = CO // groups
+    cdef Py_ssize_t job, n, co, ci
+    # one (image, output channel) row per iteration
+    for job in prange(Y.shape[0] * CO, schedule="static", nogil=True):
+        n = job // CO
+        co = job % CO
+        memset(&Y[n, co, 0], 0, F * sizeof(cplx))
+        for ci in range(cg):
+            _cmul_acc_c(&Y[n, co, 0], &X[n, (co // cog) * cg + ci, 0], &W[co, ci, 0], F, True)
+
+
+cdef void _grad_input(const cplx[:, :, ::1] GY, const cplx[:, :, ::1] W, cplx[:, :, ::1] GX,
+                      Py_ssize_t groups) noexcept:
+    cdef Py_ssize_t C = GX.shape[1], F = GX.shape[2], cg = W.shape[1]
+    cdef Py_ssize_t cog = W.shape[0] // groups
+    cdef Py_ssize_t job, n, c, g, co
+    # one (image, input channel) row per iteration, gathering from its group's outputs
+    for job in prange(GX.shape[0] * C, schedule="static", nogil=True):
+        n = job // C
+        c = job % C
+        g = c // cg
+        memset(&GX[n, c, 0], 0, F * sizeof(cplx))
+        for co in range(g * cog, (g + 1) * cog):
+            _cmul_acc_c(&GX[n, c, 0], &GY[n, co, 0], &W[co, c - g * cg, 0], F, False)
+
+
+cdef void _grad_weight(const cplx[:, :, ::1] GY, const cplx[:, :, ::1] X, cplx[:, :, ::1] GW,
+                       Py_ssize_t groups) noexcept:
+    cdef Py_ssize_t F = GW.shape[2], cg = GW.shape[1], cog = GW.shape[0] // groups
+    cdef Py_ssize_t co, ci, n
+    # one output channel per iteration (its rows GW[co, :] are written by no other)
+    for co in prange(GW.shape[0], schedule="static", nogil=True):
+        for ci in range(cg):
+            memset(&GW[co, ci, 0], 0, F * sizeof(cplx))
+            for n in range(GY.shape[0]):
+                _cmul_acc_c(&GW[co, ci, 0], &GY[n, co, 0], &X[n, (co // cog) * cg + ci, 0], F,
+                            True)
+
+
+cdef void _crop_plane(const floating[:, :, :, :, ::1] src, floating[:, :, :, :, ::1] dst,
+                      Py_ssize_t a, Py_ssize_t b, Py_ssize_t sd, Py_ssize_t sh,
+                      Py_ssize_t sw) noexcept nogil:
+    cdef Py_ssize_t i, j, k
+    cdef const floating* s
+    cdef floating* d
+    for i in range(dst.shape[2]):
+        for j in range(dst.shape[3]):
+            s = &src[a, b, i * sd, j * sh, 0]
+            d = &dst[a, b, i, j, 0]
+            for k in range(dst.shape[4]):
+                d[k] = s[k * sw]
+
+
+cdef void _strided_crop(const floating[:, :, :, :, ::1] src, floating[:, :, :, :, ::1] dst,
+                        Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw) noexcept:
+    cdef Py_ssize_t B = dst.shape[1], job
+    for job in prange(dst.shape[0] * B, schedule="static", nogil=True):
+        _crop_plane(src, dst, job // B, job % B, sd, sh, sw)
+
+
+# ---- Python-level wrappers: validate, then dispatch on dtype
+
+def _check_reduce(op, out, groups, inp, weight, outp):
+    """Check that the named spectra (name, array) -- input side (N, C, F), weight
+    (C_out, C/groups, F), output side (N, C_out, F) -- agree and that the one named ``out``
+    (the one written) is writeable; return (dtype, groups)."""
+    named = dict((inp, weight, outp))
+    dt = _checks.arrays(op, 3, out, complex_=True, **named)
+    (groups,) = _checks.positive(op, groups=groups)
+    n, c, f = inp[1].shape
+    c_out, cg, fw = weight[1].shape
+    if (outp[1].shape != (n, c_out, f) or fw != f or c % groups or c_out % groups
+            or cg != c // groups):
+        shapes = ", ".join(f"{k} {v.shape}" for k, v in named.items())
+        raise ValueError(f"{op}: inconsistent spectra for groups={groups}: expected "
+                         f"{inp[0]} (N, C, F), {weight[0]} (C_out, C/groups, F), {outp[0]} "
+                         f"(N, C_out, F), received {shapes}")
+    return dt, groups
+
+
+def fft_reduce_forward(X, W, Y, groups):
+    """Y[n, co, f] = sum_ci X[n, g*Cg + ci, f] * conj(W[co, ci, f]); X (N, C, F),
+    W (C_out, C/groups, F), Y (N, C_out, F) complex; Y is overwritten."""
+    dt, groups = _check_reduce("cython fft_reduce_forward", "Y", groups, ("X", X),
+                               ("W", W), ("Y", Y))
+    if dt == np.complex64:
+        _forward[complex64](X, W, Y, groups)
+    else:
+        _forward[complex128](X, W, Y, groups)
+
+
+def fft_reduce_grad_input(GY, W, GX, groups):
+    """GX[n, c, f] = sum over the output channels co of c's group of
+    GY[n, co, f] * W[co, c - g*Cg, f]; GX (N, C, F) is overwritten."""
+    dt, groups = _check_reduce("cython fft_reduce_grad_input", "GX", groups, ("GX", GX),
+                               ("W", W), ("GY", GY))
+    if dt == np.complex64:
+        _grad_input[complex64](GY, W, GX, groups)
+    else:
+        _grad_input[complex128](GY, W, GX, groups)
+
+
+def fft_reduce_grad_weight(GY, X, GW, groups):
+    """GW[co, ci, f] = sum_n GY[n, co, f] * conj(X[n, g*Cg + ci, f]); GW (C_out, C/groups, F)
+    is overwritten."""
+    dt, groups = _check_reduce("cython fft_reduce_grad_weight", "GW", groups, ("X", X),
+                               ("GW", GW), ("GY", GY))
+    if dt == np.complex64:
+        _grad_weight[complex64](GY, X, GW, groups)
+    else:
+        _grad_weight[complex128](GY, X, GW, groups)
+
+
+def strided_crop(src, dst, sd, sh, sw):
+    """dst[a, b, i, j, k] = src[a, b, i*sd, j*sh, k*sw] for real 5-D arrays; dst is
+    overwritten."""
+    op = "cython strided_crop"
+    dt = _checks.arrays(op, 5, "dst", src=src, dst=dst)
+    s = _checks.positive(op, sd=sd, sh=sh, sw=sw)
+    if dst.shape[:2] != src.shape[:2] or any(
+            o > 0 and (o - 1) * st >= n for o, st, n in zip(dst.shape[2:], s, src.shape[2:])):
+        raise ValueError(f"{op}: dst {dst.shape} with strides {s} reads outside src "
+                         f"{src.shape}")
+    if dt == np.float32:
+        _strided_crop[float](src, dst, s[0], s[1], s[2])
+    else:
+        _strided_crop[double](src, dst, s[0], s[1], s[2])

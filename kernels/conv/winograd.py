@@ -1,0 +1,264 @@
+"""Winograd convolution F(m x m, 3 x 3), m = 2 or 4: fewer multiplies for 3x3 stride-1 layers.
+
+One output tile of m x m needs an alpha x alpha input tile d (alpha = m + 2) and is
+
+    Y = A^T [ (G g G^T) (.) (B^T d B) ] A        ((.) the element-wise product)
+
+so the 9 * m^2 multiplies of a tile become alpha^2 (16 for m = 2, 36 for m = 4: 2.25x and 4x
+fewer).  Summed over input channels, the element-wise product turns into alpha^2 independent
+GEMMs, one per transform element e::
+
+    U[e] (C_out, C_in)   = (G g G^T)[e]     the filter transform (prepare(), cached)
+    V[e] (C_in, tiles)   = (B^T d B)[e]     the input transform  (backend kernel)
+    M[e] (C_out, tiles)  = U[e] @ V[e]      BLAS, np.matmul over the alpha^2 (x groups) stack
+    y tiles              = A^T M A          the output transform (backend kernel), cropped
+
+The matrices are those of Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks"
+(2015): interpolation points 0, 1, -1 (and infinity) for F(2,3), and 0, +-1, +-2 for F(4,3).
+Larger points make F(4x4,3x3) lose about one more decimal digit in float32 than F(2x2,3x3).
+
+Gradients, both exact (the transforms are linear):
+  grad-input:  stride and dilation are 1, so gx is the full correlation of gy with the kernel
+               flipped in space and transposed in channels: the same Winograd forward run on
+               gy with padding (2 - lo, 2 - hi) per dim (negative padding crops).
+  grad-weight: chain rule through the transforms: dM = A dY A^T per tile (the adjoint of the
+               output transform), dU[e] = dM[e] @ V[e]^T (BLAS), dg = G^T dU G.
+
+Tiles are processed in chunks of tile rows (image, tile row) so the V and M buffers stay
+within ``CHUNK_BYTES``.  The output tile size is ``tile=`` on every function, defaulting to
+the module attribute ``TILE`` (``GRAD_WEIGHT_TILE`` for the weight gradient; tests and bench
+patch them).
+"""
+import importlib
+
+import numpy as np
+
+NAME = "winograd"
+BACKENDS = ("numba", "cython")
+TILE = 4
+# The weight gradient's default tile.  In float32, F(4x4,3x3) gives it 15-19x the direct
+# kernel's error (the transforms' range meets a float32 GEMM over tiles), F(2x2,3x3) under
+# 2x, and on 64-128 channel layers both run in the same time (fewer, cheaper transforms
+# against 1.8x the GEMM work), so the gradient defaults to 2.
+GRAD_WEIGHT_TILE = 2
+# Bytes of the V and M buffers of one chunk of tile rows: bounded workspace, large enough
+# that the GEMMs stay efficient (measured 256 KiB .. 64 MiB on 64-128 channel layers).
+CHUNK_BYTES = 16 * 2**20
+
+_BACKEND_MODULES = {"numba": "kernels._numba.winograd", "cython": "kernels._cython.winograd"}
+
+# (B^T, G, A^T) per output tile size m.
+_MATRICES = {
+    2: (np.array([[1, 0, -1, 0],
+                  [0, 1, 1, 0],
+                  [0, -1, 1, 0],
+                  [0, 1, 0, -1]], dtype=np.float64),
+        np.array([[1, 0, 0],
+                  [1 / 2, 1 / 2, 1 / 2],
+                  [1 / 2, -1 / 2, 1 / 2],
+                  [0, 0, 1]]),
+        np.array([[1, 1, 1, 0],
+                  [0, 1, -1, -1]], dtype=np.float64)),
+    4: (np.array([[4, 0, -5, 0, 1, 0],
+                  [0, -4, -4, 1, 1, 0],
+                  [0, 4, -4, -1, 1, 0],
+                  [0, -2, -1, 2, 1, 0],
+                  [0, 2, -1, -2, 1, 0],
+                  [0, 4, 0, -5, 0, 1]], dtype=np.float64),
+        np.array([[1 / 4, 0, 0],
+                  [-1 / 6, -1 / 6, -1 / 6],
+                  [-1 / 6, 1 / 6, -1 / 6],
+                  [1 / 24, 1 / 12, 1 / 6],
+                  [1 / 24, -1 / 12, 1 / 6],
+                  [0, 0, 1]]),
+        np.array([[1, 1, 1, 1, 1, 0],
+                  [0, 1, -1, 2, -2, 0],
+                  [0, 1, 1, 4, 4, 0],
+                  [0, 1, -1, 8, -8, 1]], dtype=np.float64)),
+}
+
+
+def transform_matrices(m):
+    """(B^T, G, A^T) of F(m x m, 3 x 3) as float64 arrays of shapes (alpha, alpha), (alpha, 3),
+    (m, alpha), alpha = m + 2.
+
+    >>> bt, g, at = transform_matrices(2)
+    >>> d, k = np.arange(4.0), np.array([1.0, 2.0, 3.0])
+    >>> (at @ ((g @ k) * (bt @ d))).tolist()           # == np.correlate(d, k, "valid")
+    [8.0, 14.0]
+    """
+    return tuple(a.copy() for a in _MATRICES[_tile(m)])
+
+
+def _tile(tile):
+    m = TILE if tile is None else tile
+    if isinstance(m, bool) or m not in (2, 4):
+        raise ValueError(f"winograd: tile (output tile size m of F(m x m, 3 x 3)) must be 2 "
+                         f"or 4, received {m!r}")
+    return int(m)
+
+
+def _transforms(backend):
+    """The backend's transform kernels (imported on first use, so a missing Cython build only
+    disables that backend)."""
+    try:
+        name = _BACKEND_MODULES[backend]
+    except KeyError:
+        raise ValueError(f"winograd: backend must be one of {BACKENDS}, received "
+                         f"{backend!r}") from None
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        raise RuntimeError(f"winograd: the {backend} transforms ({name}) are not available: "
+                           f"{e}; build them with `python setup.py build_ext --inplace`") \
+            from None
+
+
+def supports(params, x_shape, w_shape):
+    """None when Winograd can serve the (5-D, canonical) configuration, else the reason."""
+    k, st, dil = tuple(w_shape[2:]), tuple(params.stride), tuple(params.dilation)
+    planar = (x_shape[2] == 1 and k[0] == 1 and params.padding[0] == (0, 0)
+              and st[0] == 1 and dil[0] == 1)
+    if planar and k[1:] == (3, 3) and st[1:] == (1, 1) and dil[1:] == (1, 1):
+        return None
+    need = "winograd needs a 3x3 kernel, stride 1 and dilation 1 on 2-D input"
+    if planar:
+        return (f"{need}; received kernel {k[1:]}, stride {st[1:]}, dilation {dil[1:]} "
+                f"(1-D input is seen as 2-D of height 1 and is not served)")
+    return (f"{need}; received 3-D input of depth {x_shape[2]} with kernel {k}, stride {st}, "
+            f"dilation {dil}, depth padding {params.padding[0]}")
+
+
+def _filter_transform(w, m):
+    """U = G g G^T as (alpha^2, C_out, C_in / groups), computed in float64, in w's dtype."""
+    _, g, _ = _MATRICES[m]
+    u = np.einsum("ar,ocrs,bs->aboc", g, w.reshape(w.shape[:2] + (3, 3)).astype(np.float64),
+                  g, optimize=True)
+    return np.ascontiguousarray(u.reshape((m + 2) ** 2, *w.shape[:2]), dtype=w.dtype)
+
+
+def prepare(w, params, tile=None):
+    """The filter transform of ``w`` (C_out, C_in / groups, 1, 3, 3) for tile size ``tile``,
+    reusable by :func:`forward` while the weights stay the same."""
+    m = _tile(tile)
+    return {"m": m, "shape": w.shape, "dtype": w.dtype, "U": _filter_transform(w, m)}
+
+
+def _tile_rows(m, out_hw):
+    return -(-out_hw[0] // m), -(-out_hw[1] // m)
+
+
+def _chunk_rows(m, tw, channels, itemsize, total):
+    """Tile rows per chunk: as many as fit CHUNK_BYTES (V and M), at least one."""
+    per_row = (m + 2) ** 2 * channels * tw * itemsize
+    return max(1, min(total, CHUNK_BYTES // max(per_row, 1)))
+
+
+def _chunks(n, m, out_hw, channels, itemsize):
+    """(tw, rows per chunk, [(r0, rows), ...] covering the n * th tile rows of the batch)."""
+    th, tw = _tile_rows(m, out_hw)
+    total = n * th
+    rc = _chunk_rows(m, tw, channels, itemsize, total)
+    return tw, rc, [(r0, min(rc, total - r0)) for r0 in range(0, total, rc)]
+
+
+def _conv(x4, u, groups, m, pads, out_hw, backend):
+    """Correlate x4 (N, C, H, W), zero-padded by ``pads`` = (top, left) (negative crops) with
+    the transformed filter u (alpha^2, C_out, C / groups); returns (N, C_out, *out_hw)."""
+    be = _transforms(backend)
+    a2, c_out, cg = u.shape
+    n, c = x4.shape[:2]
+    y = np.empty((n, c_out) + tuple(out_hw), dtype=x4.dtype)
+    tw, rc, chunks = _chunks(n, m, out_hw, c + c_out, x4.itemsize)
+    vbuf = np.empty(a2 * c * rc * tw, dtype=x4.dtype)
+    mbuf = np.empty(a2 * c_out * rc * tw, dtype=x4.dtype)
+    ug = u.reshape(a2, groups, c_out // groups, cg)
+    for r0, rows in chunks:
+        cols = rows * tw
+        v = vbuf[:a2 * c * cols].reshape(a2, c, cols)
+        mm = mbuf[:a2 * c_out * cols].reshape(a2, c_out, cols)
+        be.input_transform(x4, v, m, r0, pads[0], pads[1], *out_hw)
+        # alpha^2 x groups GEMMs (C_out/groups, Cg) @ (Cg, cols)
+        np.matmul(ug, v.reshape(a2, groups, cg, cols),
+                  out=mm.reshape(a2, groups, c_out // groups, cols))
+        be.output_transform(mm, y, m, r0)
+    return y
+
+
+def _planar(a):
+    """(N, C, 1, H, W) -> (N, C, H, W) view, C-contiguous."""
+    return np.ascontiguousarray(a).reshape(a.shape[:2] + a.shape[3:])
+
+
+def forward(x, w, params, backend, prepared=None, tile=None):
+    """y (N, C_out, 1, OH, OW) of x (N, C, 1, H, W) and w (C_out, C / groups, 1, 3, 3).
+
+    ``tile`` (2 or 4, default ``TILE``) picks F(2x2,3x3) or F(4x4,3x3); a ``prepared`` filter
+    transform from :func:`prepare` is used when it matches the tile, shape and dtype.
+    """
+    m = _tile(tile if tile is not None or prepared is None else prepared["m"])
+    if (prepared is None or prepared["m"] != m or prepared["shape"] != w.shape
+            or prepared["dtype"] != x.dtype):
+        prepared = prepare(w.astype(x.dtype, copy=False), params, m)
+    (lo_h, _), (lo_w, _) = params.padding[1:]
+    out_hw = params.out_spatial(x.shape[2:], w.shape[2:])[1:]
+    y = _conv(_planar(x), prepared["U"], params.groups, m, (lo_h, lo_w), out_hw, backend)
+    return y.reshape(y.shape[:2] + (1,) + y.shape[2:])
+
+
+def grad_input(gy, w, x_shape, params, backend, tile=None):
+    """gx (x_shape) = dL/dx given gy = dL/dy (N, C_out, 1, OH, OW)."""
+    m = _tile(tile)
+    g = params.groups
+    c_out, cg = w.shape[:2]
+    # w' (C, C_out / groups, 3, 3): w flipped in space, channels transposed within each group
+    wt = (w.reshape(g, c_out // g, cg, 3, 3)[:, :, :, ::-1, ::-1]
+          .transpose(0, 2, 1, 3, 4).reshape(g * cg, c_out // g, 3, 3))
+    u = _filter_transform(np.ascontiguousarray(wt, dtype=gy.dtype), m)
+    (lo_h, _), (lo_w, _) = params.padding[1:]
+    gx = _conv(_planar(gy), u, g, m, (2 - lo_h, 2 - lo_w), tuple(x_shape[3:]), backend)
+    return gx.reshape(tuple(x_shape))
+
+
+def grad_weight(gy, x, w_shape, params, backend, tile=None):
+    """gw (w_shape) = dL/dw given gy = dL/dy (N, C_out, 1, OH, OW) and x (N, C, 1, H, W);
+    ``tile`` defaults to ``GRAD_WEIGHT_TILE``."""
+    m = _tile(GRAD_WEIGHT_TILE if tile is None else tile)
+    be = _transforms(backend)
+    g = params.groups
+    x4, gy4 = _planar(x), _planar(gy)
+    n, c = x4.shape[:2]
+    c_out, cg = w_shape[:2]
+    a2 = (m + 2) ** 2
+    out_hw = gy4.shape[2:]
+    (lo_h, _), (lo_w, _) = params.padding[1:]
+    tw, rc, chunks = _chunks(n, m, out_hw, c + c_out, x4.itemsize)
+    vbuf = np.empty(a2 * c * rc * tw, dtype=x4.dtype)
+    mbuf = np.empty(a2 * c_out * rc * tw, dtype=x4.dtype)
+    du = np.zeros((a2, g, c_out // g, cg), dtype=np.float64)
+    part = np.empty((a2, g, c_out // g, cg), dtype=x4.dtype)
+    for r0, rows in chunks:
+        cols = rows * tw
+        v = vbuf[:a2 * c * cols].reshape(a2, c, cols)
+        dm = mbuf[:a2 * c_out * cols].reshape(a2, c_out, cols)
+        be.input_transform(x4, v, m, r0, lo_h, lo_w, *out_hw)
+        be.output_transform_adjoint(gy4, dm, m, r0)
+        # dU[e] += dM[e] @ V[e]^T per group (BLAS takes the transposed view as is)
+        np.matmul(dm.reshape(a2, g, c_out // g, cols),
+                  v.reshape(a2, g, cg, cols).transpose(0, 1, 3, 2), out=part)
+        du += part
+    _, gm, _ = _MATRICES[m]
+    du = du.reshape(m + 2, m + 2, c_out, cg)
+    gw = np.einsum("ar,aboc,bs->ocrs", gm, du, gm, optimize=True)
+    return np.ascontiguousarray(gw.reshape(tuple(w_shape)), dtype=gy.dtype)
+
+
+def workspace_bytes(params, x_shape, w_shape, itemsize, tile=None):
+    """Extra memory of the forward pass: the transformed filter and one chunk's V and M."""
+    m = _tile(tile)
+    a2 = (m + 2) ** 2
+    n, c = x_shape[:2]
+    c_out, cg = w_shape[:2]
+    out_hw = params.out_spatial(x_shape[2:], w_shape[2:])[1:]
+    tw, rc, _ = _chunks(n, m, out_hw, c + c_out, itemsize)
+    return (a2 * c_out * cg + a2 * (c + c_out) * rc * tw) * itemsize

@@ -1,0 +1,183 @@
+"""Per-frequency channel reductions of FFT convolution, and the strided crop, on the GPU.
+
+Spectra are flattened over frequency: X (N, C, F), W (C_out, Cg, F), Y / GY (N, C_out, F),
+complex64 or complex128.  One thread per result element sums over channels (or images), so
+each result is owned by one thread.  The transforms themselves stay with the caller.
+"""
+from __future__ import annotations
+
+from numba import cuda
+
+from ._device import COMPLEX, blocks_for, check_arrays, device_io, positive_ints, threads
+
+
+@cuda.jit
+def _reduce_forward(X, W, Y, groups, zero):
+    c_out, nf = Y.shape[1], Y.shape[2]
+    cg = W.shape[1]
+    cout_g = c_out // groups
+    for idx in range(cuda.grid(1), Y.size, cuda.gridsize(1)):
+        f = idx % nf
+        co = (idx // nf) % c_out
+        n = idx // (nf * c_out)
+        c0 = (co // cout_g) * cg
+        acc = zero
+        for ci in range(cg):
+            acc += X[n, c0 + ci, f] * W[co, ci, f].conjugate()
+        Y[n, co, f] = acc
+
+
+@cuda.jit
+def _reduce_grad_input(GY, W, GX, groups, zero):
+    c_out = GY.shape[1]
+    c_in, nf = GX.shape[1], GX.shape[2]
+    cg = W.shape[1]
+    cout_g = c_out // groups
+    for idx in range(cuda.grid(1), GX.size, cuda.gridsize(1)):
+        f = idx % nf
+        c = (idx // nf) % c_in
+        n = idx // (nf * c_in)
+        g = c // cg
+        acc = zero
+        for co in range(g * cout_g, (g + 1) * cout_g):
+            acc += GY[n, co, f] * W[co, c - g * cg, f]
+        GX[n, c, f] = acc
+
+
+@cuda.jit
+def _reduce_grad_weight(GY, X, GW, groups, zero):
+    n_batch, c_out = GY.shape[0], GY.shape[1]
+    cg, nf = GW.shape[1], GW.shape[2]
+    cout_g = c_out // groups
+    for idx in range(cuda.grid(1), GW.size, cuda.gridsize(1)):
+        f = idx % nf
+        ci = (idx // nf) % cg
+        co = idx // (nf * cg)
+        c = (co // cout_g) * cg + ci
+        acc = zero
+        for n in range(n_batch):
+            acc += GY[n, co, f] * X[n, c, f].conjugate()
+        GW[co, ci, f] = acc
+
+
+@cuda.jit
+def _strided_crop(src, dst, sd, sh, sw):
+    b_n, i_n, j_n, k_n = dst.shape[1], dst.shape[2], dst.shape[3], dst.shape[4]
+    for idx in range(cuda.grid(1), dst.size, cuda.gridsize(1)):
+        k = idx % k_n
+        r = idx // k_n
+        j = r % j_n
+        r //= j_n
+        i = r % i_n
+        r //= i_n
+        b = r % b_n
+        a = r // b_n
+        dst[a, b, i, j, k] = src[a, b, i * sd, j * sh, k * sw]
+
+
+def _run(kernel, inputs, output, *args):
+    dtype = inputs[0].dtype
+    with device_io(inputs, (output,)) as dev:
+        if dev[-1].size:
+            t = threads()
+            kernel[blocks_for(dev[-1].size, t), t](*dev, *args, dtype.type(0))
+
+
+def _shape_error(op, msg, **arrays):
+    shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in arrays.items())
+    return ValueError(f"{op}: {msg}, received {shapes}")
+
+
+def fft_reduce_forward(X, W, Y, groups):
+    """``Y[n, co, f] = sum_ci X[n, g*Cg + ci, f] * conj(W[co, ci, f])`` (g = co's group).
+
+    X (N, C, F), W (C_out, C // groups, F), Y (N, C_out, F): complex64 or complex128,
+    C-contiguous, NumPy or CUDA device arrays; Y is overwritten.
+
+    Examples
+    --------
+    >>> X = np.full((1, 2, 3), 1 + 1j); W = np.full((1, 2, 3), 1j); Y = np.empty((1, 1, 3), complex)
+    >>> fft_reduce_forward(X, W, Y, 1); Y[0, 0, 0]
+    np.complex128(2-2j)
+    """
+    op = "fft_reduce_forward"
+    (groups,) = positive_ints(op, groups=groups)
+    check_arrays(op, ("X", "W", "Y"), (X, W, Y), 3, COMPLEX)
+    n, c, nf = X.shape
+    c_out, cg = W.shape[:2]
+    if (W.shape[2] != nf or tuple(Y.shape) != (n, c_out, nf) or cg * groups != c
+            or c_out % groups):
+        raise _shape_error(op, f"expected X (N, C, F), W (C_out, C/{groups}, F), "
+                           "Y (N, C_out, F)", X=X, W=W, Y=Y)
+    _run(_reduce_forward, (X, W), Y, groups)
+
+
+def fft_reduce_grad_input(GY, W, GX, groups):
+    """``GX[n, c, f] = sum_{co in c's group} GY[n, co, f] * W[co, c - g*Cg, f]``.
+
+    ``GY`` is (N, C_out, F), ``W`` (C_out, C // groups, F), ``GX`` (N, C, F), complex.
+
+    Examples
+    --------
+    >>> GY = np.ones((1, 1, 2), complex); W = np.full((1, 2, 2), 2j)
+    >>> GX = np.empty((1, 2, 2), complex)
+    >>> fft_reduce_grad_input(GY, W, GX, 1); GX[0, 1, 0]
+    np.complex128(2j)
+    """
+    op = "fft_reduce_grad_input"
+    (groups,) = positive_ints(op, groups=groups)
+    check_arrays(op, ("GY", "W", "GX"), (GY, W, GX), 3, COMPLEX)
+    n, c_out, nf = GY.shape
+    cg = W.shape[1]
+    if (tuple(W.shape) != (c_out, cg, nf) or tuple(GX.shape) != (n, cg * groups, nf)
+            or c_out % groups):
+        raise _shape_error(op, f"expected GY (N, C_out, F), W (C_out, C/{groups}, F), "
+                           "GX (N, C, F)", GY=GY, W=W, GX=GX)
+    _run(_reduce_grad_input, (GY, W), GX, groups)
+
+
+def fft_reduce_grad_weight(GY, X, GW, groups):
+    """``GW[co, ci, f] = sum_n GY[n, co, f] * conj(X[n, g*Cg + ci, f])``.
+
+    ``GY`` is (N, C_out, F), ``X`` (N, C, F), ``GW`` (C_out, C // groups, F), complex.
+
+    Examples
+    --------
+    >>> GY = np.ones((2, 1, 1), complex); X = np.full((2, 1, 1), 1j)
+    >>> GW = np.empty((1, 1, 1), complex)
+    >>> fft_reduce_grad_weight(GY, X, GW, 1); GW[0, 0, 0]
+    np.complex128(-2j)
+    """
+    op = "fft_reduce_grad_weight"
+    (groups,) = positive_ints(op, groups=groups)
+    check_arrays(op, ("GY", "X", "GW"), (GY, X, GW), 3, COMPLEX)
+    n, c_out, nf = GY.shape
+    c = X.shape[1]
+    if (tuple(X.shape) != (n, c, nf) or c % groups or c_out % groups
+            or tuple(GW.shape) != (c_out, c // groups, nf)):
+        raise _shape_error(op, f"expected GY (N, C_out, F), X (N, C, F), "
+                           f"GW (C_out, C/{groups}, F)", GY=GY, X=X, GW=GW)
+    _run(_reduce_grad_weight, (GY, X), GW, groups)
+
+
+def strided_crop(src, dst, sd, sh, sw):
+    """``dst[a, b, i, j, k] = src[a, b, i*sd, j*sh, k*sw]`` for real 5-D arrays.
+
+    Examples
+    --------
+    >>> src = np.arange(5.0).reshape(1, 1, 1, 1, 5); dst = np.empty((1, 1, 1, 1, 3))
+    >>> strided_crop(src, dst, 1, 1, 2); dst.ravel().tolist()
+    [0.0, 2.0, 4.0]
+    """
+    op = "strided_crop"
+    sd, sh, sw = positive_ints(op, sd=sd, sh=sh, sw=sw)
+    check_arrays(op, ("src", "dst"), (src, dst), 5)
+    fits = all(o == 0 or (o - 1) * s < i
+               for o, s, i in zip(dst.shape[2:], (sd, sh, sw), src.shape[2:]))
+    if tuple(src.shape[:2]) != tuple(dst.shape[:2]) or not fits:
+        raise ValueError(f"{op}: dst {tuple(dst.shape)} with strides {(sd, sh, sw)} reaches "
+                         f"outside src {tuple(src.shape)}")
+    with device_io((src,), (dst,)) as (dsrc, ddst):
+        if ddst.size:
+            t = threads()
+            _strided_crop[blocks_for(ddst.size, t), t](dsrc, ddst, sd, sh, sw)

@@ -1,0 +1,184 @@
+"""Pooling on the GPU: max, avg, sum and l2, forward and backward, as gathers.
+
+Kind codes (kernels.backends.POOL_KINDS): 0 max, 1 avg (divides by the full window volume),
+2 sum, 3 l2 (``sqrt(sum x^2)``).  Forward runs one thread per output element.  Backward runs
+one thread per (padded) input element and sums over the windows that contain it, so
+overlapping windows need no atomics; for max it recomputes each window's argmax and takes
+the gradient only where that is itself.  As in the CPU backends, a window holding a NaN gives
+NaN and routes its gradient to its first NaN; otherwise to the first maximal element in
+(kd, kh, kw) scan order.
+"""
+from __future__ import annotations
+
+import math
+
+from numba import cuda
+
+from ._device import blocks_for, check_arrays, device_io, positive_ints, threads
+
+MAX, AVG, SUM, L2 = 0, 1, 2, 3
+
+
+@cuda.jit(device=True)
+def _argmax(xp, n, c, d0, h0, w0, kd_n, kh_n, kw_n):
+    """(d, h, w) of the first maximal element of a window, or of its first NaN."""
+    bd, bh, bw = d0, h0, w0
+    best = xp[n, c, d0, h0, w0]
+    if best != best:
+        return bd, bh, bw
+    for kd in range(kd_n):
+        for kh in range(kh_n):
+            for kw in range(kw_n):
+                v = xp[n, c, d0 + kd, h0 + kh, w0 + kw]
+                if v != v:
+                    return d0 + kd, h0 + kh, w0 + kw
+                if v > best:
+                    best = v
+                    bd, bh, bw = d0 + kd, h0 + kh, w0 + kw
+    return bd, bh, bw
+
+
+@cuda.jit
+def _forward(xp, y, kind, kd_n, kh_n, kw_n, sd, sh, sw, zero):
+    c_n, od_n, oh_n, ow_n = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
+    for idx in range(cuda.grid(1), y.size, cuda.gridsize(1)):
+        ow = idx % ow_n
+        r = idx // ow_n
+        oh = r % oh_n
+        r //= oh_n
+        od = r % od_n
+        r //= od_n
+        c = r % c_n
+        n = r // c_n
+        d0, h0, w0 = od * sd, oh * sh, ow * sw
+        if kind == MAX:
+            bd, bh, bw = _argmax(xp, n, c, d0, h0, w0, kd_n, kh_n, kw_n)
+            y[n, c, od, oh, ow] = xp[n, c, bd, bh, bw]
+            continue
+        s = zero
+        for kd in range(kd_n):
+            for kh in range(kh_n):
+                for kw in range(kw_n):
+                    v = xp[n, c, d0 + kd, h0 + kh, w0 + kw]
+                    s += v * v if kind == L2 else v
+        if kind == AVG:
+            y[n, c, od, oh, ow] = s / (kd_n * kh_n * kw_n)
+        elif kind == L2:
+            y[n, c, od, oh, ow] = math.sqrt(s)
+        else:
+            y[n, c, od, oh, ow] = s
+
+
+@cuda.jit(device=True)
+def _first_window(i, k, s):
+    """The first window start index o (o*s <= i < o*s + k) of element i."""
+    t = i - k + 1
+    return 0 if t <= 0 else (t + s - 1) // s
+
+
+@cuda.jit
+def _backward(gy, xp, y, gxp, kind, kd_n, kh_n, kw_n, sd, sh, sw, zero):
+    od_n, oh_n, ow_n = gy.shape[2], gy.shape[3], gy.shape[4]
+    c_n, d_n, h_n, w_n = gxp.shape[1], gxp.shape[2], gxp.shape[3], gxp.shape[4]
+    for idx in range(cuda.grid(1), gxp.size, cuda.gridsize(1)):
+        x = idx % w_n
+        r = idx // w_n
+        h = r % h_n
+        r //= h_n
+        d = r % d_n
+        r //= d_n
+        c = r % c_n
+        n = r // c_n
+        v = xp[n, c, d, h, x]
+        acc = zero
+        for od in range(_first_window(d, kd_n, sd), min(od_n, d // sd + 1)):
+            for oh in range(_first_window(h, kh_n, sh), min(oh_n, h // sh + 1)):
+                for ow in range(_first_window(x, kw_n, sw), min(ow_n, x // sw + 1)):
+                    g = gy[n, c, od, oh, ow]
+                    if kind == MAX:
+                        bd, bh, bw = _argmax(xp, n, c, od * sd, oh * sh, ow * sw,
+                                             kd_n, kh_n, kw_n)
+                        if bd == d and bh == h and bw == x:
+                            acc += g
+                    elif kind == L2:
+                        yv = y[n, c, od, oh, ow]
+                        if yv != 0:
+                            acc += g * v / yv
+                    else:
+                        acc += g
+        if kind == AVG:
+            gxp[n, c, d, h, x] = acc / (kd_n * kh_n * kw_n)
+        else:
+            gxp[n, c, d, h, x] = acc
+
+
+def _check(op, names, arrays, kind, kd, kh, kw, sd, sh, sw):
+    """Validated ints; the output (names[1]) must match the padded input (names[0])."""
+    if isinstance(kind, bool) or kind not in (MAX, AVG, SUM, L2):
+        raise ValueError(f"{op}: kind must be 0 (max), 1 (avg), 2 (sum) or 3 (l2), received "
+                         f"{kind!r}")
+    ints = positive_ints(op, kd=kd, kh=kh, kw=kw, sd=sd, sh=sh, sw=sw)
+    dtype = check_arrays(op, names, arrays, 5)
+    x_shape, y_shape = tuple(arrays[0].shape), tuple(arrays[1].shape)
+    expect = x_shape[:2] + tuple((i - k) // s + 1 if i >= k else 0
+                                 for i, k, s in zip(x_shape[2:], ints[:3], ints[3:]))
+    if y_shape != expect:
+        raise ValueError(f"{op}: {names[1]} must have shape {expect} for {names[0]} {x_shape}, "
+                         f"size {tuple(ints[:3])}, stride {tuple(ints[3:])}, received "
+                         f"{y_shape}")
+    return dtype, [int(kind)] + ints
+
+
+def pool_forward(xp, y, kind, kd, kh, kw, sd, sh, sw):
+    """Pool windows of the padded input ``xp`` into ``y``, one thread per output.
+
+    Parameters
+    ----------
+    xp : array (N, C, D, H, W), float32 or float64, C-contiguous, NumPy or CUDA device
+        array, already padded (zeros, or -inf for max).
+    y : array (N, C, OD, OH, OW), same dtype, overwritten; ``OD = (D - kd) // sd + 1``.
+    kind : int
+        0 max, 1 avg, 2 sum, 3 l2.
+    kd, kh, kw, sd, sh, sw : int
+        Window size and strides.
+
+    Examples
+    --------
+    >>> xp = np.arange(4.0).reshape(1, 1, 1, 1, 4); y = np.empty((1, 1, 1, 1, 2))
+    >>> pool_forward(xp, y, 0, 1, 1, 2, 1, 1, 2); y.ravel().tolist()
+    [1.0, 3.0]
+    """
+    dtype, ints = _check("pool_forward", ("xp", "y"), (xp, y), kind, kd, kh, kw, sd, sh, sw)
+    with device_io((xp,), (y,)) as (dxp, dy):
+        if dy.size:
+            t = threads()
+            _forward[blocks_for(dy.size, t), t](dxp, dy, *ints, dtype.type(0))
+
+
+def pool_backward(gy, xp, y, gxp, kind, kd, kh, kw, sd, sh, sw):
+    """Gradient of :func:`pool_forward` w.r.t. the padded input, written into ``gxp``.
+
+    ``gy`` and ``y`` (the forward output, used by l2) are (N, C, OD, OH, OW); ``xp`` and
+    ``gxp`` are (N, C, D, H, W).  One thread per element of ``gxp`` gathers from the windows
+    containing it.  Max sends each window's gradient to its first maximal element; l2 uses
+    ``dy/dx = x / y`` (0 where y == 0).
+
+    Examples
+    --------
+    >>> xp = np.array([1.0, 1.0, 0.0, 2.0]).reshape(1, 1, 1, 1, 4)
+    >>> gy = np.ones((1, 1, 1, 1, 2)); y = np.empty_like(gy); gxp = np.empty_like(xp)
+    >>> pool_forward(xp, y, 0, 1, 1, 2, 1, 1, 2)
+    >>> pool_backward(gy, xp, y, gxp, 0, 1, 1, 2, 1, 1, 2); gxp.ravel().tolist()
+    [1.0, 0.0, 0.0, 1.0]
+    """
+    op = "pool_backward"
+    dtype, ints = _check(op, ("xp", "gy", "y", "gxp"), (xp, gy, y, gxp), kind, kd, kh, kw,
+                         sd, sh, sw)
+    if tuple(y.shape) != tuple(gy.shape) or tuple(gxp.shape) != tuple(xp.shape):
+        raise ValueError(f"{op}: y must have gy's shape {tuple(gy.shape)} and gxp xp's shape "
+                         f"{tuple(xp.shape)}, received y {tuple(y.shape)}, gxp "
+                         f"{tuple(gxp.shape)}")
+    with device_io((gy, xp, y), (gxp,)) as (dgy, dxp, dy, dgx):
+        if dgx.size:
+            t = threads()
+            _backward[blocks_for(dgx.size, t), t](dgy, dxp, dy, dgx, *ints, dtype.type(0))
