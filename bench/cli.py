@@ -285,6 +285,12 @@ def _check_writable(path, what):
         raise UsageError(f"{what} {path!r}: directory {folder!r} does not exist")
 
 
+def _warn_if_busy(measure):
+    why = measure.busy_warning()
+    if why:
+        print(f"convlab: warning: {why}", file=sys.stderr)
+
+
 def cmd_compare(args):
     from . import measure, report
     from .suites import SWEEP_SUITES, sweep_axes
@@ -303,6 +309,7 @@ def cmd_compare(args):
                 from None
     baselines = _baselines(args, out)
     passes = measure.PASS_CHOICES[args.passes]
+    _warn_if_busy(measure)
     peak = args.peak or measure.gemm_peak()
     total = len(cases) * len(passes) * (len(pairs) + len(baselines))
     with report.progress(total, f"compare {suite or 'shapes'}") as advance:
@@ -351,6 +358,7 @@ def cmd_autotune(args):
         cases, suite = _cases(args, "default")
         label = f"suite {suite}" if suite else "shapes"
     total = len(cases) * len(measure.PASSES) * len(pairs)
+    _warn_if_busy(measure)
     with report.progress(total, f"autotune {label}") as advance:
         written = measure.autotune(cases, pairs, repeat=args.repeat, warmup=args.warmup,
                                    dtype=args.dtype, progress=advance)

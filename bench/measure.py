@@ -35,13 +35,15 @@ import kernels
 
 __all__ = ["PASSES", "PASS_CHOICES", "BASELINES", "time_call", "gemm_peak", "make_inputs",
            "pass_fn", "reference", "max_rel_err", "baseline_missing", "baseline_fn",
-           "Unsupported", "measure_cases", "autotune", "machine_info", "strategy_pairs"]
+           "Unsupported", "measure_cases", "autotune", "machine_info", "strategy_pairs",
+           "busy_warning"]
 
 PASSES = ("fwd", "grad_input", "grad_weight")
 PASS_CHOICES = {"fwd": ("fwd",), "bwd": ("grad_input", "grad_weight"), "all": PASSES}
 BASELINES = ("torch", "scipy")
-# autotune ignores a strategy whose result is further than this from the reference
-TUNE_TOLERANCE = {"float32": 1e-3, "float64": 1e-9}
+# a result further than this from the reference is flagged (ok: false), never a winner and
+# never written to the autotune cache
+TOLERANCE = {"float32": 1e-3, "float64": 1e-9}
 
 
 class Unsupported(Exception):
@@ -309,6 +311,40 @@ def as_numpy(result):
 # measuring cases
 # --------------------------------------------------------------------------------------
 
+def _unsupported(strategy, case):
+    """The strategy's own one-line reason when it cannot serve ``case``, else None."""
+    from kernels import registry
+    mod = registry.strategy_module(strategy)
+
+    def lift(shape):
+        return tuple(shape[:2]) + (1,) * (5 - len(shape)) + tuple(shape[2:])
+    return mod.supports(case.params().as3d(), lift(case.x_shape), lift(case.w_shape))
+
+
+def _prepare(kind, strategy, backend, case, pass_, inputs, dtype):
+    """(callable, its first result, workspace bytes) of one measurement.
+
+    Raises Unsupported with the reason when the strategy or baseline cannot serve the case,
+    or when its first call fails (a broken build must not stop the other measurements).
+    """
+    if kind == "baseline":
+        fn = baseline_fn(strategy, case, pass_, inputs)
+        workspace = None
+    else:
+        why = _unsupported(strategy, case)
+        if why:
+            raise Unsupported(why)
+        fn = pass_fn(case, pass_, strategy, backend, inputs)
+        workspace = kernels.workspace_bytes(strategy, case.x_shape, case.w_shape,
+                                            dtype=dtype, **case.conv_kwargs())
+    try:
+        out = fn()  # also the first warm-up call (Numba compiles or loads its cache here)
+    except Exception as e:
+        raise Unsupported(f"failed: {type(e).__name__}: {' '.join(str(e).split())}") \
+            from None
+    return fn, out, workspace
+
+
 def _row(case, pass_, strategy, backend, kind, timing, err, workspace, peak, dtype):
     ms = timing["median_s"] * 1e3
     gflops = case.flops / timing["median_s"] / 1e9 if timing["median_s"] > 0 else float("inf")
@@ -318,8 +354,9 @@ def _row(case, pass_, strategy, backend, kind, timing, err, workspace, peak, dty
         "backend": backend, "kind": kind, "dtype": np.dtype(dtype).name,
         "threads": kernels.get_num_threads(), "median_ms": ms,
         "min_ms": timing["min_s"] * 1e3, "samples": len(timing["times"]),
-        "gflops": gflops, "pct_peak": 100.0 * gflops / peak if peak else None,
+        "flops": case.flops, "gflops": gflops, "pct_peak": 100.0 * gflops / peak if peak else None,
         "max_rel_err": err, "workspace_bytes": workspace,
+        "ok": err is None or err <= TOLERANCE[np.dtype(dtype).name],
         "speedup_vs_direct": None, "winner": False,
     }
 
@@ -339,7 +376,8 @@ def _finish_group(rows, baselines):
         r["speedup_vs_direct"] = ref / r["median_ms"] if ref else None
         for b, ms in base_ms.items():
             r[f"speedup_vs_{b}"] = ms / r["median_ms"] if ms else None
-    contenders = [r for r in rows if r["kind"] == "convlab" and r["strategy"] != "reference"]
+    contenders = [r for r in rows if r["kind"] == "convlab" and r["strategy"] != "reference"
+                  and r["ok"]]
     if contenders:
         min(contenders, key=lambda r: r["median_ms"])["winner"] = True
 
@@ -375,26 +413,9 @@ def measure_cases(cases, passes, pairs, baselines=(), *, repeat=5, warmup=1,
             entries = [("convlab", s, b) for s, b in pairs] + \
                 [("baseline", b, _BASELINE_BACKEND[b]) for b in baselines]
             for kind, strategy, backend in entries:
-                label = f"{case.name} {pass_} {strategy}/{backend}"
                 try:
-                    if kind == "convlab":
-                        fn = pass_fn(case, pass_, strategy, backend, inputs)
-                        try:
-                            out = fn()  # raises ValueError before any kernel runs
-                        except ValueError as e:
-                            raise Unsupported(str(e)) from None
-                        except Exception as e:  # a broken build must not stop the others
-                            raise Unsupported(f"failed: {type(e).__name__}: {e}") from None
-                        workspace = kernels.workspace_bytes(strategy, case.x_shape,
-                                                            case.w_shape, dtype=dtype,
-                                                            **case.conv_kwargs())
-                    else:
-                        fn = baseline_fn(strategy, case, pass_, inputs)
-                        try:
-                            out = fn()
-                        except Exception as e:
-                            raise Unsupported(f"failed: {type(e).__name__}: {e}") from None
-                        workspace = None
+                    fn, out, workspace = _prepare(kind, strategy, backend, case, pass_,
+                                                  inputs, dtype)
                 except Unsupported as e:
                     skipped.append({"name": case.name, "shape": case.spec(), "pass": pass_,
                                     "strategy": strategy, "backend": backend,
@@ -406,7 +427,7 @@ def measure_cases(cases, passes, pairs, baselines=(), *, repeat=5, warmup=1,
                     group.append(_row(case, pass_, strategy, backend, kind, timing, err,
                                       workspace, peak, dtype))
                 if progress is not None:
-                    progress(label)
+                    progress(f"{case.name} {pass_} {strategy}/{backend}")
             _finish_group(group, baselines)
             rows.extend(group)
     return rows, skipped
@@ -425,7 +446,7 @@ def autotune(cases, pairs, *, repeat=5, warmup=1, dtype="float32", progress=None
     For each case two entries are written through :func:`kernels.registry.record_tuned`:
     pass "fwd" (fastest forward) and pass "all" (fastest forward + grad-input + grad-weight,
     what training uses).  A pair whose error against the reference exceeds
-    ``TUNE_TOLERANCE`` is never chosen.
+    ``TOLERANCE`` is never chosen.
 
     Returns the list of written entries (dicts: name, shape, pass, strategy, backend,
     median_ms, runner_up, candidates).
@@ -433,11 +454,9 @@ def autotune(cases, pairs, *, repeat=5, warmup=1, dtype="float32", progress=None
     from kernels import registry
     rows, _ = measure_cases(cases, PASSES, pairs, (), repeat=repeat, warmup=warmup,
                             dtype=dtype, errors=True, peak=0.0, progress=progress)
-    tol = TUNE_TOLERANCE[np.dtype(dtype).name]
     written = []
     for case in cases:
-        mine = [r for r in rows if r["name"] == case.name and r["max_rel_err"] <= tol]
-        totals = {}
+        mine = [r for r in rows if r["name"] == case.name and r["ok"]]
         for pass_ in ("fwd", "all"):
             times = {}
             for r in mine:
@@ -525,6 +544,23 @@ def _cuda():
     return "no CUDA device"
 
 
+def busy_warning():
+    """A one-line warning when other processes keep the CPUs busy (timings then mean little),
+    else None.  Uses the 1-minute load average where the OS offers it."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    if load <= cores + 0.5:
+        return None
+    return (f"the machine is busy (load average {load:.1f} on {cores} cores): timings are "
+            f"noisy, parallel kernels suffer most; try again when idle or with --threads 1")
+
+
 def machine_info(peak=True):
     """[(label, value)] describing this machine and convlab's setup (for `convlab info`)."""
     from kernels import registry
@@ -538,6 +574,8 @@ def machine_info(peak=True):
         ("vector features", " ".join(flags) if flags else "unknown"),
         ("cores", f"{os.cpu_count()} logical, {affinity} usable by this process"),
         ("threads in use", str(kernels.get_num_threads())),
+        ("load average", " ".join(f"{v:.2f}" for v in os.getloadavg())
+         if hasattr(os, "getloadavg") else "unknown"),
         ("BLAS (numpy)", _blas()),
         ("numpy", np.__version__),
         ("numba", _numba()),

@@ -23,10 +23,11 @@ PASS_LABEL = {"fwd": "forward", "grad_input": "grad-input", "grad_weight": "grad
 
 
 def console(stderr=False):
-    """A rich Console; at least 100 columns wide when the output is not a terminal."""
+    """A rich Console; 160 columns wide when the output is a file or pipe (and COLUMNS is
+    not set), so that tables in logs do not wrap."""
     c = Console(stderr=stderr)
     if not c.is_terminal and "COLUMNS" not in os.environ:
-        c = Console(stderr=stderr, width=max(c.width, 120))
+        c = Console(stderr=stderr, width=160)
     return c
 
 
@@ -90,7 +91,7 @@ def compare_tables(rows, skipped=(), baselines=()):
     for (name,), mine in _group_by(rows, "name").items():
         r0 = mine[0]
         head = name if name == r0["shape"] else f"{name}  {r0['shape']}"
-        t = Table(title=f"[bold]{head}[/]  ({_case_gflop(r0):.3g} GFLOP per pass, "
+        t = Table(title=f"[bold]{head}[/]  ({r0['flops'] / 1e9:.3g} GFLOP per pass, "
                         f"{r0['dtype']}, {r0['threads']} threads)",
                   box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
         t.add_column("pass", no_wrap=True)
@@ -103,40 +104,43 @@ def compare_tables(rows, skipped=(), baselines=()):
             if i:
                 t.add_section()
             for j, r in enumerate(sorted(group, key=lambda r: r["median_ms"])):
-                style = "bold green" if r["winner"] else "dim" if r["kind"] == "baseline" \
-                    else None
+                style = "bold green" if r["winner"] else "bold red" if not r["ok"] \
+                    else "dim" if r["kind"] == "baseline" else None
                 cells = [PASS_LABEL[pass_] if j == 0 else "", _label(r), _ms(r["median_ms"]),
                          _num(r["gflops"], "{:.1f}"), _num(r["pct_peak"], "{:.0f}%"),
                          _mb(r["workspace_bytes"]), _num(r["max_rel_err"], "{:.0e}"),
                          _speedup(r["speedup_vs_direct"])]
                 cells += [_speedup(r.get(f"speedup_vs_{b}")) for b in baselines]
-                cells.append("*" if r["winner"] else "")
+                cells.append("*" if r["winner"] else "" if r["ok"] else "WRONG")
                 t.add_row(*cells, style=style)
-        notes = [f"{s['pass']} {s['strategy']}/{s['backend']}: {s['reason']}"
-                 for s in skipped_by_case.get((name,), [])]
+        notes = _skip_notes(skipped_by_case.get((name,), []), {r["pass"] for r in mine})
         if notes:
-            t.caption = "not measured: " + "; ".join(_dedupe_notes(notes))
+            t.caption = "not measured: " + "; ".join(notes)
             t.caption_justify = "left"
         tables.append(t)
     return tables
 
 
-def _dedupe_notes(notes):
-    """Merge identical reasons that differ only by pass (forward, grad-input, ...)."""
-    seen, out = {}, []
-    for n in notes:
-        pass_, rest = n.split(" ", 1)
-        if rest in seen:
-            seen[rest].append(pass_)
-        else:
-            seen[rest] = [pass_]
-            out.append(rest)
-    return [f"{r} ({', '.join(PASS_LABEL[p] for p in seen[r])})" if len(seen[r]) < 3 else r
-            for r in out]
+def _skip_notes(skipped, measured_passes):
+    """'a/x, b/y: reason' lines, one per distinct reason; the passes are named unless the
+    reason holds for every measured pass."""
+    by_reason = {}
+    for s in skipped:
+        labels, passes = by_reason.setdefault(s["reason"], ([], []))
+        if f"{s['strategy']}/{s['backend']}" not in labels:
+            labels.append(f"{s['strategy']}/{s['backend']}")
+        if s["pass"] not in passes:
+            passes.append(s["pass"])
+    return [f"{', '.join(labels)}: {reason}" +
+            ("" if set(passes) >= measured_passes else
+             f" ({', '.join(PASS_LABEL[p] for p in passes)})")
+            for reason, (labels, passes) in by_reason.items()]
 
 
-def _case_gflop(r):
-    return r["gflops"] * r["median_ms"] / 1e3 if r["median_ms"] else float("nan")
+def _ranked(group):
+    """The correct convlab rows of one (case, pass), fastest first (reference excluded)."""
+    return sorted((r for r in group if r["kind"] == "convlab" and r["strategy"] != "reference"
+                   and r.get("ok", True)), key=lambda r: r["median_ms"])
 
 
 def winners_table(rows, baselines=()):
@@ -149,8 +153,7 @@ def winners_table(rows, baselines=()):
         t.add_column(f"vs {b}", justify="right")
     t.add_column("runner-up (slower by)")
     for (name, pass_), group in _group_by(rows, "name", "pass").items():
-        ranked = sorted((r for r in group if r["kind"] == "convlab"
-                         and r["strategy"] != "reference"), key=lambda r: r["median_ms"])
+        ranked = _ranked(group)
         if not ranked:
             continue
         w = ranked[0]
@@ -311,6 +314,7 @@ def plot_bars(path, rows, peak=None):
             ax.text(len(names) - 0.5, peak, f" GEMM peak {peak:.0f}", color="#aa0000",
                     va="bottom", ha="right", fontsize=8)
         ax.set_yscale("log")
+        ax.set_axisbelow(True)
         ax.set_ylabel("GFLOP/s (log)")
         ax.set_title(PASS_LABEL[pass_], loc="left", fontsize=10, fontweight="bold")
         ax.grid(axis="y", which="both", alpha=0.3)
@@ -335,8 +339,7 @@ def crossover_grid(rows, kernels_, sizes, pass_):
     for (name, p), group in _group_by(rows, "name", "pass").items():
         if p != pass_:
             continue
-        ranked = sorted((r for r in group if r["kind"] == "convlab"
-                         and r["strategy"] != "reference"), key=lambda r: r["median_ms"])
+        ranked = _ranked(group)
         if not ranked:
             continue
         k, s = ranked[0]["w_shape"][-1], ranked[0]["x_shape"][-1]

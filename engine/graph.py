@@ -281,8 +281,8 @@ class Model(TrainingMixin):
         console.print(f"Trainable params: {trainable:,}")
         console.print(f"Non-trainable params: {total - trainable:,}")
         if notes:
-            console.print(f"Conv strategy (forward + backward, batch {batch_size}; receptive "
-                          f"field in input pixels):", soft_wrap=True)
+            console.print(f"Conv strategy from kernels.select (batch {batch_size}, forward + "
+                          f"backward):", soft_wrap=True)
             for line in notes:
                 console.print("  " + line, soft_wrap=True)
         text = "\n".join(line.rstrip() for line in buf.getvalue().splitlines())

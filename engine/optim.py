@@ -232,8 +232,8 @@ def get(identifier):
     """An optimizer from a name ("sgd", "adagrad", "rmsprop", "adam"; any case, default
     settings), a ``{"class_name": ..., "config": {...}}`` dict, or an Optimizer (returned as is).
 
-    >>> get("Adam")
-    Adam(learning_rate=0.001, weight_decay=0.0, beta_1=0.9, beta_2=0.999, epsilon=1e-07, amsgrad=False)
+    >>> get("Adam").learning_rate, get({"class_name": "SGD", "config": {"momentum": 0.9}}).momentum
+    (0.001, 0.9)
     """
     if isinstance(identifier, Optimizer):
         return identifier

@@ -204,7 +204,8 @@ class _EpochProgress:
 
     def update(self, logs, fwd_ms, bwd_ms):
         if self.progress is not None:
-            self.progress.update(self.task, advance=1, stats=_stats_text(logs, fwd_ms, bwd_ms))
+            self.progress.update(self.task, advance=1,
+                                 stats=_stats_text(logs, fwd_ms, bwd_ms))
 
     def close(self, logs, fwd_ms, bwd_ms):
         text = _stats_text(logs, fwd_ms, bwd_ms)
@@ -381,10 +382,11 @@ class TrainingMixin:
                 for i, (_, fn) in enumerate(self.compiled_metrics, 1):
                     sums[i] += fn(pred, yb) * m
                 seen, fwd, bwd = seen + m, fwd + tf, bwd + tb
-                logs = self._logs(sums / seen)
-                bar.update(logs, 1e3 * fwd / seen, 1e3 * bwd / seen)
-                for cb in cbs[1:]:
-                    cb.on_batch_end(b, logs)
+                if bar.progress is not None or len(cbs) > 1:
+                    logs = self._logs(sums / seen)
+                    bar.update(logs, 1e3 * fwd / seen, 1e3 * bwd / seen)
+                    for cb in cbs[1:]:
+                        cb.on_batch_end(b, logs)
             elapsed = time.perf_counter() - start
             logs = self._logs(sums / max(seen, 1))
             if xv is not None:

@@ -62,12 +62,20 @@ DTYPES = [np.float32, np.float64]
 
 @pytest.fixture(autouse=True)
 def small_tunables(monkeypatch):
-    """Under the simulator, small blocks and tiles keep each test to a few thousand
-    Python threads (the kernels are written for any sizes)."""
-    if MODE == "simulator":
-        monkeypatch.setattr(cfg, "THREADS", 64)
-        monkeypatch.setattr(cfg, "REDUCE_THREADS", 16)
-        monkeypatch.setattr(cfg, "GEMM_TILE", (32, 32, 16, 4, 4))
+    """Under the simulator, few small blocks and tiles keep each launch to a few dozen Python
+    threads (the kernels are written for any sizes), and a short GIL switch interval keeps
+    the simulator's busy-polling block manager from starving the threads at syncthreads()."""
+    if MODE != "simulator":
+        yield
+        return
+    monkeypatch.setattr(cfg, "THREADS", 32)
+    monkeypatch.setattr(cfg, "MAX_BLOCKS", 8)
+    monkeypatch.setattr(cfg, "REDUCE_THREADS", 8)
+    monkeypatch.setattr(cfg, "GEMM_TILE", (16, 16, 8, 4, 4))
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)
+    yield
+    sys.setswitchinterval(interval)
 
 
 def test_suite_in_simulator_subprocess():
@@ -233,8 +241,9 @@ def test_direct(case, dtype):
                      f"direct {pass_}")
 
 
-# column budgets: everything at once, whole images per chunk, runs of positions of one image
-BUDGETS = [1 << 40, 200, 17]
+# column budgets: every image at once; then one image per chunk (1-D case) or runs of
+# output positions of one image (2-D, 3-D cases)
+BUDGETS = [1 << 40, 64]
 
 
 @in_process
@@ -419,3 +428,65 @@ def test_available_and_contract_names():
     assert not missing, f"kernels.cuda lacks {missing}"
     kc.set_num_threads(3)
     assert kc.get_num_threads() == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# the native compile path, without a GPU: the simulator runs kernels as Python and accepts
+# code that numba's CUDA compiler rejects, so every kernel is also compiled to PTX here
+
+PTX_SCRIPT = r"""
+import sys
+import numpy as np
+from numba import cuda, types as t
+from numba.cuda.cudadrv import nvvm
+if not nvvm.is_available():
+    sys.exit("SKIP: libNVVM is not installed")
+import numba.cuda.dispatcher as dispatcher
+from kernels.cuda import _device, conv_direct, fft, gemm, im2col, pool
+
+
+class Device:  # device functions ask the current device for its compute capability
+    compute_capability = (9, 0)
+
+
+dispatcher.get_current_device = Device
+i, f32, c64 = t.int64, t.float32, t.complex64
+a1, a3, a5 = (t.Array(f32, nd, "C") for nd in (1, 3, 5))
+c3 = t.Array(c64, 3, "C")
+jobs = [
+    (conv_direct._forward, (a5, a5, a5) + (i,) * 7 + (f32,)),
+    (conv_direct._grad_input, (a5, a5, a5) + (i,) * 7 + (f32,)),
+    (conv_direct._grad_weight_kernel(np.float32, 128), (a5, a5, a5) + (i,) * 7 + (f32,)),
+    (pool._forward, (a5, a5) + (i,) * 7 + (f32,)),
+    (pool._backward, (a5, a5, a5, a5) + (i,) * 7 + (f32,)),
+    (im2col._im2col, (a5, a1) + (i,) * 15),
+    (im2col._col2im, (a1, a5) + (i,) * 16 + (t.boolean, f32)),
+    (_device._fill, (a1, t.float64)),
+    (fft._strided_crop, (a5, a5, i, i, i)),
+    (fft._reduce_forward, (c3, c3, c3, i, c64)),
+    (fft._reduce_grad_input, (c3, c3, c3, i, c64)),
+    (fft._reduce_grad_weight, (c3, c3, c3, i, c64)),
+]
+for dt in (t.float32, t.float64):
+    a = t.Array(dt, 1, "C")
+    jobs.append((gemm.kernel(np.dtype(str(dt)))[0], (a, a, a) + (i,) * 23 + (t.boolean,)))
+for kern, sig in jobs:
+    ptx, _ = cuda.compile_ptx(kern.py_func, sig, cc=(9, 0))
+    name = kern.py_func.__name__
+    if name == "gemm" and "local_depot" in ptx:
+        sys.exit("FAIL: the GEMM accumulators spilled to local memory")
+print("compiled", len(jobs), "kernels")
+"""
+
+
+def test_kernels_compile_to_ptx():
+    if MODE != "simulator":
+        pytest.skip("on a GPU every test compiles its kernels natively; in 'subprocess' mode "
+                    "the subprocess runs this test")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    proc = subprocess.run([sys.executable, "-c", PTX_SCRIPT], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=600)
+    if proc.stderr.strip().endswith("SKIP: libNVVM is not installed"):
+        pytest.skip("libNVVM is not installed: cannot compile CUDA kernels here")
+    assert proc.returncode == 0 and "compiled" in proc.stdout, proc.stderr[-4000:]

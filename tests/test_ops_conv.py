@@ -16,7 +16,8 @@ def _one_thread():
     kernels.set_num_threads(before)
 
 
-STRATEGIES = sorted({s for s, _ in kernels.available("conv")}) + ["auto"]
+# Every (strategy, backend) pair this build offers, plus strategy="auto" (backend "auto").
+PAIRS = kernels.available("conv") + [("auto", "auto")]
 
 # (fn, x shape, w shape, keyword arguments)
 CONFIGS = {
@@ -57,16 +58,18 @@ def _call_or_skip(fn, *args, **kwargs):
         raise
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy,backend", PAIRS, ids=[f"{s}-{b}" for s, b in PAIRS])
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_conv_gradcheck(name, strategy):
+def test_conv_gradcheck(name, strategy, backend):
     fn, x_shape, w_shape, kw = CONFIGS[name]
     x, w, b = _inputs(x_shape, w_shape)
-    y = _call_or_skip(fn, x, w, b, strategy=strategy, **kw)
-    ref = kernels.conv(x.data, w.data, b.data, strategy="reference", **kw)
-    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-10, atol=1e-10)
-    assert gradcheck(lambda x_, w_, b_: fn(x_, w_, b_, strategy=strategy, **kw), [x, w, b],
-                     atol=1e-6, rtol=1e-5)
+    # The ops take a strategy; the backend is pinned for forward and backward by kernels.use.
+    with kernels.use(backend=None if backend in ("auto", "numpy") else backend):
+        y = _call_or_skip(fn, x, w, b, strategy=strategy, **kw)
+        ref = kernels.conv(x.data, w.data, b.data, strategy="reference", **kw)
+        np.testing.assert_allclose(y.numpy(), ref, rtol=1e-10, atol=1e-10)
+        assert gradcheck(lambda x_, w_, b_: fn(x_, w_, b_, strategy=strategy, **kw),
+                         [x, w, b], atol=1e-6, rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["1d-plain", "2d-stride-asym", "3d-pad"])

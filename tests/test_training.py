@@ -6,7 +6,7 @@ import pytest
 
 import engine
 from engine import optimizers
-from engine.layers import Conv2D, Dense, Dropout, Flatten, Input
+from engine.layers import Dense, Dropout
 
 RNG = np.random.default_rng(2)
 
@@ -266,6 +266,17 @@ def test_verbose_output_shows_loss_metrics_and_timing(capsys):
     assert "ms per example" in lines[0] and "fwd" in lines[0] and "bwd" in lines[0]
     model.fit(x, y, epochs=1, verbose=0)
     assert capsys.readouterr().out == ""
+
+
+def test_verbose_progress_bar_on_a_terminal(capsys, monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")            # rich treats the output as a terminal
+    monkeypatch.setenv("COLUMNS", "200")
+    x, y = blobs(40)
+    model = tiny_classifier()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=1, batch_size=8, verbose=1)
+    out = capsys.readouterr().out
+    assert "Epoch 1/1" in out and "5/5" in out and "ms per example" in out
 
 
 def test_seeded_runs_are_reproducible():

@@ -17,7 +17,6 @@ import re
 import numpy as np
 
 from .. import functional as F
-from .. import init as initializers
 from ..tensor import Tensor
 
 __all__ = ["Layer", "SymbolicTensor", "ACTIVATIONS", "get_activation", "format_shape"]

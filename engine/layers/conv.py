@@ -169,6 +169,7 @@ class BaseConv(Layer):
 class Conv1D(BaseConv):
     """1-D convolution: (N, C, L) -> (N, filters, L_out).  See :class:`BaseConv`.
 
+    >>> import numpy as np
     >>> Conv1D(8, 5, padding="same")(np.zeros((2, 1, 32), np.float32)).shape
     (2, 8, 32)
     """
@@ -180,6 +181,7 @@ class Conv1D(BaseConv):
 class Conv2D(BaseConv):
     """2-D convolution: (N, C, H, W) -> (N, filters, H_out, W_out).  See :class:`BaseConv`.
 
+    >>> import numpy as np
     >>> Conv2D(20, 5, activation="relu")(np.zeros((2, 1, 28, 28), np.float32)).shape
     (2, 20, 24, 24)
     """
@@ -191,6 +193,7 @@ class Conv2D(BaseConv):
 class Conv3D(BaseConv):
     """3-D convolution: (N, C, D, H, W) -> (N, filters, D_out, H_out, W_out).
 
+    >>> import numpy as np
     >>> Conv3D(4, 3)(np.zeros((1, 2, 5, 6, 7), np.float32)).shape
     (1, 4, 3, 4, 5)
     """

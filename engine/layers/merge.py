@@ -27,6 +27,7 @@ class _Merge(Layer):
 class Add(_Merge):
     """Element-wise sum of inputs of one shape (residual connections).
 
+    >>> from engine.layers import Dense, Input
     >>> x = Input((4,)); Add()([Dense(4)(x), x]).shape
     (None, 4)
     """

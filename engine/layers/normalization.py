@@ -19,6 +19,7 @@ class BatchNormalization(Layer):
 
     Weights: gamma, beta (trainable, shape (C,)), moving_mean, moving_variance (not trainable).
 
+    >>> import numpy as np
     >>> BatchNormalization()(np.ones((4, 3, 2, 2), np.float32)).shape
     (4, 3, 2, 2)
     """

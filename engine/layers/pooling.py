@@ -78,6 +78,7 @@ def _pooling(kind, rank, doc):
 MaxPooling1D = _pooling("max", 1, "Max pooling over (N, C, L).  See :class:`BasePooling`.")
 MaxPooling2D = _pooling("max", 2, """Max pooling over (N, C, H, W).  See :class:`BasePooling`.
 
+    >>> import numpy as np
     >>> MaxPooling2D(2)(np.zeros((1, 3, 8, 8), np.float32)).shape
     (1, 3, 4, 4)
     """)

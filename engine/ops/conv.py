@@ -63,6 +63,7 @@ def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, strategy="au
 
     Examples
     --------
+    >>> import numpy as np
     >>> conv1d(Tensor(np.ones((1, 1, 5))), Tensor(np.ones((1, 1, 3)))).shape
     (1, 1, 3)
     """
@@ -94,6 +95,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, strategy="au
 
     Examples
     --------
+    >>> import numpy as np
     >>> x = Tensor(np.ones((2, 3, 8, 8), np.float32))
     >>> w = Tensor(np.ones((4, 3, 3, 3), np.float32), requires_grad=True)
     >>> conv2d(x, w, padding="same").shape
@@ -111,6 +113,7 @@ def conv3d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, strategy="au
 
     Examples
     --------
+    >>> import numpy as np
     >>> conv3d(Tensor(np.ones((1, 1, 4, 4, 4))), Tensor(np.ones((2, 1, 3, 3, 3)))).shape
     (1, 2, 2, 2, 2)
     """

@@ -321,7 +321,7 @@ def input_transform(x, v, m, r0, pad_top, pad_left, out_h, out_w):
     out_h x out_w output (th = ceil(out_h / m), tw = ceil(out_w / m) per image).
 
     >>> v = np.empty((16, 1, 1)); input_transform(np.ones((1, 1, 4, 4)), v, 2, 0, 0, 0, 2, 2)
-    >>> v[5, 0, 0]
+    >>> float(v[5, 0, 0])
     4.0
     """
     op = "cython winograd input_transform"
@@ -366,7 +366,7 @@ def output_transform_adjoint(gy, dm, m, r0):
     overwritten.
 
     >>> gy = np.zeros((1, 1, 2, 2)); gy[0, 0, 0, 0] = 1.0; dm = np.empty((16, 1, 1))
-    >>> output_transform_adjoint(gy, dm, 2, 0); dm[:, 0, 0].reshape(4, 4)[:, 0].tolist()
+    >>> output_transform_adjoint(gy, dm, 2, 0); (dm[:, 0, 0].reshape(4, 4)[:, 0] + 0).tolist()
     [1.0, 1.0, 1.0, 0.0]
     """
     op = "cython winograd output_transform_adjoint"

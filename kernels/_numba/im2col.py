@@ -21,85 +21,88 @@ parallel loops, never inside them.
 from __future__ import annotations
 
 import numpy as np
+# np.dot inside Numba calls the BLAS behind scipy.linalg.cython_blas; load it with the backend
+# so that thread limits (threadpoolctl) set from now on see it, not only after a first GEMM.
+import scipy.linalg.cython_blas  # noqa: F401
 from numba import njit, prange
 
 from ._checks import check_arrays, check_conv_shapes, conv_ints, positive_ints
 
 
-@njit(parallel=True, cache=True)
-def _build_cols(xp, n, kshape, strides, dils, oshape, p0, cols):
-    """cols[(c, kd, kh, kw), j] = image n's window tap for output position p0 + j, for all
-    channels c (so group g's rows are the contiguous slab g*Cg*taps ... (g+1)*Cg*taps)."""
-    kd_n, kh_n, kw_n = kshape
-    sd, sh, sw = strides
-    dd, dh, dw = dils
-    oh_n, ow_n = oshape[1], oshape[2]
-    rows, pc = cols.shape
-    taps = kd_n * kh_n * kw_n
-    for r in prange(rows):
-        c = r // taps
-        t = r - c * taps
-        kd = t // (kh_n * kw_n)
-        kh = (t // kw_n) % kh_n
-        kw = t % kw_n
-        j = 0
-        # walk the chunk one output row (od, oh) segment at a time
-        while j < pc:
-            p = p0 + j
-            od = p // (oh_n * ow_n)
-            oh = (p // ow_n) % oh_n
-            ow0 = p % ow_n
-            seg = min(ow_n - ow0, pc - j)
-            xrow = xp[n, c, od * sd + kd * dd, oh * sh + kh * dh]
-            base = ow0 * sw + kw * dw
-            dst = cols[r, j:j + seg]
-            # views indexed from 0 vectorise (a contiguous one for stride 1)
-            if sw == 1:
-                xc = xrow[base:base + seg]
-                for i in range(seg):
-                    dst[i] = xc[i]
-            else:
-                xs = xrow[base:base + (seg - 1) * sw + 1:sw]
-                for i in range(seg):
-                    dst[i] = xs[i]
-            j += seg
+@njit(cache=True)
+def _build_row(xp, n, r, kshape, strides, dils, oshape, p0, cols):
+    """cols[r, j] = image n's input seen by row r = (c, kd, kh, kw) at output position p0 + j.
 
-
-@njit(parallel=True, cache=True)
-def _col2im(cols, gxp, n, kshape, strides, dils, oshape, p0):
-    """gxp[n, c] += the rows of channel c scattered back, for all channels: one channel per
-    iteration (rows of one channel overlap in gxp, rows of different channels never do)."""
+    Rows are ordered channel-major, so group g's rows are the contiguous slab
+    g*Cg*taps ... (g+1)*Cg*taps."""
     kd_n, kh_n, kw_n = kshape
     sd, sh, sw = strides
     dd, dh, dw = dils
     oh_n, ow_n = oshape[1], oshape[2]
     pc = cols.shape[1]
     taps = kd_n * kh_n * kw_n
-    for c in prange(gxp.shape[1]):
-        for t in range(taps):
-            r = c * taps + t
-            kd = t // (kh_n * kw_n)
-            kh = (t // kw_n) % kh_n
-            kw = t % kw_n
-            j = 0
-            while j < pc:
-                p = p0 + j
-                od = p // (oh_n * ow_n)
-                oh = (p // ow_n) % oh_n
-                ow0 = p % ow_n
-                seg = min(ow_n - ow0, pc - j)
-                gxrow = gxp[n, c, od * sd + kd * dd, oh * sh + kh * dh]
-                base = ow0 * sw + kw * dw
-                src = cols[r, j:j + seg]
-                if sw == 1:
-                    gc = gxrow[base:base + seg]
-                    for i in range(seg):
-                        gc[i] += src[i]
-                else:
-                    gs = gxrow[base:base + (seg - 1) * sw + 1:sw]
-                    for i in range(seg):
-                        gs[i] += src[i]
-                j += seg
+    c = r // taps
+    t = r - c * taps
+    kd = t // (kh_n * kw_n)
+    kh = (t // kw_n) % kh_n
+    kw = t % kw_n
+    dst = cols[r]
+    j = 0
+    # walk the chunk one output row (od, oh) segment at a time
+    while j < pc:
+        p = p0 + j
+        od = p // (oh_n * ow_n)
+        oh = (p // ow_n) % oh_n
+        ow0 = p % ow_n
+        seg = min(ow_n - ow0, pc - j)
+        xrow = xp[n, c, od * sd + kd * dd, oh * sh + kh * dh]
+        base = ow0 * sw + kw * dw
+        # views indexed from 0 vectorise (a contiguous one for stride 1)
+        if sw == 1:
+            xc = xrow[base:base + seg]
+            for i in range(seg):
+                dst[j + i] = xc[i]
+        else:
+            xs = xrow[base:base + (seg - 1) * sw + 1:sw]
+            for i in range(seg):
+                dst[j + i] = xs[i]
+        j += seg
+
+
+@njit(cache=True)
+def _col2im_channel(cols, gxp, n, c, kshape, strides, dils, oshape, p0):
+    """gxp[n, c] += channel c's rows of cols, scattered back to the input positions they were
+    read from (the rows of one channel overlap in gxp; those of different channels never do).
+    """
+    kd_n, kh_n, kw_n = kshape
+    sd, sh, sw = strides
+    dd, dh, dw = dils
+    oh_n, ow_n = oshape[1], oshape[2]
+    pc = cols.shape[1]
+    taps = kd_n * kh_n * kw_n
+    for t in range(taps):
+        src = cols[c * taps + t]
+        kd = t // (kh_n * kw_n)
+        kh = (t // kw_n) % kh_n
+        kw = t % kw_n
+        j = 0
+        while j < pc:
+            p = p0 + j
+            od = p // (oh_n * ow_n)
+            oh = (p // ow_n) % oh_n
+            ow0 = p % ow_n
+            seg = min(ow_n - ow0, pc - j)
+            gxrow = gxp[n, c, od * sd + kd * dd, oh * sh + kh * dh]
+            base = ow0 * sw + kw * dw
+            if sw == 1:
+                gc = gxrow[base:base + seg]
+                for i in range(seg):
+                    gc[i] += src[j + i]
+            else:
+                gs = gxrow[base:base + (seg - 1) * sw + 1:sw]
+                for i in range(seg):
+                    gs[i] += src[j + i]
+            j += seg
 
 
 def _chunk(rows, positions, max_col_elems):
@@ -110,7 +113,13 @@ def _chunk(rows, positions, max_col_elems):
     return max(1, min(positions, max_col_elems // rows))
 
 
-@njit(cache=True)
+# The drivers below loop over images and chunks; inside, one prange builds (or scatters) the
+# columns and then the per-group GEMMs run serially through BLAS.  Copies are explicit range
+# loops: ParallelAccelerator would turn slice assignments into parallel regions of their own.
+# (The prange loops sit in the drivers themselves, not in a parallel callee: a cached serial
+# function calling a parallel one can crash when loaded from the cache, numba issue #8578.)
+
+@njit(parallel=True, cache=True)
 def _forward(xp, w, y, strides, dils, groups, chunk):
     n_batch, c_out = y.shape[0], y.shape[1]
     oshape = (y.shape[2], y.shape[3], y.shape[4])
@@ -126,16 +135,21 @@ def _forward(xp, w, y, strides, dils, groups, chunk):
         for p0 in range(0, npos, chunk):
             pc = min(chunk, npos - p0)
             cols = buf[:groups * rg * pc].reshape(groups * rg, pc)
-            _build_cols(xp, n, kshape, strides, dils, oshape, p0, cols)
+            for r in prange(groups * rg):
+                _build_row(xp, n, r, kshape, strides, dils, oshape, p0, cols)
+            yb = out[:cout_g * pc].reshape(cout_g, pc)
             for g in range(groups):
-                yb = out[:cout_g * pc].reshape(cout_g, pc)
                 np.dot(w2[g * cout_g:(g + 1) * cout_g], cols[g * rg:(g + 1) * rg], yb)
-                y3[n, g * cout_g:(g + 1) * cout_g, p0:p0 + pc] = yb
+                for o in range(cout_g):
+                    yrow = y3[n, g * cout_g + o]
+                    for j in range(pc):
+                        yrow[p0 + j] = yb[o, j]
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def _grad_input(gy, w, gxp, strides, dils, groups, chunk):
     n_batch, c_out = gy.shape[0], gy.shape[1]
+    c_in = gxp.shape[1]
     oshape = (gy.shape[2], gy.shape[3], gy.shape[4])
     kshape = (w.shape[2], w.shape[3], w.shape[4])
     rg = w.shape[1] * kshape[0] * kshape[1] * kshape[2]
@@ -145,7 +159,9 @@ def _grad_input(gy, w, gxp, strides, dils, groups, chunk):
     wt = np.empty((groups, rg, cout_g), w.dtype)
     w2 = w.reshape(c_out, rg)
     for g in range(groups):
-        wt[g] = w2[g * cout_g:(g + 1) * cout_g].T
+        for o in range(cout_g):
+            for r in range(rg):
+                wt[g, r, o] = w2[g * cout_g + o, r]
     gy3 = gy.reshape(n_batch, c_out, npos)
     buf = np.empty(groups * rg * chunk, gy.dtype)
     gyb_buf = np.empty(cout_g * chunk, gy.dtype)
@@ -154,14 +170,18 @@ def _grad_input(gy, w, gxp, strides, dils, groups, chunk):
         for p0 in range(0, npos, chunk):
             pc = min(chunk, npos - p0)
             cols = buf[:groups * rg * pc].reshape(groups * rg, pc)
+            gyb = gyb_buf[:cout_g * pc].reshape(cout_g, pc)
             for g in range(groups):
-                gyb = gyb_buf[:cout_g * pc].reshape(cout_g, pc)
-                gyb[:] = gy3[n, g * cout_g:(g + 1) * cout_g, p0:p0 + pc]
+                for o in range(cout_g):
+                    gyrow = gy3[n, g * cout_g + o]
+                    for j in range(pc):
+                        gyb[o, j] = gyrow[p0 + j]
                 np.dot(wt[g], gyb, cols[g * rg:(g + 1) * rg])
-            _col2im(cols, gxp, n, kshape, strides, dils, oshape, p0)
+            for c in prange(c_in):
+                _col2im_channel(cols, gxp, n, c, kshape, strides, dils, oshape, p0)
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def _grad_weight(gy, xp, gw, strides, dils, groups, chunk):
     n_batch, c_out = gy.shape[0], gy.shape[1]
     oshape = (gy.shape[2], gy.shape[3], gy.shape[4])
@@ -173,16 +193,24 @@ def _grad_weight(gy, xp, gw, strides, dils, groups, chunk):
     gy3 = gy.reshape(n_batch, c_out, npos)
     buf = np.empty(groups * rg * chunk, gy.dtype)
     gyb_buf = np.empty(cout_g * chunk, gy.dtype)
+    part = np.empty((cout_g, rg), gy.dtype)
     gw[:] = 0
     for n in range(n_batch):
         for p0 in range(0, npos, chunk):
             pc = min(chunk, npos - p0)
             cols = buf[:groups * rg * pc].reshape(groups * rg, pc)
-            _build_cols(xp, n, kshape, strides, dils, oshape, p0, cols)
+            for r in prange(groups * rg):
+                _build_row(xp, n, r, kshape, strides, dils, oshape, p0, cols)
+            gyb = gyb_buf[:cout_g * pc].reshape(cout_g, pc)
             for g in range(groups):
-                gyb = gyb_buf[:cout_g * pc].reshape(cout_g, pc)
-                gyb[:] = gy3[n, g * cout_g:(g + 1) * cout_g, p0:p0 + pc]
-                gw2[g * cout_g:(g + 1) * cout_g] += np.dot(gyb, cols[g * rg:(g + 1) * rg].T)
+                for o in range(cout_g):
+                    gyrow = gy3[n, g * cout_g + o]
+                    for j in range(pc):
+                        gyb[o, j] = gyrow[p0 + j]
+                np.dot(gyb, cols[g * rg:(g + 1) * rg].T, part)
+                for o in range(cout_g):
+                    for r in range(rg):
+                        gw2[g * cout_g + o, r] += part[o, r]
 
 
 def _prepare(op, ints, max_col_elems, w_shape, out_shape):

@@ -123,8 +123,9 @@ def supports(params, x_shape, w_shape):
         return None
     need = "winograd needs a 3x3 kernel, stride 1 and dilation 1 on 2-D input"
     if planar:
-        return (f"{need}; received kernel {k[1:]}, stride {st[1:]}, dilation {dil[1:]} "
-                f"(1-D input is seen as 2-D of height 1 and is not served)")
+        seen_1d = (" (1-D input is seen as 2-D of height 1 and is not served)"
+                   if x_shape[3] == 1 and k[1] == 1 else "")
+        return f"{need}; received kernel {k[1:]}, stride {st[1:]}, dilation {dil[1:]}{seen_1d}"
     return (f"{need}; received 3-D input of depth {x_shape[2]} with kernel {k}, stride {st}, "
             f"dilation {dil}, depth padding {params.padding[0]}")
 

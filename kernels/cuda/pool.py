@@ -70,10 +70,12 @@ def _forward(xp, y, kind, kd_n, kh_n, kw_n, sd, sh, sw, zero):
 
 
 @cuda.jit(device=True)
-def _first_window(i, k, s):
-    """The first window start index o (o*s <= i < o*s + k) of element i."""
+def _windows(i, k, s, o_n):
+    """[lo, hi): the windows o (o*s <= i < o*s + k, 0 <= o < o_n) containing element i."""
     t = i - k + 1
-    return 0 if t <= 0 else (t + s - 1) // s
+    lo = 0 if t <= 0 else (t + s - 1) // s
+    hi = i // s + 1
+    return lo, (hi if hi < o_n else o_n)  # (no min(): keep to builtins every CUDA target has)
 
 
 @cuda.jit
@@ -91,9 +93,12 @@ def _backward(gy, xp, y, gxp, kind, kd_n, kh_n, kw_n, sd, sh, sw, zero):
         n = r // c_n
         v = xp[n, c, d, h, x]
         acc = zero
-        for od in range(_first_window(d, kd_n, sd), min(od_n, d // sd + 1)):
-            for oh in range(_first_window(h, kh_n, sh), min(oh_n, h // sh + 1)):
-                for ow in range(_first_window(x, kw_n, sw), min(ow_n, x // sw + 1)):
+        od_lo, od_hi = _windows(d, kd_n, sd, od_n)
+        oh_lo, oh_hi = _windows(h, kh_n, sh, oh_n)
+        ow_lo, ow_hi = _windows(x, kw_n, sw, ow_n)
+        for od in range(od_lo, od_hi):
+            for oh in range(oh_lo, oh_hi):
+                for ow in range(ow_lo, ow_hi):
                     g = gy[n, c, od, oh, ow]
                     if kind == MAX:
                         bd, bh, bw = _argmax(xp, n, c, od * sd, oh * sh, ow * sw,
