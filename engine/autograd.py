@@ -254,7 +254,12 @@ def set_num_threads(n):
 
     Examples
     --------
+    >>> import kernels
+    >>> before = kernels.get_num_threads()
     >>> set_num_threads(1)
+    >>> kernels.get_num_threads()
+    1
+    >>> set_num_threads(before)
     """
     import kernels
     kernels.set_num_threads(n)

@@ -269,7 +269,7 @@ def _pool_setup(x, kind, size, stride, padding, backend, op):
                          f"{kind!r}")
     p = pool_params(x.shape, size, stride, padding, op=op)
     _check_backend_name(backend, op)
-    be = registry.resolve_backend(backend, _POOL_BACKENDS[:2], op)
+    be = registry.resolve_backend(backend, _POOL_BACKENDS, op)
     return x, p, be
 
 
@@ -341,8 +341,8 @@ def global_pool(x, kind, *, backend="auto"):
 # --------------------------------------------------------------------------------------
 
 def matmul(a, b, *, backend="auto"):
-    """c = a @ b for 2-D arrays.  backend "blas" (numpy), "numba" or "cython" (hand-written
-    blocked kernels, there to be compared with BLAS); "auto" is BLAS."""
+    """c = a @ b for 2-D arrays.  backend "blas" (numpy), "numba", "cython" or "cuda"
+    (hand-written blocked/tiled kernels, there to be compared with BLAS); "auto" is BLAS."""
     op = "matmul"
     a = as_float_array(a, "a", op)
     b = as_float_array(b, "b", op)
@@ -355,13 +355,13 @@ def matmul(a, b, *, backend="auto"):
         raise TypeError(f"{op}: backend must be a string, received {backend!r}")
     if backend not in ("auto", "blas", "numba", "cython", "cuda"):
         raise ValueError(f"{op}: unknown backend {backend!r}, expected one of "
-                         f"('auto', 'blas', 'numba', 'cython')")
+                         f"('auto', 'blas', 'numba', 'cython', 'cuda')")
     dtype = common_dtype(a, b)
     a = np.ascontiguousarray(a, dtype=dtype)
     b = np.ascontiguousarray(b, dtype=dtype)
     if backend in ("auto", "blas"):
         return a @ b
-    be = registry.resolve_backend(backend, _POOL_BACKENDS[:2], op)
+    be = registry.resolve_backend(backend, _POOL_BACKENDS, op)
     c = np.empty((a.shape[0], b.shape[1]), dtype=dtype)
     if c.size:
         if a.shape[1] == 0:

@@ -7,7 +7,9 @@ name and signature:
 - ``kernels._numba``  : Numba ``@njit(cache=True)`` kernels (``parallel=True`` + ``prange``
   over independent outputs only);
 - ``kernels._cython`` : Cython extension modules (typed memoryviews, fused float32/float64,
-  ``nogil``, OpenMP ``prange``; GEMMs through ``scipy.linalg.cython_blas``).
+  ``nogil``, OpenMP ``prange``; GEMMs through ``scipy.linalg.cython_blas``);
+- ``kernels.cuda``    : numba.cuda kernels (numpy or device arrays in; loaded only where a GPU
+  or the CUDA simulator is present).
 
 Conventions for every function below:
 
@@ -72,7 +74,7 @@ FUNCTIONS = (
 
 POOL_KINDS = {"max": 0, "avg": 1, "sum": 2, "l2": 3}
 
-_MODULES = {"numba": "kernels._numba", "cython": "kernels._cython"}
+_MODULES = {"numba": "kernels._numba", "cython": "kernels._cython", "cuda": "kernels.cuda"}
 _loaded = {}
 _errors = {}
 
@@ -85,6 +87,11 @@ def load(name):
     mod = None
     try:
         mod = importlib.import_module(_MODULES[name])
+        if name == "cuda" and not mod.available():
+            _errors[name] = ("backend 'cuda' needs a CUDA GPU, or NUMBA_ENABLE_CUDASIM=1 set "
+                             "before numba.cuda is first imported (the simulator)")
+            _loaded[name] = None
+            return None
         missing = [f for f in FUNCTIONS if not hasattr(mod, f)]
         if missing:
             _errors[name] = f"backend {name!r} lacks {', '.join(missing)}"

@@ -54,14 +54,8 @@ def strategy_module(name):
 
 def backend_ok(name):
     """True when backend ``name`` loads on this machine."""
-    if name in ("numpy",):
+    if name == "numpy":
         return True
-    if name == "cuda":
-        try:
-            from .cuda import available as cuda_available
-        except ImportError:
-            return False
-        return cuda_available()
     return backends.load(name) is not None
 
 

@@ -2,9 +2,8 @@
 
 Without a GPU the kernels run under the CUDA simulator (every thread in Python), so shapes
 are tiny and the tile / block sizes small; on a GPU the same tests run natively with the
-default tunables.  The simulator must be chosen before numba.cuda is first imported: this
-module enables it when it can; when another module already imported numba.cuda for real (no
-GPU), the in-process tests skip and one test reruns this file in a subprocess with
+default tunables.  The simulator must be chosen before numba.cuda is first imported, so
+without a GPU the in-process tests skip and one test reruns this file in a subprocess with
 NUMBA_ENABLE_CUDASIM=1.
 
 Outputs are prefilled with NaN, so a cell a kernel forgets to write fails.
@@ -31,22 +30,22 @@ def _gpu_present():
 
 
 def _mode():
-    """"native", "simulator", or "subprocess" (simulator needed but no longer possible)."""
-    if "numba.cuda" not in sys.modules and not _gpu_present():
-        os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
-        if "numba" in sys.modules:  # numba read its config at import: re-read the env var
-            import numba.core.config
-            numba.core.config.reload_config()
-    import kernels.cuda
-    if kernels.cuda.simulated():
-        return "simulator"
-    return "native" if kernels.cuda.available() else "subprocess"
+    """"native", "simulator", or "subprocess" (no GPU: rerun this file under the simulator).
+
+    The simulator is never switched on inside a shared pytest process: it is process-wide,
+    and every test collected after this module would then see a (slow) simulated GPU."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        import kernels.cuda
+        return "simulator" if kernels.cuda.simulated() else "subprocess"
+    if _gpu_present():
+        return "native"
+    return "subprocess"
 
 
 MODE = _mode()
 in_process = pytest.mark.skipif(MODE == "subprocess", reason=(
-    "numba.cuda was imported without the simulator before this module and there is no GPU; "
-    "test_suite_in_simulator_subprocess runs these tests"))
+    "no GPU in this process: test_suite_in_simulator_subprocess runs these tests under "
+    "NUMBA_ENABLE_CUDASIM=1"))
 
 if MODE != "subprocess":
     from numba import cuda
@@ -291,6 +290,15 @@ def test_device_arrays_in_and_out():
     assert_close(dy.copy_to_host(), ref_y, np.float32, "forward on device arrays")
     assert_close(dgx.copy_to_host(), ref_conv("grad_input", (xp, w, ref_y, ints)), np.float32,
                  "grad_input of a device-resident output")
+    pads = ((0, 0), (1, 2), (2, 0))
+    dxp = cuda.device_array((2, 3, 1, 9, 9), dtype=np.float32)
+    kc.pad5d(dgx, pads, dxp, value=-1.0)
+    back = np.full(xp.shape, np.nan, np.float32)
+    kc.crop5d(dxp, pads, back)
+    host = dxp.copy_to_host()
+    assert np.array_equal(host, np.pad(dgx.copy_to_host(), ((0, 0), (0, 0)) + pads,
+                                       constant_values=-1.0))
+    assert np.array_equal(back, dgx.copy_to_host())
     c = np.full((4, 3), np.nan, np.float32)
     a = np.arange(20, dtype=np.float32).reshape(4, 5)
     kc.matmul(cuda.to_device(a), np.ones((5, 3), np.float32), c)  # mixed host and device
@@ -442,7 +450,7 @@ from numba.cuda.cudadrv import nvvm
 if not nvvm.is_available():
     sys.exit("SKIP: libNVVM is not installed")
 import numba.cuda.dispatcher as dispatcher
-from kernels.cuda import _device, conv_direct, fft, gemm, im2col, pool
+from kernels.cuda import _device, conv_direct, fft, gemm, im2col, layout, pool
 
 
 class Device:  # device functions ask the current device for its compute capability
@@ -463,6 +471,8 @@ jobs = [
     (im2col._col2im, (a1, a5) + (i,) * 16 + (t.boolean, f32)),
     (_device._fill, (a1, t.float64)),
     (fft._strided_crop, (a5, a5, i, i, i)),
+    (layout._pad, (a5, a5, i, i, i, t.float64)),
+    (layout._crop, (a5, a5, i, i, i)),
     (fft._reduce_forward, (c3, c3, c3, i, c64)),
     (fft._reduce_grad_input, (c3, c3, c3, i, c64)),
     (fft._reduce_grad_weight, (c3, c3, c3, i, c64)),

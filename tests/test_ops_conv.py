@@ -64,9 +64,9 @@ def test_conv_gradcheck(name, strategy, backend):
     fn, x_shape, w_shape, kw = CONFIGS[name]
     x, w, b = _inputs(x_shape, w_shape)
     # The ops take a strategy; the backend is pinned for forward and backward by kernels.use.
+    ref = kernels.conv(x.data, w.data, b.data, strategy="reference", **kw)
     with kernels.use(backend=None if backend in ("auto", "numpy") else backend):
         y = _call_or_skip(fn, x, w, b, strategy=strategy, **kw)
-        ref = kernels.conv(x.data, w.data, b.data, strategy="reference", **kw)
         np.testing.assert_allclose(y.numpy(), ref, rtol=1e-10, atol=1e-10)
         assert gradcheck(lambda x_, w_, b_: fn(x_, w_, b_, strategy=strategy, **kw),
                          [x, w, b], atol=1e-6, rtol=1e-5)

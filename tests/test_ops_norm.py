@@ -43,6 +43,8 @@ def test_inference_values_and_gradcheck(shape):
     np.testing.assert_allclose(y.numpy(), _bn_ref(x.data, gamma.data, beta.data, rm, rv, 1e-5))
     before = rm.copy(), rv.copy()
     assert gradcheck(lambda a, g, b: F.batch_norm(a, g, b, rm, rv, False), [x, gamma, beta])
+    g_const = Tensor(gamma.data)
+    assert gradcheck(lambda a: F.batch_norm(a, g_const, None, rm, rv, False), [x])
     np.testing.assert_array_equal(rm, before[0])  # inference never updates the statistics
     np.testing.assert_array_equal(rv, before[1])
 

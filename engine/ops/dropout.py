@@ -31,7 +31,7 @@ def dropout(x, rate, training, rng=None):
     Examples
     --------
     >>> y = dropout(Tensor(np.ones((2, 4))), 0.5, True, rng=np.random.default_rng(0))
-    >>> sorted(set(y.numpy().ravel().tolist())) in ([0.0, 2.0], [2.0], [0.0])
+    >>> set(y.numpy().ravel().tolist()) <= {0.0, 2.0}
     True
     """
     x = as_tensor(x)

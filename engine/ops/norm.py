@@ -112,9 +112,10 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.9
 
     def backward(g):
         gbeta = g.sum(axis=axes)
-        xh = xhat if training else (x.data - mean) * inv
-        ggamma = (g * xh).sum(axis=axes)
-        gx = None
+        ggamma = gx = None
+        if (gamma is not None and gamma.requires_grad) or (training and x.requires_grad):
+            xh = xhat if training else (x.data - mean) * inv
+            ggamma = (g * xh).sum(axis=axes)
         if x.requires_grad:
             scale = inv if g_b is None else inv * g_b
             if training:

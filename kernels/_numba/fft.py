@@ -106,7 +106,9 @@ def fft_reduce_forward(X, W, Y, groups):
 
     Examples
     --------
-    >>> X = np.full((1, 2, 3), 1 + 1j); W = np.full((1, 2, 3), 1j); Y = np.empty((1, 1, 3), complex)
+    >>> import numpy as np
+    >>> X = np.full((1, 2, 3), 1 + 1j); W = np.full((1, 2, 3), 1j)
+    >>> Y = np.empty((1, 1, 3), complex)
     >>> fft_reduce_forward(X, W, Y, 1); Y[0, 0, 0]
     np.complex128(2-2j)
     """
@@ -128,6 +130,7 @@ def fft_reduce_grad_input(GY, W, GX, groups):
 
     Examples
     --------
+    >>> import numpy as np
     >>> GY = np.ones((1, 1, 2), complex); W = np.full((1, 2, 2), 2j)
     >>> GX = np.empty((1, 2, 2), complex)
     >>> fft_reduce_grad_input(GY, W, GX, 1); GX[0, 1, 0]
@@ -151,6 +154,7 @@ def fft_reduce_grad_weight(GY, X, GW, groups):
 
     Examples
     --------
+    >>> import numpy as np
     >>> GY = np.ones((2, 1, 1), complex); X = np.full((2, 1, 1), 1j)
     >>> GW = np.empty((1, 1, 1), complex)
     >>> fft_reduce_grad_weight(GY, X, GW, 1); GW[0, 0, 0]
@@ -172,6 +176,7 @@ def strided_crop(src, dst, sd, sh, sw):
 
     Examples
     --------
+    >>> import numpy as np
     >>> src = np.arange(5.0).reshape(1, 1, 1, 1, 5); dst = np.empty((1, 1, 1, 1, 3))
     >>> strided_crop(src, dst, 1, 1, 2); dst.ravel().tolist()
     [0.0, 2.0, 4.0]

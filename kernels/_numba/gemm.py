@@ -71,6 +71,7 @@ def matmul(a, b, c):
 
     Examples
     --------
+    >>> import numpy as np
     >>> a = np.eye(3); b = np.arange(6.0).reshape(3, 2); c = np.empty((3, 2))
     >>> matmul(a, b, c); c.tolist()
     [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]

@@ -8,7 +8,7 @@ import numpy as np
 from ._common import backend as _be, ints, out_shape, padded, unpad
 
 NAME = "direct"
-BACKENDS = ("numba", "cython")
+BACKENDS = ("numba", "cython", "cuda")
 
 
 def supports(params, x_shape, w_shape):

@@ -11,7 +11,7 @@ from .. import config
 from ._common import backend as _be, ints, out_shape, padded, unpad
 
 NAME = "im2col"
-BACKENDS = ("numba", "cython")
+BACKENDS = ("numba", "cython", "cuda")
 
 
 def supports(params, x_shape, w_shape):

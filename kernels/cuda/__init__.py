@@ -10,10 +10,13 @@ NumPy outputs) or device arrays (numba device arrays, or anything exporting
     >>> dy = cuda.device_array(y_shape, dtype=xp.dtype)
     >>> kernels.cuda.direct_forward(dx, dw, dy, 1, 1, 1, 1, 1, 1, 1)   # no host copy
 
+:func:`pad5d` and :func:`crop5d` pad an input and crop a padded-input gradient on the device.
+
 Importing this package neither creates a CUDA context nor fails on a machine without CUDA
-(numba compiles kernels lazily, on first launch); :func:`available` says whether kernels can
-run: on a GPU, or under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` set before numba.cuda
-is first imported), where every thread runs in Python -- tiny shapes only.  Tunables (block
+(numba compiles kernels lazily, on first launch, and caches them on disk); :func:`available`
+says whether kernels can run: on a GPU, or under the CUDA simulator
+(``NUMBA_ENABLE_CUDASIM=1`` set before numba.cuda is first imported), where every thread runs
+in Python -- tiny shapes only.  Tunables (block
 sizes, GEMM tile, grid cap) are in :mod:`kernels.cuda.config`.
 """
 from numba import cuda as _cuda
@@ -23,10 +26,11 @@ from .conv_direct import direct_forward, direct_grad_input, direct_grad_weight
 from .fft import fft_reduce_forward, fft_reduce_grad_input, fft_reduce_grad_weight, strided_crop
 from .gemm import matmul
 from .im2col import im2col_forward, im2col_grad_input, im2col_grad_weight
+from .layout import crop5d, pad5d
 from .pool import pool_backward, pool_forward
 
 __all__ = [
-    "available", "simulated", "config",
+    "available", "simulated", "config", "pad5d", "crop5d",
     "direct_forward", "direct_grad_input", "direct_grad_weight",
     "im2col_forward", "im2col_grad_input", "im2col_grad_weight",
     "fft_reduce_forward", "fft_reduce_grad_input", "fft_reduce_grad_weight", "strided_crop",

@@ -111,7 +111,7 @@ def threads():
     return n
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _fill(a, value):
     for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
         a[i] = value

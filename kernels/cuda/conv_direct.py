@@ -23,7 +23,7 @@ from . import config
 from ._device import blocks_for, check_arrays, device_io, positive_ints, threads
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, zero):
     n_batch, c_out, od_n, oh_n, ow_n = y.shape
     cg, kd_n, kh_n, kw_n = w.shape[1], w.shape[2], w.shape[3], w.shape[4]
@@ -48,7 +48,7 @@ def _forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, zero):
         y[n, co, od, oh, ow] = acc
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, zero):
     od_n, oh_n, ow_n = gy.shape[2], gy.shape[3], gy.shape[4]
     c_out, cg, kd_n, kh_n, kw_n = w.shape

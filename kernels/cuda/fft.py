@@ -11,7 +11,7 @@ from numba import cuda
 from ._device import COMPLEX, blocks_for, check_arrays, device_io, positive_ints, threads
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _reduce_forward(X, W, Y, groups, zero):
     c_out, nf = Y.shape[1], Y.shape[2]
     cg = W.shape[1]
@@ -27,7 +27,7 @@ def _reduce_forward(X, W, Y, groups, zero):
         Y[n, co, f] = acc
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _reduce_grad_input(GY, W, GX, groups, zero):
     c_out = GY.shape[1]
     c_in, nf = GX.shape[1], GX.shape[2]
@@ -44,7 +44,7 @@ def _reduce_grad_input(GY, W, GX, groups, zero):
         GX[n, c, f] = acc
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _reduce_grad_weight(GY, X, GW, groups, zero):
     n_batch, c_out = GY.shape[0], GY.shape[1]
     cg, nf = GW.shape[1], GW.shape[2]
@@ -60,7 +60,7 @@ def _reduce_grad_weight(GY, X, GW, groups, zero):
         GW[co, ci, f] = acc
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _strided_crop(src, dst, sd, sh, sw):
     b_n, i_n, j_n, k_n = dst.shape[1], dst.shape[2], dst.shape[3], dst.shape[4]
     for idx in range(cuda.grid(1), dst.size, cuda.gridsize(1)):

@@ -25,7 +25,7 @@ from .conv_direct import check_conv
 from .gemm import Operand, gemm
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _im2col(xp, cols, n0, nb, p0, pc, oh_n, ow_n, kd_n, kh_n, kw_n, sd, sh, sw, dd, dh, dw):
     rows = xp.shape[1] * kd_n * kh_n * kw_n
     for idx in range(cuda.grid(1), nb * rows * pc, cuda.gridsize(1)):
@@ -47,7 +47,7 @@ def _im2col(xp, cols, n0, nb, p0, pc, oh_n, ow_n, kd_n, kh_n, kw_n, sd, sh, sw, 
         cols[idx] = xp[n, c, od * sd + kd * dd, oh * sh + kh * dh, ow * sw + kw * dw]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _col2im(gcols, gxp, n0, nb, p0, pc, od_n, oh_n, ow_n, kd_n, kh_n, kw_n,
             sd, sh, sw, dd, dh, dw, accumulate, zero):
     c_n, d_n, h_n, w_n = gxp.shape[1], gxp.shape[2], gxp.shape[3], gxp.shape[4]

@@ -38,7 +38,7 @@ def _argmax(xp, n, c, d0, h0, w0, kd_n, kh_n, kw_n):
     return bd, bh, bw
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _forward(xp, y, kind, kd_n, kh_n, kw_n, sd, sh, sw, zero):
     c_n, od_n, oh_n, ow_n = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
     for idx in range(cuda.grid(1), y.size, cuda.gridsize(1)):
@@ -78,7 +78,7 @@ def _windows(i, k, s, o_n):
     return lo, (hi if hi < o_n else o_n)  # (no min(): keep to builtins every CUDA target has)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _backward(gy, xp, y, gxp, kind, kd_n, kh_n, kw_n, sd, sh, sw, zero):
     od_n, oh_n, ow_n = gy.shape[2], gy.shape[3], gy.shape[4]
     c_n, d_n, h_n, w_n = gxp.shape[1], gxp.shape[2], gxp.shape[3], gxp.shape[4]

@@ -1,0 +1,105 @@
+"""Padding and cropping of 5-D arrays on the device, so padded inputs and the gradients of
+padded inputs never visit the host (the device twin of ``kernels.params.pad5d`` and of the
+strategies' ``unpad``)."""
+from __future__ import annotations
+
+from numba import cuda
+
+from ._device import blocks_for, check_arrays, device_io, threads
+
+
+@cuda.jit(cache=True)
+def _pad(x, xp, lo_d, lo_h, lo_w, value):
+    c_n, d_n, h_n, w_n = xp.shape[1], xp.shape[2], xp.shape[3], xp.shape[4]
+    for idx in range(cuda.grid(1), xp.size, cuda.gridsize(1)):
+        w = idx % w_n
+        r = idx // w_n
+        h = r % h_n
+        r //= h_n
+        d = r % d_n
+        r //= d_n
+        c = r % c_n
+        n = r // c_n
+        sd, sh, sw = d - lo_d, h - lo_h, w - lo_w
+        if (0 <= sd < x.shape[2] and 0 <= sh < x.shape[3] and 0 <= sw < x.shape[4]):
+            xp[n, c, d, h, w] = x[n, c, sd, sh, sw]
+        else:
+            xp[n, c, d, h, w] = value
+
+
+@cuda.jit(cache=True)
+def _crop(xp, x, lo_d, lo_h, lo_w):
+    c_n, d_n, h_n, w_n = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
+    for idx in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        w = idx % w_n
+        r = idx // w_n
+        h = r % h_n
+        r //= h_n
+        d = r % d_n
+        r //= d_n
+        c = r % c_n
+        n = r // c_n
+        x[n, c, d, h, w] = xp[n, c, d + lo_d, h + lo_h, w + lo_w]
+
+
+def _pairs(op, padding):
+    if (len(padding) != 3 or any(len(p) != 2 for p in padding)
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 0
+                   for p in padding for v in p)):
+        raise ValueError(f"{op}: padding must be three (lo, hi) pairs of ints >= 0, received "
+                         f"{padding!r}")
+    return tuple(tuple(p) for p in padding)
+
+
+def pad5d(x, padding, xp, value=0.0):
+    """Write ``x`` padded by ``padding`` into ``xp`` (host or device arrays).
+
+    Parameters
+    ----------
+    x : array (N, C, D, H, W), float32 or float64, C-contiguous.
+    padding : three (lo, hi) pairs, e.g. ``ConvParams.as3d().padding``.
+    xp : array (N, C, D + lo + hi, ...), same dtype, overwritten.
+    value : float
+        The fill (0 for convolution, -inf for max pooling).
+
+    Examples
+    --------
+    >>> x = np.ones((1, 1, 1, 1, 2)); xp = np.empty((1, 1, 1, 1, 4))
+    >>> pad5d(x, ((0, 0), (0, 0), (1, 1)), xp); xp.ravel().tolist()
+    [0.0, 1.0, 1.0, 0.0]
+    """
+    op = "pad5d"
+    pads = _pairs(op, padding)
+    check_arrays(op, ("x", "xp"), (x, xp), 5)
+    expect = tuple(x.shape[:2]) + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads))
+    if tuple(xp.shape) != expect:
+        raise ValueError(f"{op}: xp must have shape {expect} for x {tuple(x.shape)} and "
+                         f"padding {pads}, received {tuple(xp.shape)}")
+    with device_io((x,), (xp,)) as (dx, dxp):
+        if dxp.size:
+            t = threads()
+            _pad[blocks_for(dxp.size, t), t](dx, dxp, pads[0][0], pads[1][0], pads[2][0],
+                                             float(value))
+
+
+def crop5d(xp, padding, x):
+    """Write the interior of ``xp`` (padded by ``padding``) into ``x``: the gradient w.r.t.
+    an unpadded input from the gradient w.r.t. its padded copy.
+
+    Examples
+    --------
+    >>> xp = np.arange(4.0).reshape(1, 1, 1, 1, 4); x = np.empty((1, 1, 1, 1, 2))
+    >>> crop5d(xp, ((0, 0), (0, 0), (1, 1)), x); x.ravel().tolist()
+    [1.0, 2.0]
+    """
+    op = "crop5d"
+    pads = _pairs(op, padding)
+    check_arrays(op, ("xp", "x"), (xp, x), 5)
+    expect = tuple(x.shape[:2]) + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads))
+    if tuple(xp.shape) != expect:
+        raise ValueError(f"{op}: xp must have shape {expect} for x {tuple(x.shape)} and "
+                         f"padding {pads}, received {tuple(xp.shape)}")
+    with device_io((xp,), (x,)) as (dxp, dx):
+        if dx.size:
+            t = threads()
+            _crop[blocks_for(dx.size, t), t](dxp, dx, pads[0][0], pads[1][0], pads[2][0])
