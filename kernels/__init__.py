@@ -100,7 +100,7 @@ def _dispatch(op, p, x_shape, w_shape, dtype, strategy, backend, need_backward):
     _check_backend_name(backend, op)
     if strategy == "auto" and _forced["strategy"]:
         strategy = _forced["strategy"]
-    if backend == "auto" and _forced["backend"]:
+    if backend == "auto" and _forced["backend"] and strategy != "reference":
         backend = _forced["backend"]
     x5, w5, p3 = registry._lift(x_shape), registry._lift(w_shape), p.as3d()
     if strategy == "auto":

@@ -37,7 +37,7 @@ def get_num_threads():
 
 def set_num_threads(n):
     """Use ``n`` threads in numba, OpenMP and BLAS."""
-    global _threads, _blas_limit
+    global _threads
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"set_num_threads: n must be an int, received {n!r}")
     if n < 1:
@@ -48,13 +48,23 @@ def set_num_threads(n):
         mod = backends._loaded.get(name)
         if mod is not None:
             apply(mod)
+    _limit_blas()
+
+
+def _limit_blas():
+    """Limit every BLAS loaded so far (numpy's and scipy's OpenBLAS are separate libraries:
+    numba's np.dot and Cython's sgemm use scipy's)."""
+    global _blas_limit
     from threadpoolctl import threadpool_limits
-    _blas_limit = threadpool_limits(limits=n, user_api="blas")
+    _blas_limit = threadpool_limits(limits=get_num_threads(), user_api="blas")
 
 
 def apply(mod):
-    """Apply the current setting to a freshly loaded backend module."""
+    """Apply the current setting to a freshly loaded backend module (and to the BLAS it may
+    have loaded) when the user chose a thread count."""
     n = get_num_threads()
+    if _blas_limit is not None or os.environ.get("CONVLAB_NUM_THREADS"):
+        _limit_blas()
     try:
         mod.set_num_threads(n)
     except ValueError:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import kernels
-from conftest import conv_pairs, pair_id
+from conftest import conv_pairs, pair_id, unsupported
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -40,8 +40,7 @@ def test_conv_matches_torch(pair, case, rng):
     kw = dict(stride=stride, padding=pads, dilation=dilation, groups=groups)
     p = kernels.conv_params(x_shape, w_shape, **kw)
     if strategy not in ("reference", "auto"):
-        reason = kernels.registry.strategy_module(strategy).supports(
-            p.as3d(), kernels.registry._lift(x_shape), kernels.registry._lift(w_shape))
+        reason = unsupported(strategy, x_shape, w_shape, kw)
         if reason:
             pytest.skip(reason)
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)

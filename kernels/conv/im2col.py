@@ -48,8 +48,9 @@ def grad_weight(gy, x, w_shape, params, backend):
 
 
 def workspace_bytes(params, x_shape, w_shape, itemsize):
-    """Bytes of the column buffer (bounded by the budget) plus the padded copy of x."""
-    rows = w_shape[1]
+    """Bytes of the column buffer (bounded by the budget) plus the padded copy of x.
+    An upper bound over both backends (numba builds every group's rows at once)."""
+    rows = w_shape[1] * params.groups
     for k in w_shape[2:]:
         rows *= k
     cols = 1
