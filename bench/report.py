@@ -17,7 +17,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 from rich.table import Table
 
 __all__ = ["console", "progress", "compare_tables", "winners_table", "info_table",
-           "cache_table", "tune_table", "write_json", "plot", "plot_bars", "plot_crossover"]
+           "cache_table", "tune_table", "write_json", "plot", "plot_bars", "plot_crossover",
+           "crossover_grid"]
 
 PASS_LABEL = {"fwd": "forward", "grad_input": "grad-input", "grad_weight": "grad-weight"}
 
@@ -69,6 +70,10 @@ def _speedup(v):
     return "-" if v is None else f"{v:.2f}x"
 
 
+def _threads(n):
+    return f"{n} thread" if n == 1 else f"{n} threads"
+
+
 def _label(r):
     return f"{r['strategy']}/{r['backend']}"
 
@@ -92,7 +97,7 @@ def compare_tables(rows, skipped=(), baselines=()):
         r0 = mine[0]
         head = name if name == r0["shape"] else f"{name}  {r0['shape']}"
         t = Table(title=f"[bold]{head}[/]  ({r0['flops'] / 1e9:.3g} GFLOP per pass, "
-                        f"{r0['dtype']}, {r0['threads']} threads)",
+                        f"{r0['dtype']}, {_threads(r0['threads'])})",
                   box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
         t.add_column("pass", no_wrap=True)
         t.add_column("strategy/backend", no_wrap=True)
@@ -184,7 +189,7 @@ def cache_table(entries, cpu, threads):
     for col in ("case", "x", "w", "params", "pass", "dtype", "threads", "winner", "ms",
                 "runner-up"):
         t.add_column(col, justify="right" if col in ("ms", "threads") else "left")
-    foreign = 0
+    foreign = other_threads = 0
     for key, e in sorted(entries.items()):
         try:
             k = json.loads(key)
@@ -192,20 +197,38 @@ def cache_table(entries, cpu, threads):
             k = {}
         other = k.get("cpu") != cpu
         foreign += other
-        params = k.get("params", {})
-        ptxt = " ".join(f"{n}={_compact(params[n])}" for n in ("stride", "padding", "dilation",
-                                                               "groups") if n in params)
+        other_threads += k.get("threads") != threads
+        ptxt = _params_text(k.get("params", {}))
         t.add_row(str(e.get("name", "-")), _compact(k.get("x")), _compact(k.get("w")), ptxt,
                   str(k.get("pass", "?")), str(k.get("dtype", "?")),
                   str(k.get("threads", "?")) + ("" if k.get("threads") == threads else " *"),
                   f"{e['strategy']}/{e['backend']}", _ms(e.get("median_ms")),
                   str(e.get("runner_up") or "-"), style="dim" if other else None)
-    notes = ["* measured with another thread count (not used now)"]
+    notes = []
+    if other_threads:
+        notes.append(f"* {other_threads} entries were measured with another thread count "
+                     f"than the {threads} in use, and are not used now")
     if foreign:
         notes.append(f"{foreign} entries (dim) come from another CPU and are not used here")
-    t.caption = "; ".join(notes)
-    t.caption_justify = "left"
+    if notes:
+        t.caption = "; ".join(notes)
+        t.caption_justify = "left"
     return t
+
+
+def _params_text(params):
+    """'stride=2 padding=1' from a cache key's params; defaults left out, equal dims merged."""
+    out = []
+    for name, default in (("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1)):
+        v = params.get(name, default)
+        flat = [x for p in v for x in (p if isinstance(p, list) else [p])] \
+            if isinstance(v, list) else [v]
+        if len(set(flat)) == 1:
+            if flat[0] != default:
+                out.append(f"{name}={flat[0]}")
+        else:
+            out.append(f"{name}={_compact(v)}")
+    return " ".join(out) or "-"
 
 
 def _compact(v):
@@ -324,11 +347,11 @@ def plot_bars(path, rows, peak=None):
     handles, labs = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labs, loc="upper center", ncol=min(len(labs), 6), fontsize=8,
                frameon=False)
-    threads = rows[0]["threads"] if rows else "?"
-    fig.suptitle(f"convlab: convolution rate per shape ({threads} threads; * = fastest "
+    threads = rows[0]["threads"] if rows else 0
+    fig.suptitle(f"convlab: convolution rate per shape ({_threads(threads)}; * = fastest "
                  f"convlab strategy; FFT rates are effective, direct-algorithm FLOPs)",
                  fontsize=9, y=0.005, va="bottom")
-    fig.tight_layout(rect=(0, 0.03, 1, 0.94))
+    fig.tight_layout(rect=(0, 0.03, 1, 0.96))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -384,9 +407,9 @@ def plot_crossover(path, rows, kernels_, sizes):
     handles = [Patch(color=_color(lab)[0], label=lab) for lab in labels]
     fig.legend(handles=handles, loc="upper center", ncol=min(len(handles), 6), fontsize=8,
                frameon=False)
-    r0 = rows[0] if rows else {"x_shape": ["?"] * 4, "w_shape": ["?"] * 4, "threads": "?"}
+    r0 = rows[0] if rows else {"x_shape": ["?"] * 4, "w_shape": ["?"] * 4, "threads": 0}
     fig.suptitle(f"fastest strategy per shape: N={r0['x_shape'][0]}, {r0['x_shape'][1]}->"
-                 f"{r0['w_shape'][0]} channels, 'same' padding, {r0['threads']} threads; "
+                 f"{r0['w_shape'][0]} channels, 'same' padding, {_threads(r0['threads'])}; "
                  f"cell: winner, margin over the runner-up", fontsize=8, y=0.01, va="bottom")
     fig.tight_layout(rect=(0, 0.05, 1, 0.92))
     fig.savefig(path, dpi=110)

@@ -55,6 +55,8 @@ def use(strategy=None, backend=None):
     old = dict(_forced)
     if strategy is not None:
         _check_strategy_name(strategy, "use")
+    if backend is not None:
+        _check_backend_name(backend, "use")
     _forced.update(strategy=strategy or old["strategy"], backend=backend or old["backend"])
     try:
         yield
@@ -232,6 +234,9 @@ def convolve(x, w, bias=None, **kwargs):
     dim before the cross-correlation of :func:`conv`.  Use it for filters written in the
     textbook convention (Sobel, Gaussian derivatives); CNN layers use :func:`conv`."""
     w = as_float_array(w, "w", "convolve")
+    if w.ndim not in (3, 4, 5):
+        raise ValueError(f"convolve: w must have 3, 4 or 5 dims (C_out, C_in/groups, *kernel), "
+                         f"received shape {w.shape}")
     flip = (slice(None), slice(None)) + (slice(None, None, -1),) * (w.ndim - 2)
     return conv(x, np.ascontiguousarray(w[flip]), bias, **kwargs)
 
@@ -247,6 +252,9 @@ def conv_flops(x_shape, w_shape, *, stride=1, padding=0, dilation=1, groups=1):
 def workspace_bytes(strategy, x_shape, w_shape, *, stride=1, padding=0, dilation=1, groups=1,
                     dtype="float32"):
     """Extra memory a strategy needs beyond x, w and y (bytes)."""
+    _check_strategy_name(strategy, "workspace_bytes")
+    if strategy == "auto":
+        raise ValueError("workspace_bytes: strategy must name a strategy, received 'auto'")
     p = conv_params(x_shape, w_shape, stride, padding, dilation, groups, op="workspace_bytes")
     mod = registry.strategy_module(strategy)
     if mod is None or not hasattr(mod, "workspace_bytes"):

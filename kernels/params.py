@@ -273,4 +273,7 @@ def pad5d(x5, p3, value=0.0):
     already contiguous)."""
     if not p3.is_padded:
         return np.ascontiguousarray(x5)
-    return np.pad(x5, ((0, 0), (0, 0)) + tuple(p3.padding), constant_values=value)
+    out = np.full(x5.shape[:2] + p3.padded_spatial(x5.shape[2:]), value, dtype=x5.dtype)
+    out[(slice(None), slice(None)) + tuple(slice(lo, lo + n) for (lo, _), n in
+                                           zip(p3.padding, x5.shape[2:]))] = x5
+    return out

@@ -164,7 +164,13 @@ def select(x_shape, w_shape, *, stride=1, padding=0, dilation=1, groups=1,
 
 def _dtype_name(dtype):
     import numpy as np
-    return np.dtype(dtype).name
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in ("float32", "float64"):
+        raise ValueError(f"select: dtype must be 'float32' or 'float64', received {dtype!r}")
+    return name
 
 
 def _select(p, x_shape, w_shape, dtype, need_backward, pass_="fwd"):

@@ -207,15 +207,10 @@ def test_grad_weight_w_shape_of_wrong_length():
            "conv_grad_weight", "w", "(4, 3, 3)")
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError,
-                   reason="convolve flips w before conv validates it: a 1-D w gives IndexError")
 def test_convolve_w_of_wrong_ndim():
     raises(ValueError, lambda: kernels.convolve(np.zeros((1, 1, 5)), np.ones(3)), "w", "(3,)")
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError,
-                   reason="workspace_bytes passes the name to registry.strategy_module, which "
-                          "raises KeyError for names outside the table")
 def test_workspace_bytes_unknown_strategy():
     raises(ValueError, lambda: kernels.workspace_bytes("magic", (1, 1, 5), (1, 1, 3)),
            "strategy", "'magic'")

@@ -1,6 +1,7 @@
 """The `convlab` command (python -m bench) end to end, on tiny shapes, plus the library
 pieces behind it: JSON schema, exit codes, autotune cache round trip, baselines, plots."""
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 import kernels
 from bench import cli, measure, report
@@ -325,3 +327,28 @@ def test_crossover_plot(tmp_path):
     path = tmp_path / "map.png"
     report.plot(path, rows, sweep=(ks, ss))
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_wrong_results_are_flagged_and_never_chosen(monkeypatch, cache_env):
+    pairs = [p for p in (("direct", "numba"), ("direct", "cython"), ("im2col", "numba"))
+             if p in kernels.available("conv")]
+    if not any(s == "im2col" for s, _ in pairs) or len(pairs) < 2:
+        pytest.skip("needs im2col/numba and a direct backend")
+    real = measure.pass_fn
+
+    def broken(case, pass_, strategy, backend, inputs):
+        if strategy == "im2col":  # instant and wrong: it would win every race
+            zeros = np.zeros_like(real(case, pass_, strategy, backend, inputs)())
+            return lambda: zeros
+        return real(case, pass_, strategy, backend, inputs)
+    monkeypatch.setattr(measure, "pass_fn", broken)
+    case = parse_spec(TINY)
+    rows, _ = measure.measure_cases([case], ("fwd",), pairs, repeat=1, peak=1.0)
+    bad = next(r for r in rows if r["strategy"] == "im2col")
+    assert not bad["ok"] and not bad["winner"] and bad["max_rel_err"] == pytest.approx(1.0)
+    assert sum(r["winner"] for r in rows) == 1
+    text = io.StringIO()
+    Console(file=text, width=200).print(report.compare_tables(rows)[0])
+    assert "WRONG" in text.getvalue()
+    written = measure.autotune([case], pairs, repeat=1)
+    assert written and all(w["strategy"] != "im2col" for w in written)

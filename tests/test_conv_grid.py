@@ -67,11 +67,6 @@ CASES = [
     Case((2, 3, 4, 5, 6), (2, 3, 1, 2, 3), layout="transposed"),
     Case((3, 2, 5, 4, 5), (2, 2, 2, 2, 2), stride=3, padding=1, layout="sliced"),
 ]
-# kernels.params.pad5d promises a C-contiguous result, but np.pad keeps the layout of an
-# F-contiguous input, and the compiled kernels then reject the padded array.
-PAD5D_F_ORDER = pytest.mark.xfail(
-    strict=True, raises=ValueError,
-    reason="pad5d returns an F-ordered array for F-contiguous x (np.pad keeps the layout)")
 OPS = ("forward", "grad_input", "grad_weight")
 DTYPES = (np.float32, np.float64)
 
@@ -127,16 +122,12 @@ def test_grid_crosses_every_axis():
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("pair", conv_pairs(), ids=pair_id)
-def test_matches_reference(pair, dtype, case, op, rng, request):
+def test_matches_reference(pair, dtype, case, op, rng):
     strategy, backend = pair
     reason = unsupported(strategy, case.x, case.w, case.kw())
     if reason is not None:
         pytest.skip(f"{strategy} cannot serve this configuration: {reason}")
     x, w, gy = operands(case, dtype, rng)
-    if (strategy in ("direct", "im2col") and op != "grad_input" and x.flags.f_contiguous
-            and not x.flags.c_contiguous and kernels.conv_params(x.shape, w.shape,
-                                                                 **case.kw()).is_padded):
-        request.applymarker(PAD5D_F_ORDER)
     check_conv(op, strategy, backend, x, w, gy, case.kw())
 
 

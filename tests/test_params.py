@@ -176,8 +176,6 @@ def test_pad5d_without_padding_returns_contiguous_data():
     assert out.flags.c_contiguous and np.array_equal(out, a)
 
 
-@pytest.mark.xfail(strict=True, reason="pad5d returns an F-ordered array for F-contiguous "
-                                       "input: np.pad keeps the layout (order='K')")
 def test_pad5d_output_is_c_contiguous_for_any_layout():
     x = np.ones((3, 1, 1, 4, 2)).T                      # (2, 4, 1, 1, 3), F-contiguous
     p = conv_params((2, 4, 3), (1, 4, 1), padding=1).as3d()

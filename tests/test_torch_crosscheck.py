@@ -31,7 +31,7 @@ def torch_conv(x, w, bias, gy, stride, pads, dilation, groups):
     return y.detach().numpy(), tx.grad.numpy(), tw.grad.numpy(), tb.grad.numpy()
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{len(c[0]) - 2}d-{c[0]}-g{c[5]}")
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{'x'.join(map(str, c[0]))}-g{c[5]}")
 @pytest.mark.parametrize("pair", [("reference", "auto"), ("auto", "auto")] + conv_pairs(),
                          ids=pair_id)
 def test_conv_matches_torch(pair, case, rng):
@@ -78,7 +78,7 @@ def torch_pool(kind, x, gy, size, stride, padding):
     return y.detach().numpy(), tx.grad.numpy()
 
 
-@pytest.mark.parametrize("case", POOL_CASES, ids=lambda c: f"{len(c[0]) - 2}d-{c[0]}")
+@pytest.mark.parametrize("case", POOL_CASES, ids=lambda c: "x".join(map(str, c[0])))
 @pytest.mark.parametrize("kind", ["max", "avg", "sum", "l2"])
 @pytest.mark.parametrize("backend", [b for _, b in kernels.available("pool")])
 def test_pool_matches_torch(backend, kind, case, rng):
