@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
+
+from kernels._io import atomic_write
 
 from . import losses as losses_mod
 from . import optim
@@ -90,38 +91,12 @@ def save_model(model, path):
     arrays = {_CONFIG_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
     for i, w in enumerate(model.weights):
         arrays[_weight_key(i)] = w.data
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_arrays(f, arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
+    with atomic_write(path) as f:
+        _write_arrays(f, arrays)
 
 
 def _write_arrays(f, arrays):
     np.savez(f, **arrays)
-
-
-def _fsync_dir(directory):
-    """Make the rename durable where the OS allows opening directories."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _fail(path, what):

@@ -20,10 +20,10 @@ import importlib
 import json
 import os
 import platform
-import tempfile
 import warnings
 
 from . import backends, config
+from ._io import atomic_write
 
 _STRATEGY_MODULES = {
     "reference": "kernels.conv.reference",
@@ -283,19 +283,9 @@ def write_cache(entries):
     merged.update(entries)
     path = cache_path()
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".autotune-", suffix=".json",
-                               dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"format": CACHE_FORMAT, "version": CACHE_VERSION,
-                       "entries": merged}, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        json.dump({"format": CACHE_FORMAT, "version": CACHE_VERSION, "entries": merged}, f,
+                  indent=1, sort_keys=True)
     _cache = merged
 
 
