@@ -1,0 +1,174 @@
+"""Training and inference speed of the course's MNIST CNN: convlab vs PyTorch CPU.
+
+The model is ``engine.zoo.get_model("mnist")`` (Conv2D 20 5x5 relu, Conv2D 40 5x5 relu,
+Flatten, Dense 100 relu, Dense 10 softmax; 1.6M parameters) and the same network in PyTorch,
+started from the same weights.  Both train with Adam (learning rate 1e-3) on sparse labels,
+batch 64, through their usual loops: ``model.fit(verbose=0)`` with the accuracy metric for
+convlab; zero_grad / forward / cross_entropy / backward / step plus the batch accuracy for
+PyTorch.  Inference is ``model.predict`` against ``softmax(net(x))`` under ``no_grad``.
+
+Data is synthetic (uniform pixels, random labels): speed does not depend on the values.
+The two frameworks are timed alternately in one process, ``repeat`` rounds after a warm-up
+round, with the same thread count (``kernels.get_num_threads()`` unless ``threads`` is
+given); the figures are medians over rounds, and each round's convlab/PyTorch ratio is kept
+so a noisy machine shows as a range.
+
+    python -m bench.train_speed                 # batch 64, 10 batches per round, 7 rounds
+    python -m bench.train_speed --threads 1 --repeat 9
+
+    >>> from bench.train_speed import measure_mnist
+    >>> r = measure_mnist(batches=2, repeat=1)          # doctest: +SKIP
+    >>> sorted(r["ratio"])                               # doctest: +SKIP
+    ['infer', 'train']
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+import kernels
+
+__all__ = ["measure_mnist", "torch_mnist", "main"]
+
+
+def torch_mnist(model):
+    """The PyTorch twin of the convlab "mnist" model, holding copies of its weights.
+
+    Dense kernels are (in, out) in convlab and (out, in) in PyTorch; convolution weights and
+    the flatten order (channels first) are the same in both.
+    """
+    import torch
+    from torch import nn
+
+    net = nn.Sequential(nn.Conv2d(1, 20, 5), nn.ReLU(), nn.Conv2d(20, 40, 5), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(40 * 20 * 20, 100), nn.ReLU(),
+                        nn.Linear(100, 10))
+    mods = [m for m in net if isinstance(m, (nn.Conv2d, nn.Linear))]
+    layers = [la for la in model.layers if la.weights]
+    with torch.no_grad():
+        for mod, layer in zip(mods, layers):
+            kernel, bias = layer.get_weights()
+            if isinstance(mod, nn.Linear):
+                kernel = kernel.T
+            mod.weight.copy_(torch.from_numpy(np.ascontiguousarray(kernel)))
+            mod.bias.copy_(torch.from_numpy(bias))
+    return net
+
+
+def _median_rate(times, images):
+    return images / statistics.median(times)
+
+
+def measure_mnist(batch_size=64, batches=10, repeat=7, threads=None, seed=0):
+    """Images per second of training and inference, convlab and PyTorch, in one process.
+
+    Parameters
+    ----------
+    batch_size : int
+        Images per batch (64 in the course).
+    batches : int
+        Batches per timed round (one epoch of ``batches * batch_size`` images).
+    repeat : int
+        Timed rounds per framework, alternating; one untimed warm-up round first (it
+        compiles or loads the Numba kernels).
+    threads : int, optional
+        Thread count for both frameworks (default: ``kernels.get_num_threads()``).
+    seed : int
+        Seed of the weights and the synthetic data.
+
+    Returns
+    -------
+    dict with "threads", "batch_size", "images" (per round), "convlab" and "torch" (each
+    {"train": img/s, "infer": img/s}, medians), "ratio" ({"train", "infer"}: convlab / PyTorch
+    of the medians) and "ratio_range" ({"train", "infer"}: (min, max) of per-round ratios).
+    """
+    import torch
+
+    import engine
+
+    if threads is not None:
+        kernels.set_num_threads(threads)
+    threads = kernels.get_num_threads()
+    torch.set_num_threads(threads)
+    engine.set_seed(seed)
+    torch.manual_seed(seed)
+    n = batch_size * batches
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, n)
+
+    model = engine.zoo.get_model("mnist")
+    model.compile(engine.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    net = torch_mnist(model)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def engine_train():
+        model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+
+    def engine_infer():
+        model.predict(x, batch_size=batch_size)
+
+    def torch_train():
+        net.train()
+        for idx in torch.randperm(n).split(batch_size):
+            xb, yb = xt[idx], yt[idx]
+            opt.zero_grad()
+            out = net(xb)
+            loss = torch.nn.functional.cross_entropy(out, yb)
+            loss.backward()
+            opt.step()
+            float(loss)
+            float((out.argmax(1) == yb).float().mean())
+
+    def torch_infer():
+        net.eval()
+        with torch.no_grad():
+            torch.cat([torch.softmax(net(xb), 1) for xb in xt.split(batch_size)]).numpy()
+
+    fns = {("convlab", "train"): engine_train, ("torch", "train"): torch_train,
+           ("convlab", "infer"): engine_infer, ("torch", "infer"): torch_infer}
+    times = {k: [] for k in fns}
+    for r in range(repeat + 1):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            if r:
+                times[k].append(time.perf_counter() - t0)
+    rates = {fw: {kind: _median_rate(times[fw, kind], n) for kind in ("train", "infer")}
+             for fw in ("convlab", "torch")}
+    ratio = {kind: rates["convlab"][kind] / rates["torch"][kind] for kind in ("train", "infer")}
+    per_round = {kind: [t / e for e, t in zip(times["convlab", kind], times["torch", kind])]
+                 for kind in ("train", "infer")}
+    return {"threads": threads, "batch_size": batch_size, "images": n,
+            "convlab": rates["convlab"], "torch": rates["torch"], "ratio": ratio,
+            "ratio_range": {k: (min(v), max(v)) for k, v in per_round.items()}}
+
+
+def main(argv=None):
+    """``python -m bench.train_speed``: print the comparison."""
+    ap = argparse.ArgumentParser(prog="python -m bench.train_speed",
+                                 description="MNIST CNN training/inference images/s, convlab "
+                                             "vs PyTorch CPU, same process")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batches", type=int, default=10, help="batches per timed round")
+    ap.add_argument("--repeat", type=int, default=7, help="timed rounds (median)")
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args(argv)
+    r = measure_mnist(args.batch_size, args.batches, args.repeat, args.threads)
+    print(f"MNIST CNN, batch {r['batch_size']}, {r['threads']} threads, {r['images']} images "
+          f"per round, medians of {args.repeat} rounds")
+    for kind in ("train", "infer"):
+        lo, hi = r["ratio_range"][kind]
+        print(f"  {kind:5s}  convlab {r['convlab'][kind]:8.0f} img/s   torch "
+              f"{r['torch'][kind]:8.0f} img/s   ratio {r['ratio'][kind]:.2f}x "
+              f"(rounds {lo:.2f}-{hi:.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
