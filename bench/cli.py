@@ -128,8 +128,8 @@ def build_parser():
 
     def add_selection(sp):
         sp.add_argument("--strategies", type=_names, nargs="+", metavar="NAME",
-                        help="strategies to measure (default: all offered here except "
-                             "reference)")
+                        help="strategies to measure, and 'auto' (default: all offered here except "
+                             "reference, plus auto)")
         sp.add_argument("--backends", type=_names, nargs="+", metavar="NAME",
                         help="backends to measure (default: all offered here)")
         sp.add_argument("--repeat", type=_positive, default=5,
@@ -228,6 +228,8 @@ def _pairs(args):
     from . import measure
     strategies, backends = _flat(args.strategies), _flat(args.backends)
     offered = kernels.available("conv")
+    if strategies:
+        strategies = [s for s in strategies if s != "auto"]
     for s in strategies or ():
         if s not in registry.STRATEGIES:
             raise UsageError(f"unknown strategy {s!r}; valid: {', '.join(registry.STRATEGIES)}")
@@ -311,11 +313,14 @@ def cmd_compare(args):
     passes = measure.PASS_CHOICES[args.passes]
     _warn_if_busy(measure)
     peak = args.peak or measure.gemm_peak()
-    total = len(cases) * len(passes) * (len(pairs) + len(baselines))
+    # strategy="auto" is measured beside the strategies unless --strategies leaves it out
+    auto = not args.strategies or "auto" in _flat(args.strategies)
+    total = len(cases) * len(passes) * (len(pairs) + len(baselines) + auto)
     with report.progress(total, f"compare {suite or 'shapes'}") as advance:
         rows, skipped = measure.measure_cases(cases, passes, pairs, baselines,
                                               repeat=args.repeat, warmup=args.warmup,
-                                              dtype=args.dtype, peak=peak, progress=advance)
+                                              dtype=args.dtype, peak=peak, progress=advance,
+                                              auto=auto)
     for t in report.compare_tables(rows, skipped, baselines):
         out.print(t)
     out.print(report.winners_table(rows, baselines))

@@ -330,6 +330,11 @@ def _prepare(kind, strategy, backend, case, pass_, inputs, dtype):
     if kind == "baseline":
         fn = baseline_fn(strategy, case, pass_, inputs)
         workspace = None
+    elif kind == "auto":
+        fn = pass_fn(case, pass_, "auto", "auto", inputs)
+        picked = auto_choice(case, pass_, dtype)[0]
+        workspace = kernels.workspace_bytes(picked, case.x_shape, case.w_shape, dtype=dtype,
+                                            **case.conv_kwargs())
     else:
         why = unsupported_reason(strategy, case)
         if why:
@@ -343,6 +348,12 @@ def _prepare(kind, strategy, backend, case, pass_, inputs, dtype):
         raise Unsupported(f"failed: {type(e).__name__}: {' '.join(str(e).split())}") \
             from None
     return fn, out, workspace
+
+
+def auto_choice(case, pass_, dtype):
+    """(strategy, backend, reason) that strategy="auto" runs for one pass of ``case``."""
+    return kernels.select(case.x_shape, case.w_shape, dtype=dtype,
+                          need_backward=pass_ != "fwd", **case.conv_kwargs())
 
 
 def _row(case, pass_, strategy, backend, kind, timing, err, workspace, peak, dtype):
@@ -383,7 +394,7 @@ def _finish_group(rows, baselines):
 
 
 def measure_cases(cases, passes, pairs, baselines=(), *, repeat=5, warmup=1,
-                  dtype="float32", errors=True, peak=None, progress=None):
+                  dtype="float32", errors=True, peak=None, progress=None, auto=True):
     """Measure every (case, pass) for every (strategy, backend) pair and baseline.
 
     Parameters
@@ -396,6 +407,8 @@ def measure_cases(cases, passes, pairs, baselines=(), *, repeat=5, warmup=1,
     errors : measure max_rel_err against the float64 reference (else None)
     peak : GEMM peak in GFLOP/s for pct_peak (None: measured by :func:`gemm_peak`)
     progress : callable(str) called once per measurement, after it (for progress bars)
+    auto : also measure strategy="auto" (a row with strategy "auto", backend the pick as
+        "strategy/backend", kind "auto"; never the winner, compared with it instead)
 
     Returns
     -------
@@ -412,6 +425,9 @@ def measure_cases(cases, passes, pairs, baselines=(), *, repeat=5, warmup=1,
             group = []
             entries = [("convlab", s, b) for s, b in pairs] + \
                 [("baseline", b, _BASELINE_BACKEND[b]) for b in baselines]
+            if auto:
+                entries.append(("auto", "auto", "/".join(auto_choice(case, pass_,
+                                                                     dtype)[:2])))
             for kind, strategy, backend in entries:
                 try:
                     fn, out, workspace = _prepare(kind, strategy, backend, case, pass_,

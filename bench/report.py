@@ -157,6 +157,12 @@ def winners_table(rows, baselines=()):
     for b in baselines:
         t.add_column(f"vs {b}", justify="right")
     t.add_column("runner-up (slower by)")
+    has_auto = any(r["kind"] == "auto" for r in rows)
+    if has_auto:
+        t.add_column("auto picks")
+        t.add_column("auto / fastest", justify="right")
+        for b in baselines[:1]:
+            t.add_column(f"auto vs {b}", justify="right")
     for (name, pass_), group in _group_by(rows, "name", "pass").items():
         ranked = _ranked(group)
         if not ranked:
@@ -168,6 +174,13 @@ def winners_table(rows, baselines=()):
                  _num(w["gflops"], "{:.1f}"), _speedup(w["speedup_vs_direct"])]
         cells += [_speedup(w.get(f"speedup_vs_{b}")) for b in baselines]
         cells.append(runner)
+        if has_auto:
+            auto = next((r for r in group if r["kind"] == "auto"), None)
+            if auto is None:
+                cells += ["-", "-"] + ["-"] * len(baselines[:1])
+            else:
+                cells += [auto["backend"], f"{auto['median_ms'] / w['median_ms']:.2f}x"]
+                cells += [_speedup(auto.get(f"speedup_vs_{b}")) for b in baselines[:1]]
         t.add_row(*cells)
     return t
 
@@ -281,7 +294,9 @@ def _pyplot():
 
 def plot(path, rows, peak=None, sweep=None):
     """Write a PNG: the crossover map when ``sweep`` is (kernel sizes, image sizes), else bars
-    per shape.  Needs matplotlib (the ``compare`` extra)."""
+    per shape.  Needs matplotlib (the ``compare`` extra).  strategy="auto" rows are left
+    out (they repeat one of the strategies)."""
+    rows = [r for r in rows if r["kind"] != "auto"]
     if sweep is not None:
         plot_crossover(path, rows, *sweep)
     else:

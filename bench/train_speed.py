@@ -122,7 +122,7 @@ def measure_mnist(batch_size=64, batches=10, repeat=7, threads=None, seed=0):
             loss = torch.nn.functional.cross_entropy(out, yb)
             loss.backward()
             opt.step()
-            float(loss)
+            loss.item()
             float((out.argmax(1) == yb).float().mean())
 
     def torch_infer():

@@ -15,6 +15,7 @@ All arrays there are 5-D (N, C, D, H, W), C-contiguous, one float dtype, and ``p
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -173,7 +174,22 @@ def _dtype_name(dtype):
     return name
 
 
+_memo = {}
+
+
 def _select(p, x_shape, w_shape, dtype, need_backward, pass_="fwd"):
+    """select() on validated arguments, memoised (every conv call with strategy="auto"
+    comes here; the memo is dropped whenever the autotune cache changes)."""
+    from .threads import get_num_threads
+    key = (p, x_shape, w_shape, dtype, need_backward, pass_, config.FORCE_STRATEGY,
+           config.USE_AUTOTUNE, get_num_threads())
+    hit = _memo.get(key)
+    if hit is None:
+        hit = _memo[key] = _select_uncached(p, x_shape, w_shape, dtype, need_backward, pass_)
+    return hit
+
+
+def _select_uncached(p, x_shape, w_shape, dtype, need_backward, pass_):
     x5, w5, p3 = _lift(x_shape), _lift(w_shape), p.as3d()
 
     def usable(s, b):
@@ -219,7 +235,9 @@ _cache = None
 _warned = False
 
 
+@functools.lru_cache(maxsize=None)
 def cpu_model():
+    """The CPU's model name (part of every autotune key)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -287,12 +305,14 @@ def write_cache(entries):
         json.dump({"format": CACHE_FORMAT, "version": CACHE_VERSION, "entries": merged}, f,
                   indent=1, sort_keys=True)
     _cache = merged
+    _memo.clear()
 
 
 def clear_cache():
     """Delete the cache file (if any)."""
     global _cache, _warned
     _cache, _warned = None, False
+    _memo.clear()
     try:
         os.unlink(cache_path())
     except FileNotFoundError:
@@ -303,6 +323,7 @@ def reload_cache():
     """Forget the in-memory copy (after another process wrote the file)."""
     global _cache, _warned
     _cache, _warned = None, False
+    _memo.clear()
 
 
 def lookup_tuned(x_shape, w_shape, params, dtype, pass_):

@@ -95,14 +95,19 @@ def test_compare_json_and_plot(tmp_path):
             assert isinstance(r["workspace_bytes"], int) and r["workspace_bytes"] >= 0
             if r["strategy"] == "direct":
                 assert r["speedup_vs_direct"] == pytest.approx(1.0)
+        elif r["kind"] == "auto":
+            # strategy="auto" is measured too; its backend field names what select() picked
+            assert r["strategy"] == "auto" and r["winner"] is False
+            assert tuple(r["backend"].split("/")) in pairs
         else:
-            assert r["strategy"] in baselines
+            assert r["kind"] == "baseline" and r["strategy"] in baselines
     for shape in (TINY, TINY_1D):
         for pass_ in measure.PASSES:
             group = [r for r in rows if r["name"] == shape and r["pass"] == pass_]
             assert {(r["strategy"], r["backend"]) for r in group
                     if r["kind"] == "convlab"} <= set(pairs)
             assert sum(r["winner"] for r in group) == 1
+            assert sum(r["kind"] == "auto" for r in group) == 1
             winner = next(r for r in group if r["winner"])
             assert winner["median_ms"] == min(r["median_ms"] for r in group
                                               if r["kind"] == "convlab")
