@@ -48,45 +48,67 @@ cdef inline void _cmul_acc_c(cplx* y, const cplx* x, const cplx* w, Py_ssize_t F
         _cmul_acc(<double*>y, <const double*>x, <const double*>w, F, -1 if conj_w else 1)
 
 
+# Jobs are (row, frequency block): a row's sum over channels reads that block of every
+# channel's spectrum, and blocks of ``fb`` frequencies (_block) keep those reads in cache
+# across consecutive jobs (the rows of one image share their inputs).
+
 cdef void _forward(const cplx[:, :, ::1] X, const cplx[:, :, ::1] W, cplx[:, :, ::1] Y,
-                   Py_ssize_t groups) noexcept:
+                   Py_ssize_t groups, Py_ssize_t fb) noexcept:
     cdef Py_ssize_t CO = Y.shape[1], F = Y.shape[2], cg = W.shape[1], cog = CO // groups
-    cdef Py_ssize_t job, n, co, ci
-    # one (image, output channel) row per iteration
-    for job in prange(Y.shape[0] * CO, schedule="static", nogil=True):
-        n = job // CO
+    cdef Py_ssize_t nb = (F + fb - 1) // fb
+    cdef Py_ssize_t job, n, co, ci, f0, m
+    for job in prange(Y.shape[0] * nb * CO, schedule="static", nogil=True):
+        n = job // (nb * CO)
+        f0 = (job // CO) % nb * fb
         co = job % CO
-        memset(&Y[n, co, 0], 0, F * sizeof(cplx))
+        m = min(fb, F - f0)
+        memset(&Y[n, co, f0], 0, m * sizeof(cplx))
         for ci in range(cg):
-            _cmul_acc_c(&Y[n, co, 0], &X[n, (co // cog) * cg + ci, 0], &W[co, ci, 0], F, True)
+            _cmul_acc_c(&Y[n, co, f0], &X[n, (co // cog) * cg + ci, f0], &W[co, ci, f0], m,
+                        True)
 
 
 cdef void _grad_input(const cplx[:, :, ::1] GY, const cplx[:, :, ::1] W, cplx[:, :, ::1] GX,
-                      Py_ssize_t groups) noexcept:
+                      Py_ssize_t groups, Py_ssize_t fb) noexcept:
     cdef Py_ssize_t C = GX.shape[1], F = GX.shape[2], cg = W.shape[1]
     cdef Py_ssize_t cog = W.shape[0] // groups
-    cdef Py_ssize_t job, n, c, g, co
-    # one (image, input channel) row per iteration, gathering from its group's outputs
-    for job in prange(GX.shape[0] * C, schedule="static", nogil=True):
-        n = job // C
+    cdef Py_ssize_t nb = (F + fb - 1) // fb
+    cdef Py_ssize_t job, n, c, g, co, f0, m
+    # each (image, input channel) row gathers from its group's outputs
+    for job in prange(GX.shape[0] * nb * C, schedule="static", nogil=True):
+        n = job // (nb * C)
+        f0 = (job // C) % nb * fb
         c = job % C
+        m = min(fb, F - f0)
         g = c // cg
-        memset(&GX[n, c, 0], 0, F * sizeof(cplx))
+        memset(&GX[n, c, f0], 0, m * sizeof(cplx))
         for co in range(g * cog, (g + 1) * cog):
-            _cmul_acc_c(&GX[n, c, 0], &GY[n, co, 0], &W[co, c - g * cg, 0], F, False)
+            _cmul_acc_c(&GX[n, c, f0], &GY[n, co, f0], &W[co, c - g * cg, f0], m, False)
 
 
 cdef void _grad_weight(const cplx[:, :, ::1] GY, const cplx[:, :, ::1] X, cplx[:, :, ::1] GW,
-                       Py_ssize_t groups) noexcept:
-    cdef Py_ssize_t F = GW.shape[2], cg = GW.shape[1], cog = GW.shape[0] // groups
-    cdef Py_ssize_t co, ci, n
-    # one output channel per iteration (its rows GW[co, :] are written by no other)
-    for co in prange(GW.shape[0], schedule="static", nogil=True):
-        for ci in range(cg):
-            memset(&GW[co, ci, 0], 0, F * sizeof(cplx))
-            for n in range(GY.shape[0]):
-                _cmul_acc_c(&GW[co, ci, 0], &GY[n, co, 0], &X[n, (co // cog) * cg + ci, 0], F,
-                            True)
+                       Py_ssize_t groups, Py_ssize_t fb) noexcept:
+    cdef Py_ssize_t F = GW.shape[2], cg = GW.shape[1], CO = GW.shape[0]
+    cdef Py_ssize_t cog = CO // groups
+    cdef Py_ssize_t nb = (F + fb - 1) // fb
+    cdef Py_ssize_t job, co, ci, n, f0, m
+    # each (output channel, input channel) row sums over the images
+    for job in prange(nb * CO * cg, schedule="static", nogil=True):
+        f0 = job // (CO * cg) * fb
+        co = job // cg % CO
+        ci = job % cg
+        m = min(fb, F - f0)
+        memset(&GW[co, ci, f0], 0, m * sizeof(cplx))
+        for n in range(GY.shape[0]):
+            _cmul_acc_c(&GW[co, ci, f0], &GY[n, co, f0], &X[n, (co // cog) * cg + ci, f0], m,
+                        True)
+
+
+def _block(nf, rows, itemsize):
+    """Frequencies per block: the ``rows`` spectrum rows one job reads (each ``itemsize``
+    bytes per frequency) within ~128 KiB of cache; a multiple of 64, at least 256."""
+    fb = (2**17 // max(1, rows * itemsize)) // 64 * 64
+    return max(1, min(nf, max(256, fb)))
 
 
 cdef void _crop_plane(const floating[:, :, :, :, ::1] src, floating[:, :, :, :, ::1] dst,
@@ -135,10 +157,11 @@ def fft_reduce_forward(X, W, Y, groups):
     W (C_out, C/groups, F), Y (N, C_out, F) complex; Y is overwritten."""
     dt, groups = _check_reduce("cython fft_reduce_forward", "Y", groups, ("X", X),
                                ("W", W), ("Y", Y))
+    fb = _block(X.shape[2], 2 * W.shape[1], X.itemsize)
     if dt == np.complex64:
-        _forward[complex64](X, W, Y, groups)
+        _forward[complex64](X, W, Y, groups, fb)
     else:
-        _forward[complex128](X, W, Y, groups)
+        _forward[complex128](X, W, Y, groups, fb)
 
 
 def fft_reduce_grad_input(GY, W, GX, groups):
@@ -146,10 +169,11 @@ def fft_reduce_grad_input(GY, W, GX, groups):
     GY[n, co, f] * W[co, c - g*Cg, f]; GX (N, C, F) is overwritten."""
     dt, groups = _check_reduce("cython fft_reduce_grad_input", "GX", groups, ("GX", GX),
                                ("W", W), ("GY", GY))
+    fb = _block(GY.shape[2], 2 * (W.shape[0] // groups), GY.itemsize)
     if dt == np.complex64:
-        _grad_input[complex64](GY, W, GX, groups)
+        _grad_input[complex64](GY, W, GX, groups, fb)
     else:
-        _grad_input[complex128](GY, W, GX, groups)
+        _grad_input[complex128](GY, W, GX, groups, fb)
 
 
 def fft_reduce_grad_weight(GY, X, GW, groups):
@@ -157,10 +181,11 @@ def fft_reduce_grad_weight(GY, X, GW, groups):
     is overwritten."""
     dt, groups = _check_reduce("cython fft_reduce_grad_weight", "GW", groups, ("X", X),
                                ("GW", GW), ("GY", GY))
+    fb = _block(GY.shape[2], 2 * GY.shape[0], GY.itemsize)
     if dt == np.complex64:
-        _grad_weight[complex64](GY, X, GW, groups)
+        _grad_weight[complex64](GY, X, GW, groups, fb)
     else:
-        _grad_weight[complex128](GY, X, GW, groups)
+        _grad_weight[complex128](GY, X, GW, groups, fb)
 
 
 def strided_crop(src, dst, sd, sh, sw):

@@ -3,7 +3,8 @@
 The transforms themselves are scipy.fft (kernels/conv/fft.py); between them, convolution is
 a small matrix product per frequency over the channels of one group.  Spectra are flattened
 over frequency: X (N, C, F), W (C_out, Cg, F), Y / GY (N, C_out, F), complex64 or complex128.
-Each kernel runs ``prange`` over the rows it owns and its innermost loop along F.
+Each kernel runs ``prange`` over (row, frequency block) jobs, each writing only its own block
+of one output row, with its innermost loop along the block's frequencies.
 """
 from __future__ import annotations
 
@@ -12,60 +13,97 @@ from numba import njit, prange
 from ._checks import COMPLEX, check_arrays, positive_ints
 
 
+@njit(cache=True)
+def _cmul_acc(y, x, w, f0, f1, sign):
+    """y[f] += x[f] * w[f] (sign 1) or x[f] * conj(w[f]) (sign -1) for f in [f0, f1), on
+    float views (re, im interleaved): plain float arithmetic vectorises, complex does not."""
+    s = y.dtype.type(sign)
+    for f in range(f0, f1):
+        xr = x[2 * f]
+        xi = x[2 * f + 1]
+        wr = w[2 * f]
+        wi = s * w[2 * f + 1]
+        y[2 * f] += xr * wr - xi * wi
+        y[2 * f + 1] += xr * wi + xi * wr
+
+
+# Each reduction runs over jobs (row, frequency block): a row's sum over channels reads the
+# block of every channel's spectrum, and blocks of ``fb`` frequencies (``_block``) keep
+# those reads in cache across consecutive jobs (rows of one image share their inputs).
+
+
 @njit(parallel=True, cache=True)
-def _reduce_forward(X, W, Y, groups):
-    n_batch, c_out, nf = Y.shape
+def _reduce_forward(X, W, Y, groups, fb):
+    n_batch, c_out, nf = Y.shape[0], Y.shape[1], Y.shape[2] // 2
     cg = W.shape[1]
     cout_g = c_out // groups
-    for job in prange(n_batch * c_out):
-        n = job // c_out
-        co = job - n * c_out
+    nblk = (nf + fb - 1) // fb
+    for job in prange(n_batch * nblk * c_out):
+        n = job // (nblk * c_out)
+        rest = job - n * (nblk * c_out)
+        blk = rest // c_out
+        co = rest - blk * c_out
+        f0 = blk * fb
+        f1 = min(nf, f0 + fb)
         c0 = (co // cout_g) * cg
         y = Y[n, co]
-        y[:] = 0
+        y[2 * f0:2 * f1] = 0
         for ci in range(cg):
-            x = X[n, c0 + ci]
-            wr = W[co, ci]
-            for f in range(nf):
-                y[f] += x[f] * wr[f].conjugate()
+            _cmul_acc(y, X[n, c0 + ci], W[co, ci], f0, f1, -1)
 
 
 @njit(parallel=True, cache=True)
-def _reduce_grad_input(GY, W, GX, groups):
-    n_batch, c_out, nf = GY.shape
+def _reduce_grad_input(GY, W, GX, groups, fb):
+    n_batch, c_out, nf = GY.shape[0], GY.shape[1], GY.shape[2] // 2
     c_in = GX.shape[1]
     cg = W.shape[1]
     cout_g = c_out // groups
-    for job in prange(n_batch * c_in):
-        n = job // c_in
-        c = job - n * c_in
+    nblk = (nf + fb - 1) // fb
+    for job in prange(n_batch * nblk * c_in):
+        n = job // (nblk * c_in)
+        rest = job - n * (nblk * c_in)
+        blk = rest // c_in
+        c = rest - blk * c_in
+        f0 = blk * fb
+        f1 = min(nf, f0 + fb)
         g = c // cg
         ci = c - g * cg
         gx = GX[n, c]
-        gx[:] = 0
+        gx[2 * f0:2 * f1] = 0
         for co in range(g * cout_g, (g + 1) * cout_g):
-            gy = GY[n, co]
-            wr = W[co, ci]
-            for f in range(nf):
-                gx[f] += gy[f] * wr[f]
+            _cmul_acc(gx, GY[n, co], W[co, ci], f0, f1, 1)
 
 
 @njit(parallel=True, cache=True)
-def _reduce_grad_weight(GY, X, GW, groups):
-    n_batch, c_out, nf = GY.shape
+def _reduce_grad_weight(GY, X, GW, groups, fb):
+    n_batch, c_out, nf = GY.shape[0], GY.shape[1], GY.shape[2] // 2
     cg = GW.shape[1]
     cout_g = c_out // groups
-    for job in prange(c_out * cg):
-        co = job // cg
-        ci = job - co * cg
+    nblk = (nf + fb - 1) // fb
+    for job in prange(nblk * c_out * cg):
+        blk = job // (c_out * cg)
+        rest = job - blk * (c_out * cg)
+        co = rest // cg
+        ci = rest - co * cg
+        f0 = blk * fb
+        f1 = min(nf, f0 + fb)
         c = (co // cout_g) * cg + ci
         gw = GW[co, ci]
-        gw[:] = 0
+        gw[2 * f0:2 * f1] = 0
         for n in range(n_batch):
-            gy = GY[n, co]
-            x = X[n, c]
-            for f in range(nf):
-                gw[f] += gy[f] * x[f].conjugate()
+            _cmul_acc(gw, GY[n, co], X[n, c], f0, f1, -1)
+
+
+def _floats(a):
+    """The float view (..., 2F) of a complex (..., F) array (re, im interleaved)."""
+    return a.view(a.real.dtype)
+
+
+def _block(nf, rows, itemsize):
+    """Frequencies per block: the ``rows`` spectrum rows one job reads (each ``itemsize``
+    bytes per frequency) within ~128 KiB of cache; a multiple of 64, at least 256."""
+    fb = (2**17 // max(1, rows * itemsize)) // 64 * 64
+    return max(1, min(nf, max(256, fb)))
 
 
 @njit(parallel=True, cache=True)
@@ -120,7 +158,8 @@ def fft_reduce_forward(X, W, Y, groups):
             or c_out % groups):
         raise _shape_error(op, f"expected X (N, C, F), W (C_out, C/{groups}, F), "
                            "Y (N, C_out, F)", X=X, W=W, Y=Y)
-    _reduce_forward(X, W, Y, groups)
+    _reduce_forward(_floats(X), _floats(W), _floats(Y), groups,
+                    _block(nf, 2 * cg, X.itemsize))
 
 
 def fft_reduce_grad_input(GY, W, GX, groups):
@@ -144,7 +183,8 @@ def fft_reduce_grad_input(GY, W, GX, groups):
             or c_out % groups):
         raise _shape_error(op, f"expected GY (N, C_out, F), W (C_out, C/{groups}, F), "
                            "GX (N, C, F)", GY=GY, W=W, GX=GX)
-    _reduce_grad_input(GY, W, GX, groups)
+    _reduce_grad_input(_floats(GY), _floats(W), _floats(GX), groups,
+                       _block(nf, 2 * (c_out // groups), GY.itemsize))
 
 
 def fft_reduce_grad_weight(GY, X, GW, groups):
@@ -168,7 +208,8 @@ def fft_reduce_grad_weight(GY, X, GW, groups):
             or GW.shape != (c_out, c // groups, nf)):
         raise _shape_error(op, f"expected GY (N, C_out, F), X (N, C, F), "
                            f"GW (C_out, C/{groups}, F)", GY=GY, X=X, GW=GW)
-    _reduce_grad_weight(GY, X, GW, groups)
+    _reduce_grad_weight(_floats(GY), _floats(X), _floats(GW), groups,
+                        _block(nf, 2 * n, GY.itemsize))
 
 
 def strided_crop(src, dst, sd, sh, sw):
