@@ -2,7 +2,7 @@
 # cython: language_level=3
 """im2col + GEMM convolution: forward, grad-input, grad-weight.
 
-For one image n and one group g, the column matrix ``cols`` (K x P) holds in row
+For image n and group g, the column matrix ``cols`` (K x P) holds in row
 r = ((ci*KD + kd)*KH + kh)*KW + kw the input samples that tap (ci, kd, kh, kw) meets at the
 P = OD*OH*OW output positions, so that with W_g = w[g*Cog:(g+1)*Cog] viewed as (Cog x K)::
 
@@ -10,21 +10,38 @@ P = OD*OH*OW output positions, so that with W_g = w[g*Cog:(g+1)*Cog] viewed as (
     grad-input   cols = W_g^T @ GY_g, then col2im scatter-adds cols into gxp[n, g*Cg:...]
     grad-weight  GW_g += GY_g @ cols^T
 
-The GEMMs are BLAS (scipy.linalg.cython_blas), called outside any OpenMP region; building
-and scattering the columns is split over OpenMP threads by rows (build) or by input channel
-(col2im), which never write the same cell.  The column buffer holds at most max_col_elems
-elements (but always at least one column, K elements): when one image's columns exceed it,
-the output positions are processed in chunks.  A 1x1 kernel at stride 1 needs no columns:
-the input planes are the column matrix.
+The columns of several images (all groups: C*taps rows) are built at once, one OpenMP launch
+per chunk, in one of two layouts chosen by ``_plan``:
+
+* per-image blocks, when one image's GEMM is big: each image's (C*taps, P) block gets its
+  own GEMMs, which read gy and write y / accumulate into gw (beta = 1) in place;
+* wide, for small GEMMs: the chunk is one (C*taps, images*positions) matrix and each group
+  one GEMM; y (forward) or gy (gradients) goes through a transposed copy of Cog rows.  A wide
+  chunk may also be part of one image's positions, when one image exceeds the budget.
+
+The column buffer plus that copy hold at most max_col_elems elements (but always at least one
+output position).  The GEMMs are BLAS (scipy.linalg.cython_blas, no GIL),
+called outside any OpenMP region; copies are split over OpenMP
+threads by rows (build) or by input plane (col2im), which never write the same cell, and stay
+on one thread when the chunk is small.  A 1x1 kernel at stride 1 needs no columns: the input
+planes are the column matrix.
 """
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
+cimport openmp
 
 import numpy as np
 
 from . import _checks
+
+# Multiply-adds of one image's GEMM from which images get GEMMs of their own (block layout).
+BLOCK_MIN_MACS = 1 << 24
+# Column elements of a chunk of per-image blocks: about what stays in the last-level cache.
+BLOCK_CHUNK_ELEMS = 1 << 21
+# Elements a chunk must copy before its copies are split over threads.
+PARALLEL_MIN_ELEMS = 1 << 15
 
 
 cdef void _gemm(char ta, char tb, int m, int n, int k, const floating* a, int lda,
@@ -39,27 +56,31 @@ cdef void _gemm(char ta, char tb, int m, int n, int k, const floating* a, int ld
         dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda, &beta, c, &ldc)
 
 
-# ---- one row (build) or one input channel (scatter) of the column matrix
+# ---- one (c, kd, kh) unit of KW rows (build) or one input plane (scatter)
 
-cdef void _build_row(const floating[:, :, :, :, ::1] xp, Py_ssize_t n, Py_ssize_t c,
-                     Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t OH, Py_ssize_t OW,
-                     Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dd, Py_ssize_t dh,
-                     Py_ssize_t dw, Py_ssize_t p0, Py_ssize_t pc,
-                     floating* dst) noexcept nogil:
-    """dst[j] = xp[n, c, od*sd + kd*dd, oh*sh + kh*dh, ow*sw + kw*dw] for the output
-    positions p0 + j = (od*OH + oh)*OW + ow, j < pc; copied one output row at a time."""
+cdef void _build_unit(const floating* plane, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kd,
+                      Py_ssize_t kh, Py_ssize_t KW, Py_ssize_t OH, Py_ssize_t OW,
+                      Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dd,
+                      Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t p0, Py_ssize_t pc,
+                      floating* dst, Py_ssize_t rstride) noexcept nogil:
+    """Row kw of dst (at dst + kw*rstride) gets plane[od*sd + kd*dd, oh*sh + kh*dh,
+    ow*sw + kw*dw] for the output positions p0 + j = (od*OH + oh)*OW + ow, j < pc; copied one
+    output row at a time, the KW taps reading the same input row shifted."""
     cdef Py_ssize_t od = p0 // (OH * OW), oh = (p0 // OW) % OH, ow = p0 % OW
-    cdef Py_ssize_t j = 0, seg, i
+    cdef Py_ssize_t j = 0, seg, i, kw
     cdef const floating* src
+    cdef floating* d
     while j < pc:
         seg = min(OW - ow, pc - j)
-        src = &xp[n, c, od * sd + kd * dd, oh * sh + kh * dh, ow * sw + kw * dw]
-        if sw == 1:
-            for i in range(seg):
-                dst[j + i] = src[i]
-        else:
-            for i in range(seg):
-                dst[j + i] = src[i * sw]
+        for kw in range(KW):
+            src = plane + ((od * sd + kd * dd) * H + oh * sh + kh * dh) * W + ow * sw + kw * dw
+            d = dst + kw * rstride + j
+            if sw == 1:
+                for i in range(seg):
+                    d[i] = src[i]
+            else:
+                for i in range(seg):
+                    d[i] = src[i * sw]
         j += seg
         ow = 0
         oh += 1
@@ -68,178 +89,290 @@ cdef void _build_row(const floating[:, :, :, :, ::1] xp, Py_ssize_t n, Py_ssize_
             od += 1
 
 
-cdef void _scatter_channel(const floating* cols, floating[:, :, :, :, ::1] gxp,
-                           Py_ssize_t n, Py_ssize_t c, Py_ssize_t r0, Py_ssize_t KD,
-                           Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t OH, Py_ssize_t OW,
-                           Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dd,
-                           Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t p0,
-                           Py_ssize_t pc) noexcept nogil:
-    """col2im for one input plane: gxp[n, c] += the rows r0 .. r0 + KD*KH*KW of cols (the
-    transpose of _build_row's gather)."""
+cdef void _scatter_plane(const floating* cols, Py_ssize_t rstride, floating* plane,
+                         Py_ssize_t D, Py_ssize_t H, Py_ssize_t W, Py_ssize_t KD,
+                         Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t OH, Py_ssize_t OW,
+                         Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dd,
+                         Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t p0, Py_ssize_t pc,
+                         bint zero) noexcept nogil:
+    """col2im for one input plane (D x H x W): plane (+)= the KD*KH*KW rows of cols (row
+    stride rstride), the transpose of _build_unit's gather; ``zero`` clears it first."""
     cdef Py_ssize_t kd, kh, kw, od, oh, ow, j, seg, i
     cdef const floating* src
     cdef floating* dst
+    if zero:
+        memset(plane, 0, D * H * W * sizeof(floating))
     for kd in range(KD):
         for kh in range(KH):
-            for kw in range(KW):
-                src = cols + (r0 + (kd * KH + kh) * KW + kw) * pc
-                od = p0 // (OH * OW)
-                oh = (p0 // OW) % OH
-                ow = p0 % OW
-                j = 0
-                while j < pc:
-                    seg = min(OW - ow, pc - j)
-                    dst = &gxp[n, c, od * sd + kd * dd, oh * sh + kh * dh, ow * sw + kw * dw]
+            od = p0 // (OH * OW)
+            oh = (p0 // OW) % OH
+            ow = p0 % OW
+            j = 0
+            while j < pc:
+                seg = min(OW - ow, pc - j)
+                for kw in range(KW):
+                    src = cols + ((kd * KH + kh) * KW + kw) * rstride + j
+                    dst = plane + ((od * sd + kd * dd) * H + oh * sh + kh * dh) * W \
+                        + ow * sw + kw * dw
                     if sw == 1:
                         for i in range(seg):
-                            dst[i] += src[j + i]
+                            dst[i] += src[i]
                     else:
                         for i in range(seg):
-                            dst[i * sw] += src[j + i]
-                    j += seg
-                    ow = 0
-                    oh += 1
-                    if oh == OH:
-                        oh = 0
-                        od += 1
+                            dst[i * sw] += src[i]
+                j += seg
+                ow = 0
+                oh += 1
+                if oh == OH:
+                    oh = 0
+                    od += 1
 
 
-cdef void _im2col(const floating[:, :, :, :, ::1] xp, Py_ssize_t n, Py_ssize_t c0,
-                  Py_ssize_t K, Py_ssize_t KD, Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t OH,
-                  Py_ssize_t OW, Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dd,
-                  Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t p0, Py_ssize_t pc,
-                  floating* cols) noexcept nogil:
-    """cols (K x pc) = columns p0 .. p0 + pc of the column matrix of xp[n, c0:c0 + Cg]."""
-    cdef Py_ssize_t r, t
-    for r in prange(K, schedule="static"):
-        t = r // (KW * KH)
-        _build_row(xp, n, c0 + t // KD, t % KD, (r // KW) % KH, r % KW, OH, OW,
-                   sd, sh, sw, dd, dh, dw, p0, pc, cols + r * pc)
+cdef void _wide_row(floating* a, Py_ssize_t P, floating* b, Py_ssize_t q,
+                    bint to_wide) noexcept nogil:
+    """One row of the transposed copy between a (one image's channel, from position p0)
+    and b (its q positions in the wide matrix)."""
+    cdef Py_ssize_t j
+    if to_wide:
+        for j in range(q):
+            b[j] = a[j]
+    else:
+        for j in range(q):
+            a[j] = b[j]
 
 
-# ---- drivers: called with the GIL (the caller coerces the memoryviews), release it;
-# sequential over images, groups and chunks, so BLAS is never called inside prange
+# ---- drivers: called with the GIL (the caller coerces the memoryviews), release it; BLAS is
+# never called inside prange.  Column layout of a chunk of m images and q positions: row r of
+# image i starts at i*istride + r*rstride (blocks: istride = rows*q, rstride = q; wide:
+# istride = q, rstride = m*q).
+
+cdef void _build(const floating[:, :, :, :, ::1] xp, Py_ssize_t n0, Py_ssize_t m,
+                 Py_ssize_t KD, Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t OH, Py_ssize_t OW,
+                 Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dd, Py_ssize_t dh,
+                 Py_ssize_t dw, Py_ssize_t p0, Py_ssize_t q, floating* cols,
+                 Py_ssize_t istride, Py_ssize_t rstride, int nthreads) noexcept nogil:
+    """Columns p0 .. p0 + q of images n0 .. n0 + m (every channel) into cols."""
+    cdef Py_ssize_t units = xp.shape[1] * KD * KH, t, i, u
+    cdef Py_ssize_t D = xp.shape[2], H = xp.shape[3], W = xp.shape[4]
+    for t in prange(m * units, schedule="static", num_threads=nthreads):
+        i = t // units
+        u = t - i * units
+        _build_unit(&xp[n0 + i, u // (KD * KH), 0, 0, 0], H, W, (u // KH) % KD, u % KH, KW,
+                    OH, OW, sd, sh, sw, dd, dh, dw, p0, q,
+                    cols + i * istride + u * KW * rstride, rstride)
+
+
+cdef void _wide_copy(floating* a, Py_ssize_t C, Py_ssize_t P, Py_ssize_t ch0, Py_ssize_t cog,
+                     Py_ssize_t m, Py_ssize_t p0, Py_ssize_t q, floating* b, bint to_wide,
+                     int nthreads) noexcept nogil:
+    """Between a (images n0.., C channels, P positions; a points at image n0) and the wide
+    b (cog, m*q): channels ch0 .. ch0 + cog, positions p0 .. p0 + q."""
+    cdef Py_ssize_t t, i, o
+    for t in prange(m * cog, schedule="static", num_threads=nthreads):
+        i = t // cog
+        o = t - i * cog
+        _wide_row(a + (i * C + ch0 + o) * P + p0, P, b + o * m * q + i * q, q, to_wide)
+
 
 cdef void _forward(const floating[:, :, :, :, ::1] xp, const floating[:, :, :, :, ::1] w,
                    floating[:, :, :, :, ::1] y, Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
                    Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups,
-                   floating[::1] cols, Py_ssize_t pc, bint direct_cols) noexcept:
+                   floating[::1] cols, floating[::1] tmp, Py_ssize_t nb, Py_ssize_t pc,
+                   bint block, bint direct, int nthreads) noexcept:
     cdef Py_ssize_t KD = w.shape[2], KH = w.shape[3], KW = w.shape[4]
+    cdef Py_ssize_t N = y.shape[0], CO = y.shape[1]
     cdef Py_ssize_t OH = y.shape[3], OW = y.shape[4], P = y.shape[2] * OH * OW
-    cdef Py_ssize_t cg = w.shape[1], cog = w.shape[0] // groups, K = cg * KD * KH * KW
-    cdef Py_ssize_t n, g, p0, m
+    cdef Py_ssize_t cg = w.shape[1], cog = CO // groups, K = cg * KD * KH * KW
+    cdef Py_ssize_t rows = groups * K
+    cdef Py_ssize_t n, n0, m, g, p0, q, i, istride, rstride
     with nogil:
-        for n in range(y.shape[0]):
-            for g in range(groups):
-                if direct_cols:
+        if direct:
+            for n in range(N):
+                for g in range(groups):
                     _gemm(c"N", c"N", cog, P, K, &w[g * cog, 0, 0, 0, 0], K,
                           &xp[n, g * cg, 0, 0, 0], P, 0, &y[n, g * cog, 0, 0, 0], P)
-                    continue
-                p0 = 0
-                while p0 < P:
-                    m = min(pc, P - p0)
-                    _im2col(xp, n, g * cg, K, KD, KH, KW, OH, OW, sd, sh, sw, dd, dh, dw,
-                            p0, m, &cols[0])
-                    _gemm(c"N", c"N", cog, m, K, &w[g * cog, 0, 0, 0, 0], K, &cols[0], m, 0,
-                          &y[n, g * cog, 0, 0, 0] + p0, P)
-                    p0 += m
+            return
+        n0 = 0
+        while n0 < N:
+            m = min(nb, N - n0)
+            p0 = 0
+            while p0 < P:
+                q = min(pc, P - p0)
+                istride = rows * q if block else q
+                rstride = q if block else m * q
+                _build(xp, n0, m, KD, KH, KW, OH, OW, sd, sh, sw, dd, dh, dw, p0, q, &cols[0],
+                       istride, rstride, nthreads)
+                for g in range(groups):
+                    if block:
+                        for i in range(m):
+                            _gemm(c"N", c"N", cog, q, K, &w[g * cog, 0, 0, 0, 0], K,
+                                  &cols[i * istride + g * K * q], q, 0,
+                                  &y[n0 + i, g * cog, 0, 0, 0], P)
+                    else:
+                        _gemm(c"N", c"N", cog, m * q, K, &w[g * cog, 0, 0, 0, 0], K,
+                              &cols[g * K * rstride], rstride, 0, &tmp[0], m * q)
+                        _wide_copy(&y[n0, 0, 0, 0, 0], CO, P, g * cog, cog, m, p0, q, &tmp[0],
+                                   False, nthreads)
+                p0 += q
+            n0 += m
 
 
 cdef void _grad_input(const floating[:, :, :, :, ::1] gy, const floating[:, :, :, :, ::1] w,
                       floating[:, :, :, :, ::1] gxp, Py_ssize_t sd, Py_ssize_t sh,
                       Py_ssize_t sw, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
-                      Py_ssize_t groups, floating[::1] cols, Py_ssize_t pc,
-                      bint direct_cols) noexcept:
+                      Py_ssize_t groups, floating[::1] cols, floating[::1] tmp, Py_ssize_t nb,
+                      Py_ssize_t pc, bint block, bint direct, int nthreads) noexcept:
     cdef Py_ssize_t KD = w.shape[2], KH = w.shape[3], KW = w.shape[4], T = KD * KH * KW
+    cdef Py_ssize_t N = gy.shape[0], CO = gy.shape[1], C = gxp.shape[1]
     cdef Py_ssize_t OH = gy.shape[3], OW = gy.shape[4], P = gy.shape[2] * OH * OW
-    cdef Py_ssize_t cg = w.shape[1], cog = w.shape[0] // groups, K = cg * T
-    cdef Py_ssize_t n, g, p0, m, ci
+    cdef Py_ssize_t cg = w.shape[1], cog = CO // groups, K = cg * T, rows = groups * K
+    cdef Py_ssize_t D = gxp.shape[2], H = gxp.shape[3], W = gxp.shape[4]
+    cdef Py_ssize_t n, n0, m, g, p0, q, i, t, c, istride, rstride
     with nogil:
-        if direct_cols:
-            for n in range(gy.shape[0]):
+        if direct:
+            for n in range(N):
                 for g in range(groups):
                     _gemm(c"T", c"N", cg, P, cog, &w[g * cog, 0, 0, 0, 0], K,
                           &gy[n, g * cog, 0, 0, 0], P, 0, &gxp[n, g * cg, 0, 0, 0], P)
             return
-        memset(&gxp[0, 0, 0, 0, 0], 0, gxp.shape[0] * gxp.shape[1] * gxp.shape[2]
-               * gxp.shape[3] * gxp.shape[4] * sizeof(floating))
-        for n in range(gy.shape[0]):
-            for g in range(groups):
-                p0 = 0
-                while p0 < P:
-                    m = min(pc, P - p0)
-                    _gemm(c"T", c"N", K, m, cog, &w[g * cog, 0, 0, 0, 0], K,
-                          &gy[n, g * cog, 0, 0, 0] + p0, P, 0, &cols[0], m)
-                    for ci in prange(cg, schedule="static"):
-                        _scatter_channel(&cols[0], gxp, n, g * cg + ci, ci * T, KD, KH, KW,
-                                         OH, OW, sd, sh, sw, dd, dh, dw, p0, m)
-                    p0 += m
+        n0 = 0
+        while n0 < N:
+            m = min(nb, N - n0)
+            p0 = 0
+            while p0 < P:
+                q = min(pc, P - p0)
+                istride = rows * q if block else q
+                rstride = q if block else m * q
+                for g in range(groups):
+                    if block:
+                        for i in range(m):
+                            _gemm(c"T", c"N", K, q, cog, &w[g * cog, 0, 0, 0, 0], K,
+                                  &gy[n0 + i, g * cog, 0, 0, 0], P, 0,
+                                  &cols[i * istride + g * K * q], q)
+                    else:
+                        _wide_copy(<floating*>&gy[n0, 0, 0, 0, 0], CO, P, g * cog, cog, m, p0,
+                                   q, &tmp[0], True, nthreads)
+                        _gemm(c"T", c"N", K, m * q, cog, &w[g * cog, 0, 0, 0, 0], K, &tmp[0],
+                              m * q, 0, &cols[g * K * rstride], rstride)
+                for t in prange(m * C, schedule="static", num_threads=nthreads):
+                    i = t // C
+                    c = t - i * C
+                    _scatter_plane(&cols[i * istride + c * T * rstride], rstride,
+                                   &gxp[n0 + i, c, 0, 0, 0], D, H, W, KD, KH, KW, OH, OW,
+                                   sd, sh, sw, dd, dh, dw, p0, q, p0 == 0)
+                p0 += q
+            n0 += m
 
 
 cdef void _grad_weight(const floating[:, :, :, :, ::1] gy, const floating[:, :, :, :, ::1] xp,
                        floating[:, :, :, :, ::1] gw, Py_ssize_t sd, Py_ssize_t sh,
                        Py_ssize_t sw, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
-                       Py_ssize_t groups, floating[::1] cols, Py_ssize_t pc,
-                       bint direct_cols) noexcept:
+                       Py_ssize_t groups, floating[::1] cols, floating[::1] tmp, Py_ssize_t nb,
+                       Py_ssize_t pc, bint block, bint direct, int nthreads) noexcept:
     cdef Py_ssize_t KD = gw.shape[2], KH = gw.shape[3], KW = gw.shape[4]
+    cdef Py_ssize_t N = gy.shape[0], CO = gy.shape[1]
     cdef Py_ssize_t OH = gy.shape[3], OW = gy.shape[4], P = gy.shape[2] * OH * OW
-    cdef Py_ssize_t cg = gw.shape[1], cog = gw.shape[0] // groups, K = cg * KD * KH * KW
-    cdef Py_ssize_t n, g, p0, m
+    cdef Py_ssize_t cg = gw.shape[1], cog = CO // groups, K = cg * KD * KH * KW
+    cdef Py_ssize_t rows = groups * K
+    cdef Py_ssize_t n, n0, m, g, p0, q, i, istride, rstride
+    # the first product lands in gw (beta = 0), later ones accumulate (beta = 1)
+    cdef floating beta = 0
     with nogil:
-        memset(&gw[0, 0, 0, 0, 0], 0, gw.shape[0] * K * sizeof(floating))
-        for n in range(gy.shape[0]):
-            for g in range(groups):
-                if direct_cols:
+        if direct:
+            for n in range(N):
+                for g in range(groups):
                     _gemm(c"N", c"T", cog, K, P, &gy[n, g * cog, 0, 0, 0], P,
-                          &xp[n, g * cg, 0, 0, 0], P, 1, &gw[g * cog, 0, 0, 0, 0], K)
-                    continue
-                p0 = 0
-                while p0 < P:
-                    m = min(pc, P - p0)
-                    _im2col(xp, n, g * cg, K, KD, KH, KW, OH, OW, sd, sh, sw, dd, dh, dw,
-                            p0, m, &cols[0])
-                    _gemm(c"N", c"T", cog, K, m, &gy[n, g * cog, 0, 0, 0] + p0, P, &cols[0],
-                          m, 1, &gw[g * cog, 0, 0, 0, 0], K)
-                    p0 += m
+                          &xp[n, g * cg, 0, 0, 0], P, beta, &gw[g * cog, 0, 0, 0, 0], K)
+                beta = 1
+            return
+        n0 = 0
+        while n0 < N:
+            m = min(nb, N - n0)
+            p0 = 0
+            while p0 < P:
+                q = min(pc, P - p0)
+                istride = rows * q if block else q
+                rstride = q if block else m * q
+                _build(xp, n0, m, KD, KH, KW, OH, OW, sd, sh, sw, dd, dh, dw, p0, q, &cols[0],
+                       istride, rstride, nthreads)
+                for g in range(groups):
+                    if block:
+                        for i in range(m):
+                            _gemm(c"N", c"T", cog, K, q, &gy[n0 + i, g * cog, 0, 0, 0], P,
+                                  &cols[i * istride + g * K * q], q, 1 if i else beta,
+                                  &gw[g * cog, 0, 0, 0, 0], K)
+                    else:
+                        _wide_copy(<floating*>&gy[n0, 0, 0, 0, 0], CO, P, g * cog, cog, m, p0,
+                                   q, &tmp[0], True, nthreads)
+                        _gemm(c"N", c"T", cog, K, m * q, &tmp[0], m * q,
+                              &cols[g * K * rstride], rstride, beta, &gw[g * cog, 0, 0, 0, 0],
+                              K)
+                beta = 1
+                p0 += q
+            n0 += m
 
 
-# ---- Python-level wrappers: validate, size the column buffer, dispatch on dtype
+# ---- Python-level wrappers: validate, plan the chunks, dispatch on dtype
+
+def _plan(n_batch, rows, rows_g, cout_g, positions, budget):
+    """(images per chunk, positions per chunk, block layout) for a column buffer of ``rows``
+    (all groups) by (images * positions) and, in the wide layout, a transposed copy of
+    ``cout_g`` rows, together within ``budget`` elements (at least one position)."""
+    if rows_g * cout_g * positions >= BLOCK_MIN_MACS and rows * positions <= budget:
+        nb = min(n_batch, budget // (rows * positions),
+                 max(1, BLOCK_CHUNK_ELEMS // (rows * positions)))
+        return max(1, nb), positions, True
+    per_pos = rows + cout_g
+    if per_pos * positions <= budget:
+        return max(1, min(n_batch, budget // (per_pos * positions))), positions, False
+    return 1, max(1, min(positions, budget // per_pos)), False
+
 
 def _prepare(op, out, x, w, y, names, strides, dilations, groups, max_col_elems):
     """Validate (``out`` names the array written); return (dtype, strides, dilations,
-    groups, column buffer, chunk length, whether the input planes serve as columns), or None
-    when there is nothing to compute (an empty dimension: the caller zeroes the output)."""
+    groups, column buffer, transposed-copy buffer, images and positions per chunk, block
+    layout, whether the input planes serve as columns, OpenMP threads for the copies), or
+    None when there is nothing to compute (an empty dimension: the caller zeroes the
+    output)."""
     dt = _checks.arrays(op, 5, out, **{names[0]: x, names[1]: w, names[2]: y})
     s = _checks.positive(op, sd=strides[0], sh=strides[1], sw=strides[2])
     d = _checks.positive(op, dd=dilations[0], dh=dilations[1], dw=dilations[2])
     groups, max_col_elems = _checks.positive(op, groups=groups, max_col_elems=max_col_elems)
     _checks.conv(op, x.shape, w.shape, y.shape, s, d, groups, names=names)
-    k = w.shape[1] * w.shape[2] * w.shape[3] * w.shape[4]
-    p = y.shape[2] * y.shape[3] * y.shape[4]
     if x.size == 0 or w.size == 0 or y.size == 0:
         return None
-    direct_cols = w.shape[2:] == (1, 1, 1) and s == (1, 1, 1)
-    pc = p if k * p <= max_col_elems else max(1, max_col_elems // k)
-    cols = np.empty(1 if direct_cols else k * pc, dtype=dt)
-    return dt, s, d, groups, cols, pc, direct_cols
+    k = w.shape[1] * w.shape[2] * w.shape[3] * w.shape[4]
+    p = y.shape[2] * y.shape[3] * y.shape[4]
+    cog = w.shape[0] // groups
+    direct = w.shape[2:] == (1, 1, 1) and s == (1, 1, 1)
+    nb, pc, block = _plan(y.shape[0], groups * k, k, cog, p, max_col_elems)
+    if direct:
+        cols, tmp = np.empty(1, dtype=dt), np.empty(1, dtype=dt)
+    else:
+        cols = np.empty(nb * groups * k * pc, dtype=dt)
+        tmp = np.empty(1 if block else cog * nb * pc, dtype=dt)
+    nthreads = openmp.omp_get_max_threads() \
+        if nb * groups * k * pc >= PARALLEL_MIN_ELEMS else 1
+    return dt, s, d, groups, cols, tmp, nb, pc, block, direct, nthreads
 
 
 def im2col_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, max_col_elems):
     """y (N, C_out, OD, OH, OW) = cross-correlation of the padded input xp (N, C, D, H, W) with
     w (C_out, C/groups, KD, KH, KW), as column matrix times weight matrix (BLAS); y is
-    overwritten.  The column buffer holds at most max(max_col_elems, K) elements."""
+    overwritten.  The column buffer (plus, for small GEMMs, a transposed copy of the output
+    chunk) holds at most max(max_col_elems, C*KD*KH*KW + C_out/groups) elements."""
     r = _prepare("cython im2col_forward", "y", xp, w, y, ("xp", "w", "y"),
                  (sd, sh, sw), (dd, dh, dw), groups, max_col_elems)
     if r is None:
         y.fill(0)
         return
-    dt, s, d, groups, cols, pc, direct_cols = r
+    dt, s, d, groups, cols, tmp, nb, pc, block, direct, nt = r
     if dt == np.float32:
-        _forward[float](xp, w, y, s[0], s[1], s[2], d[0], d[1], d[2], groups, cols, pc,
-                        direct_cols)
+        _forward[float](xp, w, y, s[0], s[1], s[2], d[0], d[1], d[2], groups, cols, tmp, nb,
+                        pc, block, direct, nt)
     else:
-        _forward[double](xp, w, y, s[0], s[1], s[2], d[0], d[1], d[2], groups, cols, pc,
-                         direct_cols)
+        _forward[double](xp, w, y, s[0], s[1], s[2], d[0], d[1], d[2], groups, cols, tmp, nb,
+                         pc, block, direct, nt)
 
 
 def im2col_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, max_col_elems):
@@ -251,28 +384,28 @@ def im2col_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, max_col_elems)
     if r is None:
         gxp.fill(0)
         return
-    dt, s, d, groups, cols, pc, direct_cols = r
+    dt, s, d, groups, cols, tmp, nb, pc, block, direct, nt = r
     if dt == np.float32:
-        _grad_input[float](gy, w, gxp, s[0], s[1], s[2], d[0], d[1], d[2], groups, cols, pc,
-                           direct_cols)
+        _grad_input[float](gy, w, gxp, s[0], s[1], s[2], d[0], d[1], d[2], groups, cols, tmp,
+                           nb, pc, block, direct, nt)
     else:
-        _grad_input[double](gy, w, gxp, s[0], s[1], s[2], d[0], d[1], d[2], groups, cols, pc,
-                            direct_cols)
+        _grad_input[double](gy, w, gxp, s[0], s[1], s[2], d[0], d[1], d[2], groups, cols, tmp,
+                            nb, pc, block, direct, nt)
 
 
 def im2col_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, max_col_elems):
     """gw (C_out, C/groups, KD, KH, KW) = gradient w.r.t. the weight, from gy
     (N, C_out, OD, OH, OW) and the padded input xp (N, C, D, H, W): sum over images of
-    GY_g @ cols^T (BLAS); gw is overwritten."""
+    GY_g @ cols^T (BLAS, accumulated in gw with beta = 1); gw is overwritten."""
     r = _prepare("cython im2col_grad_weight", "gw", xp, gw, gy, ("xp", "gw", "gy"),
                  (sd, sh, sw), (dd, dh, dw), groups, max_col_elems)
     if r is None:
         gw.fill(0)
         return
-    dt, s, d, groups, cols, pc, direct_cols = r
+    dt, s, d, groups, cols, tmp, nb, pc, block, direct, nt = r
     if dt == np.float32:
-        _grad_weight[float](gy, xp, gw, s[0], s[1], s[2], d[0], d[1], d[2], groups, cols, pc,
-                            direct_cols)
+        _grad_weight[float](gy, xp, gw, s[0], s[1], s[2], d[0], d[1], d[2], groups, cols, tmp,
+                            nb, pc, block, direct, nt)
     else:
         _grad_weight[double](gy, xp, gw, s[0], s[1], s[2], d[0], d[1], d[2], groups, cols,
-                             pc, direct_cols)
+                             tmp, nb, pc, block, direct, nt)

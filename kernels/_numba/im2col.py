@@ -18,135 +18,139 @@ two layouts chosen by :func:`_plan`:
   contiguous block and each image gets its own GEMMs, which read from and write to y / gy
   in place (NCHW needs no transpose);
 * wide (small GEMMs): the chunk's columns form one (C*taps, images*positions) matrix, so each
-  group is one big GEMM; y (forward) or gy (gradients) then goes through a small transposed
-  copy (C_out/groups rows).  Wide chunks may also cover part of one image's positions, when
-  one image's columns exceed the budget.
+  group is one big GEMM; y (forward) or gy (gradients) then goes through a transposed copy
+  (C_out rows, all groups at once).  Wide chunks may also cover part of one image's
+  positions, when one image's columns exceed the budget.
 
 The column buffer plus that transposed copy hold at most ``max_col_elems`` elements (at least
 one output position).  A 1x1 kernel at stride 1 needs no columns: the input planes are the
-column matrix.  Copies run ``prange`` over independent rows / planes when the chunk is big
-enough (a thread wake-up costs more than a small copy); the GEMMs (``np.dot``, i.e. BLAS,
-threaded by BLAS itself) run between those parallel loops, never inside them.
+column matrix.  The copies are Numba kernels, running ``prange`` over independent rows /
+planes when the chunk is big enough (a thread wake-up costs more than a small copy); the
+GEMMs are ``np.dot`` called from Python between them (BLAS, threaded by BLAS itself), never
+inside a parallel region.
 """
 from __future__ import annotations
 
 import numpy as np
-# np.dot inside Numba calls the BLAS behind scipy.linalg.cython_blas; load it with the backend
-# so that thread limits (threadpoolctl) set from now on see it, not only after a first GEMM.
-import scipy.linalg.cython_blas  # noqa: F401
 from numba import njit, prange
 
 from ._checks import check_arrays, check_conv_shapes, conv_ints, positive_ints
 
 # Multiply-adds of one image's GEMM from which images get GEMMs of their own (block layout).
-BLOCK_MIN_MACS = 1 << 22
+BLOCK_MIN_MACS = 1 << 24
 # Column elements of a chunk of per-image blocks: about what stays in the last-level cache.
 BLOCK_CHUNK_ELEMS = 1 << 21
 # Elements a chunk must copy before its copies are split over threads.
 PARALLEL_MIN_ELEMS = 1 << 15
 
 
-def _plan(n_batch, rows, rows_g, cout_g, positions, budget):
+def _plan(n_batch, rows, rows_g, c_out, groups, positions, budget):
     """(images per chunk, positions per chunk, block layout) for a column buffer of ``rows``
     (all groups) by (images * positions) and, in the wide layout, a transposed copy of
-    ``cout_g`` rows, together within ``budget`` elements (at least one position)."""
-    if rows_g * cout_g * positions >= BLOCK_MIN_MACS and rows * positions <= budget:
+    ``c_out`` rows, together within ``budget`` elements (at least one position)."""
+    if rows_g * (c_out // groups) * positions >= BLOCK_MIN_MACS and rows * positions <= budget:
         nb = min(n_batch, budget // (rows * positions),
                  max(1, BLOCK_CHUNK_ELEMS // (rows * positions)))
         return max(1, nb), positions, True
-    per_pos = rows + cout_g
+    per_pos = rows + c_out
     if per_pos * positions <= budget:
         return max(1, min(n_batch, budget // (per_pos * positions))), positions, False
     return 1, max(1, min(positions, budget // per_pos)), False
 
 
 @njit(cache=True)
-def _build_row(xp, n, r, kshape, strides, dils, oshape, p0, dst):
-    """dst[j] = image n's input seen by row r = (c, kd, kh, kw) at output position p0 + j,
-    for j < len(dst); copied one output-row segment at a time."""
+def _build_unit(xp, n, u, kshape, strides, dils, oshape, p0, pc, buf, off, rstride):
+    """The KW rows of unit u = (c, kd, kh) of image n's columns, for the pc output positions
+    from p0: row r = u*KW + kw lands at buf[off + r*rstride:][:pc] and holds
+    xp[n, c, od*sd + kd*dd, oh*sh + kh*dh, ow*sw + kw*dw] at position (od, oh, ow).
+    Rows are ordered channel-major, so group g's rows are the contiguous slab
+    g*Cg*taps ... (g+1)*Cg*taps."""
     kd_n, kh_n, kw_n = kshape
     sd, sh, sw = strides
     dd, dh, dw = dils
     oh_n, ow_n = oshape[1], oshape[2]
-    pc = dst.shape[0]
-    taps = kd_n * kh_n * kw_n
-    c = r // taps
-    t = r - c * taps
-    kd = t // (kh_n * kw_n)
-    kh = (t // kw_n) % kh_n
-    kw = t % kw_n
+    h, w = xp.shape[3], xp.shape[4]
+    c = u // (kd_n * kh_n)
+    kd = (u // kh_n) % kd_n
+    kh = u % kh_n
+    plane = xp[n, c].reshape(xp.shape[2] * h * w)
+    row0 = off + u * kw_n * rstride
+    od = p0 // (oh_n * ow_n)
+    oh = (p0 // ow_n) % oh_n
+    ow = p0 % ow_n
     j = 0
+    # one output-row segment at a time; the KW taps read the same input row, shifted
     while j < pc:
-        p = p0 + j
-        od = p // (oh_n * ow_n)
-        oh = (p // ow_n) % oh_n
-        ow0 = p % ow_n
-        seg = min(ow_n - ow0, pc - j)
-        xrow = xp[n, c, od * sd + kd * dd, oh * sh + kh * dh]
-        base = ow0 * sw + kw * dw
-        # views indexed from 0 vectorise (a contiguous one for stride 1)
-        if sw == 1:
-            xc = xrow[base:base + seg]
+        seg = min(ow_n - ow, pc - j)
+        base = ((od * sd + kd * dd) * h + oh * sh + kh * dh) * w + ow * sw
+        for kw in range(kw_n):
+            b = base + kw * dw
+            # views indexed from 0 vectorise (a contiguous one for stride 1)
+            if sw == 1:
+                src = plane[b:b + seg]
+            else:
+                src = plane[b:b + (seg - 1) * sw + 1:sw]
+            dst = buf[row0 + kw * rstride + j:row0 + kw * rstride + j + seg]
             for i in range(seg):
-                dst[j + i] = xc[i]
-        else:
-            xs = xrow[base:base + (seg - 1) * sw + 1:sw]
-            for i in range(seg):
-                dst[j + i] = xs[i]
+                dst[i] = src[i]
         j += seg
+        ow = 0
+        oh += 1
+        if oh == oh_n:
+            oh = 0
+            od += 1
 
 
 @njit(cache=True)
 def _col2im_plane(buf, off, rstride, gxp, n, c, kshape, strides, dils, oshape, p0, pc, zero):
-    """gxp[n, c] (+)= channel c's rows of the column chunk, row r at buf[off + r*rstride:]
-    for pc positions from p0, scattered back to the input positions they were read from.
-    ``zero`` clears the plane first.  Different planes never overlap, so calls for distinct
-    (n, c) may run in parallel."""
+    """gxp[n, c] (+)= channel c's rows of the column chunk (row r at buf[off + r*rstride:],
+    pc positions from p0), scattered back to the input positions they were read from; the
+    transpose of _build_unit.  ``zero`` clears the plane first.  Different planes never
+    overlap, so calls for distinct (n, c) may run in parallel."""
     kd_n, kh_n, kw_n = kshape
     sd, sh, sw = strides
     dd, dh, dw = dils
     oh_n, ow_n = oshape[1], oshape[2]
-    taps = kd_n * kh_n * kw_n
-    plane = gxp[n, c]
+    h, w = gxp.shape[3], gxp.shape[4]
+    plane = gxp[n, c].reshape(gxp.shape[2] * h * w)
     if zero:
-        for a in range(plane.shape[0]):
-            for b in range(plane.shape[1]):
-                prow = plane[a, b]
-                for i in range(prow.shape[0]):
-                    prow[i] = 0
-    for t in range(taps):
-        src = buf[off + (c * taps + t) * rstride:]
-        kd = t // (kh_n * kw_n)
-        kh = (t // kw_n) % kh_n
-        kw = t % kw_n
-        j = 0
-        while j < pc:
-            p = p0 + j
-            od = p // (oh_n * ow_n)
-            oh = (p // ow_n) % oh_n
-            ow0 = p % ow_n
-            seg = min(ow_n - ow0, pc - j)
-            gxrow = plane[od * sd + kd * dd, oh * sh + kh * dh]
-            base = ow0 * sw + kw * dw
-            if sw == 1:
-                gc = gxrow[base:base + seg]
-                for i in range(seg):
-                    gc[i] += src[j + i]
-            else:
-                gs = gxrow[base:base + (seg - 1) * sw + 1:sw]
-                for i in range(seg):
-                    gs[i] += src[j + i]
-            j += seg
+        plane[:] = 0
+    for kd in range(kd_n):
+        for kh in range(kh_n):
+            row0 = off + ((c * kd_n + kd) * kh_n + kh) * kw_n * rstride
+            od = p0 // (oh_n * ow_n)
+            oh = (p0 // ow_n) % oh_n
+            ow = p0 % ow_n
+            j = 0
+            while j < pc:
+                seg = min(ow_n - ow, pc - j)
+                base = ((od * sd + kd * dd) * h + oh * sh + kh * dh) * w + ow * sw
+                for kw in range(kw_n):
+                    b = base + kw * dw
+                    src = buf[row0 + kw * rstride + j:row0 + kw * rstride + j + seg]
+                    if sw == 1:
+                        # an array expression: vectorised better than the loop below
+                        dst = plane[b:b + seg]
+                        dst += src
+                    else:
+                        dst = plane[b:b + (seg - 1) * sw + 1:sw]
+                        for i in range(seg):
+                            dst[i] += src[i]
+                j += seg
+                ow = 0
+                oh += 1
+                if oh == oh_n:
+                    oh = 0
+                    od += 1
 
 
 @njit(cache=True)
-def _wide_row(a3, b2, t, m, cout_g, ch0, p0, q, to_wide):
-    """One row of the transposed copy between a3 (N, C_out, P) and the wide matrix b2
-    (cout_g, m*q): task t = (i, o) pairs a3[n0 + i, ch0 + o, p0:p0 + q] with
-    b2[o, i*q:(i + 1)*q] (ch0 = g*cout_g; a3 already offset to image n0)."""
-    i = t // cout_g
-    o = t - i * cout_g
-    arow = a3[i, ch0 + o]
+def _wide_row(a3, b2, t, m, p0, q, to_wide):
+    """Task t = (o, i) of the transposed copy between a3 (images, C_out, P) and the wide
+    matrix b2 (C_out, m*q): a3[i, o, p0:p0 + q] and b2[o, i*q:(i + 1)*q]."""
+    o = t // m
+    i = t - o * m
+    arow = a3[i, o]
     brow = b2[o, i * q:(i + 1) * q]
     if to_wide:
         for j in range(q):
@@ -156,210 +160,186 @@ def _wide_row(a3, b2, t, m, cout_g, ch0, p0, q, to_wide):
             arow[p0 + j] = brow[j]
 
 
-# The drivers below loop over chunks of images (or of one image's positions); inside, one
-# prange builds (or scatters) the columns and the GEMMs run serially through BLAS.  Copies are
-# explicit range loops: ParallelAccelerator would turn slice assignments into parallel regions
-# of their own.  (The prange loops sit in the drivers themselves, not in a parallel callee: a
-# cached serial function calling a parallel one can crash when loaded from the cache, numba
-# issue #8578.)  Column layout of a chunk of m images and q positions: row r of image i starts
-# at i*istride + r*rstride (blocks: istride = rows*q, rstride = q; wide: istride = q,
+# The parallel kernels below each do one chunk's copies, over threads when ``par`` (else
+# serially: a thread wake-up costs more than a small copy).  Copies are explicit range loops:
+# ParallelAccelerator would turn slice assignments into parallel regions of their own.
+# Column layout of a chunk of m images and q positions: row r of image i starts at
+# i*istride + r*rstride (blocks: istride = rows*q, rstride = q; wide: istride = q,
 # rstride = m*q).
 
 @njit(parallel=True, cache=True)
+def _build(xp, n0, m, kshape, strides, dils, oshape, p0, q, buf, istride, rstride, par):
+    """Columns p0 .. p0 + q of images n0 .. n0 + m (every channel) into buf."""
+    units = xp.shape[1] * kshape[0] * kshape[1]                # (c, kd, kh) row triples
+    if par:
+        for t in prange(m * units):
+            i = t // units
+            _build_unit(xp, n0 + i, t - i * units, kshape, strides, dils, oshape, p0, q, buf,
+                        i * istride, rstride)
+    else:
+        for t in range(m * units):
+            i = t // units
+            _build_unit(xp, n0 + i, t - i * units, kshape, strides, dils, oshape, p0, q, buf,
+                        i * istride, rstride)
+
+
+@njit(parallel=True, cache=True)
+def _col2im(buf, istride, rstride, gxp, n0, m, kshape, strides, dils, oshape, p0, q, par):
+    """Scatter-add a column chunk (images n0 .. n0 + m, positions p0 .. p0 + q) into gxp,
+    clearing each plane first on the chunk at p0 = 0."""
+    c_in = gxp.shape[1]
+    if par:
+        for t in prange(m * c_in):
+            i = t // c_in
+            _col2im_plane(buf, i * istride, rstride, gxp, n0 + i, t - i * c_in, kshape,
+                          strides, dils, oshape, p0, q, p0 == 0)
+    else:
+        for t in range(m * c_in):
+            i = t // c_in
+            _col2im_plane(buf, i * istride, rstride, gxp, n0 + i, t - i * c_in, kshape,
+                          strides, dils, oshape, p0, q, p0 == 0)
+
+
+@njit(parallel=True, cache=True)
+def _wide(a3, b2, p0, q, to_wide, par):
+    """Copy between a3 (m images, C_out, P) positions p0 .. p0 + q and the wide b2
+    (C_out, m*q), in the direction ``to_wide``."""
+    m = a3.shape[0]
+    if par:
+        for t in prange(b2.shape[0] * m):
+            _wide_row(a3, b2, t, m, p0, q, to_wide)
+    else:
+        for t in range(b2.shape[0] * m):
+            _wide_row(a3, b2, t, m, p0, q, to_wide)
+
+
+# The drivers loop over chunks of images (or of one image's positions) in Python: each chunk
+# is one parallel copy kernel and then per-group GEMMs through np.dot, i.e. numpy's BLAS
+# (never inside a parallel region), writing into y / reading gy in place where the layout
+# allows.  numpy's bundled OpenBLAS is a newer build than the scipy one that np.dot inside
+# Numba would call, 10-25% faster on these skinny GEMMs (AVX2, one thread), and the
+# Python-level loop costs microseconds per chunk.
+
+def _shapes(w_shape, out_shape, groups):
+    """(rows per group, rows, positions, C_out per group)."""
+    rg = int(np.prod(w_shape[1:]))
+    return rg, groups * rg, int(np.prod(out_shape[2:])), w_shape[0] // groups
+
+
+def _chunks(n_batch, npos, nb, pc):
+    """(first image, images, first position, positions) of every chunk."""
+    for n0 in range(0, n_batch, nb):
+        for p0 in range(0, npos, pc):
+            yield n0, min(nb, n_batch - n0), p0, min(pc, npos - p0)
+
+
 def _forward(xp, w, y, strides, dils, groups, nb, pc, block, direct, par):
-    n_batch, c_out = y.shape[0], y.shape[1]
-    oshape = (y.shape[2], y.shape[3], y.shape[4])
-    kshape = (w.shape[2], w.shape[3], w.shape[4])
-    rg = w.shape[1] * kshape[0] * kshape[1] * kshape[2]      # rows per group
-    rows = groups * rg
-    npos = oshape[0] * oshape[1] * oshape[2]
-    cout_g = c_out // groups
+    rg, rows, npos, cog = _shapes(w.shape, y.shape, groups)
+    n_batch, c_out = y.shape[:2]
+    kshape, oshape = w.shape[2:], y.shape[2:]
     w2 = w.reshape(c_out, rg)
     y3 = y.reshape(n_batch, c_out, npos)
     if direct:
         x3 = xp.reshape(n_batch, rows, npos)
         for n in range(n_batch):
             for g in range(groups):
-                np.dot(w2[g * cout_g:(g + 1) * cout_g], x3[n, g * rg:(g + 1) * rg],
-                       y3[n, g * cout_g:(g + 1) * cout_g])
+                np.dot(w2[g * cog:(g + 1) * cog], x3[n, g * rg:(g + 1) * rg],
+                       out=y3[n, g * cog:(g + 1) * cog])
         return
     buf = np.empty(nb * rows * pc, y.dtype)
-    tmp = np.empty(0 if block else cout_g * nb * pc, y.dtype)
-    for n0 in range(0, n_batch, nb):
-        m = min(nb, n_batch - n0)
-        for p0 in range(0, npos, pc):
-            q = min(pc, npos - p0)
-            istride = rows * q if block else q
-            rstride = q if block else m * q
-            if par:
-                for t in prange(m * rows):
-                    i = t // rows
-                    o = i * istride + (t - i * rows) * rstride
-                    _build_row(xp, n0 + i, t - i * rows, kshape, strides, dils, oshape, p0,
-                               buf[o:o + q])
-            else:
-                for t in range(m * rows):
-                    i = t // rows
-                    o = i * istride + (t - i * rows) * rstride
-                    _build_row(xp, n0 + i, t - i * rows, kshape, strides, dils, oshape, p0,
-                               buf[o:o + q])
-            if block:
-                for i in range(m):
-                    cols = buf[i * rows * q:(i + 1) * rows * q].reshape(rows, q)
-                    for g in range(groups):
-                        np.dot(w2[g * cout_g:(g + 1) * cout_g], cols[g * rg:(g + 1) * rg],
-                               y3[n0 + i, g * cout_g:(g + 1) * cout_g])
-                continue
-            cols = buf[:rows * m * q].reshape(rows, m * q)
-            yw = tmp[:cout_g * m * q].reshape(cout_g, m * q)
-            ys = y3[n0:n0 + m]
-            for g in range(groups):
-                np.dot(w2[g * cout_g:(g + 1) * cout_g], cols[g * rg:(g + 1) * rg], yw)
-                if par:
-                    for t in prange(m * cout_g):
-                        _wide_row(ys, yw, t, m, cout_g, g * cout_g, p0, q, False)
-                else:
-                    for t in range(m * cout_g):
-                        _wide_row(ys, yw, t, m, cout_g, g * cout_g, p0, q, False)
+    tmp = None if block else np.empty(c_out * nb * pc, y.dtype)
+    for n0, m, p0, q in _chunks(n_batch, npos, nb, pc):
+        istride, rstride = (rows * q, q) if block else (q, m * q)
+        _build(xp, n0, m, kshape, strides, dils, oshape, p0, q, buf, istride, rstride, par)
+        if block:
+            for i in range(m):
+                cols = buf[i * rows * q:(i + 1) * rows * q].reshape(rows, q)
+                for g in range(groups):
+                    np.dot(w2[g * cog:(g + 1) * cog], cols[g * rg:(g + 1) * rg],
+                           out=y3[n0 + i, g * cog:(g + 1) * cog])
+            continue
+        cols = buf[:rows * m * q].reshape(rows, m * q)
+        yw = tmp[:c_out * m * q].reshape(c_out, m * q)
+        for g in range(groups):
+            np.dot(w2[g * cog:(g + 1) * cog], cols[g * rg:(g + 1) * rg],
+                   out=yw[g * cog:(g + 1) * cog])
+        _wide(y3[n0:n0 + m], yw, p0, q, False, par)
 
 
-@njit(parallel=True, cache=True)
 def _grad_input(gy, w, gxp, strides, dils, groups, nb, pc, block, direct, par):
-    n_batch, c_out = gy.shape[0], gy.shape[1]
-    c_in = gxp.shape[1]
-    oshape = (gy.shape[2], gy.shape[3], gy.shape[4])
-    kshape = (w.shape[2], w.shape[3], w.shape[4])
-    rg = w.shape[1] * kshape[0] * kshape[1] * kshape[2]
-    rows = groups * rg
-    npos = oshape[0] * oshape[1] * oshape[2]
-    cout_g = c_out // groups
-    w2 = w.reshape(c_out, rg)
+    rg, rows, npos, cog = _shapes(w.shape, gy.shape, groups)
+    n_batch, c_out = gy.shape[:2]
+    kshape, oshape = w.shape[2:], gy.shape[2:]
+    wt = w.reshape(c_out, rg).T                         # W^T, an F-ordered view
     gy3 = gy.reshape(n_batch, c_out, npos)
     if direct:
         gx3 = gxp.reshape(n_batch, rows, npos)
         for n in range(n_batch):
             for g in range(groups):
-                np.dot(w2[g * cout_g:(g + 1) * cout_g].T, gy3[n, g * cout_g:(g + 1) * cout_g],
-                       gx3[n, g * rg:(g + 1) * rg])
+                np.dot(wt[:, g * cog:(g + 1) * cog], gy3[n, g * cog:(g + 1) * cog],
+                       out=gx3[n, g * rg:(g + 1) * rg])
         return
     buf = np.empty(nb * rows * pc, gy.dtype)
-    tmp = np.empty(0 if block else cout_g * nb * pc, gy.dtype)
-    for n0 in range(0, n_batch, nb):
-        m = min(nb, n_batch - n0)
-        for p0 in range(0, npos, pc):
-            q = min(pc, npos - p0)
-            istride = rows * q if block else q
-            rstride = q if block else m * q
-            if block:
-                for i in range(m):
-                    cols = buf[i * rows * q:(i + 1) * rows * q].reshape(rows, q)
-                    for g in range(groups):
-                        np.dot(w2[g * cout_g:(g + 1) * cout_g].T,
-                               gy3[n0 + i, g * cout_g:(g + 1) * cout_g],
-                               cols[g * rg:(g + 1) * rg])
-            else:
-                cols = buf[:rows * m * q].reshape(rows, m * q)
-                gw_ = tmp[:cout_g * m * q].reshape(cout_g, m * q)
-                gs = gy3[n0:n0 + m]
+    tmp = None if block else np.empty(c_out * nb * pc, gy.dtype)
+    for n0, m, p0, q in _chunks(n_batch, npos, nb, pc):
+        istride, rstride = (rows * q, q) if block else (q, m * q)
+        if block:
+            for i in range(m):
+                cols = buf[i * rows * q:(i + 1) * rows * q].reshape(rows, q)
                 for g in range(groups):
-                    if par:
-                        for t in prange(m * cout_g):
-                            _wide_row(gs, gw_, t, m, cout_g, g * cout_g, p0, q, True)
-                    else:
-                        for t in range(m * cout_g):
-                            _wide_row(gs, gw_, t, m, cout_g, g * cout_g, p0, q, True)
-                    np.dot(w2[g * cout_g:(g + 1) * cout_g].T, gw_, cols[g * rg:(g + 1) * rg])
-            if par:
-                for t in prange(m * c_in):
-                    i = t // c_in
-                    _col2im_plane(buf, i * istride, rstride, gxp, n0 + i, t - i * c_in, kshape,
-                                  strides, dils, oshape, p0, q, p0 == 0)
-            else:
-                for t in range(m * c_in):
-                    i = t // c_in
-                    _col2im_plane(buf, i * istride, rstride, gxp, n0 + i, t - i * c_in, kshape,
-                                  strides, dils, oshape, p0, q, p0 == 0)
+                    np.dot(wt[:, g * cog:(g + 1) * cog], gy3[n0 + i, g * cog:(g + 1) * cog],
+                           out=cols[g * rg:(g + 1) * rg])
+        else:
+            cols = buf[:rows * m * q].reshape(rows, m * q)
+            gw_ = tmp[:c_out * m * q].reshape(c_out, m * q)
+            _wide(gy3[n0:n0 + m], gw_, p0, q, True, par)
+            for g in range(groups):
+                np.dot(wt[:, g * cog:(g + 1) * cog], gw_[g * cog:(g + 1) * cog],
+                       out=cols[g * rg:(g + 1) * rg])
+        _col2im(buf, istride, rstride, gxp, n0, m, kshape, strides, dils, oshape, p0, q, par)
 
 
-@njit(parallel=True, cache=True)
 def _grad_weight(gy, xp, gw, strides, dils, groups, nb, pc, block, direct, par):
-    n_batch, c_out = gy.shape[0], gy.shape[1]
-    oshape = (gy.shape[2], gy.shape[3], gy.shape[4])
-    kshape = (gw.shape[2], gw.shape[3], gw.shape[4])
-    rg = gw.shape[1] * kshape[0] * kshape[1] * kshape[2]
-    rows = groups * rg
-    npos = oshape[0] * oshape[1] * oshape[2]
-    cout_g = c_out // groups
+    rg, rows, npos, cog = _shapes(gw.shape, gy.shape, groups)
+    n_batch, c_out = gy.shape[:2]
+    kshape, oshape = gw.shape[2:], gy.shape[2:]
     gw2 = gw.reshape(c_out, rg)
     gy3 = gy.reshape(n_batch, c_out, npos)
-    part = np.empty((cout_g, rg), gy.dtype)
-    # the first product of each group lands in gw itself; later ones are added
-    first = True
+    part = np.empty((cog, rg), gy.dtype)
+
+    def acc(g, a, b, first):
+        """gw_g (+)= a @ b: the first product of each group lands in gw itself."""
+        gwg = gw2[g * cog:(g + 1) * cog]
+        if first:
+            np.dot(a, b, out=gwg)
+        else:
+            np.dot(a, b, out=part)
+            gwg += part
+
     if direct:
         x3 = xp.reshape(n_batch, rows, npos)
         for n in range(n_batch):
             for g in range(groups):
-                gwg = gw2[g * cout_g:(g + 1) * cout_g]
-                np.dot(gy3[n, g * cout_g:(g + 1) * cout_g], x3[n, g * rg:(g + 1) * rg].T,
-                       gwg if first else part)
-                if not first:
-                    _add_into(gwg, part)
-            first = False
+                acc(g, gy3[n, g * cog:(g + 1) * cog], x3[n, g * rg:(g + 1) * rg].T, n == 0)
         return
     buf = np.empty(nb * rows * pc, gy.dtype)
-    tmp = np.empty(0 if block else cout_g * nb * pc, gy.dtype)
-    for n0 in range(0, n_batch, nb):
-        m = min(nb, n_batch - n0)
-        for p0 in range(0, npos, pc):
-            q = min(pc, npos - p0)
-            istride = rows * q if block else q
-            rstride = q if block else m * q
-            if par:
-                for t in prange(m * rows):
-                    i = t // rows
-                    o = i * istride + (t - i * rows) * rstride
-                    _build_row(xp, n0 + i, t - i * rows, kshape, strides, dils, oshape, p0,
-                               buf[o:o + q])
-            else:
-                for t in range(m * rows):
-                    i = t // rows
-                    o = i * istride + (t - i * rows) * rstride
-                    _build_row(xp, n0 + i, t - i * rows, kshape, strides, dils, oshape, p0,
-                               buf[o:o + q])
-            if block:
-                for i in range(m):
-                    cols = buf[i * rows * q:(i + 1) * rows * q].reshape(rows, q)
-                    for g in range(groups):
-                        gwg = gw2[g * cout_g:(g + 1) * cout_g]
-                        np.dot(gy3[n0 + i, g * cout_g:(g + 1) * cout_g],
-                               cols[g * rg:(g + 1) * rg].T, gwg if first else part)
-                        if not first:
-                            _add_into(gwg, part)
-                    first = False
-                continue
-            cols = buf[:rows * m * q].reshape(rows, m * q)
-            gw_ = tmp[:cout_g * m * q].reshape(cout_g, m * q)
-            gs = gy3[n0:n0 + m]
-            for g in range(groups):
-                if par:
-                    for t in prange(m * cout_g):
-                        _wide_row(gs, gw_, t, m, cout_g, g * cout_g, p0, q, True)
-                else:
-                    for t in range(m * cout_g):
-                        _wide_row(gs, gw_, t, m, cout_g, g * cout_g, p0, q, True)
-                gwg = gw2[g * cout_g:(g + 1) * cout_g]
-                np.dot(gw_, cols[g * rg:(g + 1) * rg].T, gwg if first else part)
-                if not first:
-                    _add_into(gwg, part)
-            first = False
-
-
-@njit(cache=True)
-def _add_into(a, b):
-    """a += b for two 2-D arrays of one shape."""
-    for i in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            a[i, j] += b[i, j]
+    tmp = None if block else np.empty(c_out * nb * pc, gy.dtype)
+    for n0, m, p0, q in _chunks(n_batch, npos, nb, pc):
+        first = n0 == 0 and p0 == 0
+        istride, rstride = (rows * q, q) if block else (q, m * q)
+        _build(xp, n0, m, kshape, strides, dils, oshape, p0, q, buf, istride, rstride, par)
+        if block:
+            for i in range(m):
+                cols = buf[i * rows * q:(i + 1) * rows * q].reshape(rows, q)
+                for g in range(groups):
+                    acc(g, gy3[n0 + i, g * cog:(g + 1) * cog], cols[g * rg:(g + 1) * rg].T,
+                        first and i == 0)
+            continue
+        cols = buf[:rows * m * q].reshape(rows, m * q)
+        gw_ = tmp[:c_out * m * q].reshape(c_out, m * q)
+        _wide(gy3[n0:n0 + m], gw_, p0, q, True, par)
+        for g in range(groups):
+            acc(g, gw_[g * cog:(g + 1) * cog], cols[g * rg:(g + 1) * rg].T, first)
 
 
 def _prepare_empty(op, max_col_elems, arrays, out):
@@ -377,10 +357,10 @@ def _prepare(op, ints, max_col_elems, w_shape, out_shape):
     (budget,) = positive_ints(op, max_col_elems=max_col_elems)
     strides, groups = tuple(ints[:3]), ints[6]
     rows_g = int(np.prod(w_shape[1:]))              # Cg * KD * KH * KW
-    cout_g = w_shape[0] // groups
     positions = int(np.prod(out_shape[2:]))
     direct = tuple(w_shape[2:]) == (1, 1, 1) and strides == (1, 1, 1)
-    nb, pc, block = _plan(out_shape[0], groups * rows_g, rows_g, cout_g, positions, budget)
+    nb, pc, block = _plan(out_shape[0], groups * rows_g, rows_g, w_shape[0], groups, positions,
+                          budget)
     par = nb * groups * rows_g * pc >= PARALLEL_MIN_ELEMS
     return strides, tuple(ints[3:6]), groups, nb, pc, block, direct, par
 

@@ -1,9 +1,11 @@
 """im2col + GEMM: unfold input windows into a column matrix, multiply with BLAS.
 
 Per image and group the columns form a (C_in/groups * k_volume, out_positions) matrix, so the
-convolution is one GEMM, W_g (C_out/groups, C_in/groups*k_volume) @ cols.  The buffer is kept
-under the workspace budget (kernels.config.WORKSPACE_BYTES) by chunking output positions.
-The backend builds the columns (Numba or Cython); the product is BLAS in both.
+convolution is one GEMM, W_g (C_out/groups, C_in/groups*k_volume) @ cols.  The backends build
+the columns of several images at once (Numba or Cython kernels) and multiply with BLAS: one
+GEMM per image when it is big, else one GEMM over the whole chunk of images; 1x1 stride-1
+layers need no columns.  The buffers are kept under the workspace budget
+(kernels.config.WORKSPACE_BYTES) by chunking images, then output positions.
 """
 import numpy as np
 
@@ -48,15 +50,17 @@ def grad_weight(gy, x, w_shape, params, backend):
 
 
 def workspace_bytes(params, x_shape, w_shape, itemsize):
-    """Bytes of the column buffer (bounded by the budget) plus the padded copy of x.
-    An upper bound over both backends (numba builds every group's rows at once)."""
+    """Bytes of the column buffer and, for small GEMMs, the transposed copy of the output or
+    gradient chunk (together bounded by the budget, but at least one output position's worth)
+    plus the padded copy of x.  An upper bound over both backends."""
     rows = w_shape[1] * params.groups
     for k in w_shape[2:]:
         rows *= k
-    cols = 1
+    per_pos = rows + w_shape[0]
+    cols = x_shape[0]
     for o in params.out_spatial(x_shape[2:], w_shape[2:]):
         cols *= o
-    col = min(rows * cols, max(rows, max_col_elems(itemsize) // rows * rows)) * itemsize
+    col = min(per_pos * cols, max(per_pos, max_col_elems(itemsize))) * itemsize
     pad = 0
     if params.is_padded:
         pad = x_shape[0] * x_shape[1] * itemsize

@@ -1,0 +1,46 @@
+"""Every code path of the im2col backends against the reference.
+
+The planner picks per-image GEMM blocks or one wide GEMM per chunk by problem size, splits
+copies over threads above a size, skips the column build for 1x1 stride-1 layers, and chunks
+to the workspace budget; the shared grid's tiny shapes reach only some of these paths, so
+here each is forced by patching the thresholds."""
+import importlib
+
+import numpy as np
+import pytest
+
+import kernels
+from kernels import config, registry
+
+from conftest import check_conv
+
+BACKENDS = [b for b in ("numba", "cython") if ("im2col", b) in registry.available("conv")]
+MODULES = {"numba": "kernels._numba.im2col", "cython": "kernels._cython.im2col"}
+CASES = [
+    ((3, 6, 7, 9), (4, 6, 3, 3), dict(padding=1)),
+    ((2, 4, 6, 5), (6, 2, 3, 2), dict(stride=(2, 1), dilation=(1, 2), groups=2)),
+    ((2, 8, 5, 7), (4, 8, 1, 1), {}),                        # 1x1 stride 1: no column build
+    ((2, 8, 6, 6), (4, 8, 1, 1), dict(stride=2)),
+    ((2, 3, 17), (5, 3, 4), dict(padding=((2, 1),))),
+    ((1, 2, 4, 5, 4), (3, 2, 2, 3, 2), dict(padding=1)),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("layout", ["blocks", "wide"])
+@pytest.mark.parametrize("budget", [1, 37, None])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c[0])))
+@pytest.mark.parametrize("op", ["forward", "grad_input", "grad_weight"])
+def test_forced_paths_match_reference(backend, layout, budget, case, op, monkeypatch):
+    mod = importlib.import_module(MODULES[backend])
+    monkeypatch.setattr(mod, "BLOCK_MIN_MACS", 0 if layout == "blocks" else 1 << 62)
+    monkeypatch.setattr(mod, "PARALLEL_MIN_ELEMS", 0)
+    if budget is not None:
+        monkeypatch.setattr(config, "WORKSPACE_BYTES", budget * 4)
+    rng = np.random.default_rng(7)
+    xs, ws, kw = case
+    x = rng.uniform(-1, 1, xs).astype(np.float32)
+    w = rng.uniform(-1, 1, ws).astype(np.float32)
+    y_shape = kernels.conv_params(xs, ws, **kw).out_shape(xs, ws)
+    gy = rng.uniform(-1, 1, y_shape).astype(np.float32)
+    check_conv(op, "im2col", backend, x, w, gy, kw)
