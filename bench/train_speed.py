@@ -11,7 +11,8 @@ Data is synthetic (uniform pixels, random labels): speed does not depend on the 
 The two frameworks are timed alternately in one process, ``repeat`` rounds after a warm-up
 round, with the same thread count (``kernels.get_num_threads()`` unless ``threads`` is
 given); the figures are medians over rounds, and each round's convlab/PyTorch ratio is kept
-so a noisy machine shows as a range.
+so a noisy machine shows as a range.  ``kernels`` is imported before PyTorch, as in a convlab
+session, so the OpenMP runtime they share starts with kernels' OMP_WAIT_POLICY=PASSIVE.
 
     python -m bench.train_speed                 # batch 64, 10 batches per round, 7 rounds
     python -m bench.train_speed --threads 1 --repeat 9
@@ -24,6 +25,7 @@ so a noisy machine shows as a range.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import time
 
@@ -85,6 +87,9 @@ def measure_mnist(batch_size=64, batches=10, repeat=7, threads=None, seed=0):
     {"train": img/s, "infer": img/s}, medians), "ratio" ({"train", "infer"}: convlab / PyTorch
     of the medians) and "ratio_range" ({"train", "infer"}: (min, max) of per-round ratios).
     """
+    if importlib.util.find_spec("torch") is None:
+        raise RuntimeError("bench.train_speed compares with PyTorch, which is not installed "
+                           "(pip install torch)")
     import torch
 
     import engine

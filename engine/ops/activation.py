@@ -12,12 +12,21 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from scipy.special import expit
 
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax"]
+
+
+def expit(z):
+    """The logistic function of an ndarray, overflow-free (scipy.special.expit).
+
+    SciPy's special-function module is imported on first use: it costs ~0.3 s, a large part
+    of ``import engine``, for two ops (sigmoid, binary cross-entropy) most models never call.
+    """
+    from scipy.special import expit as _expit
+    return _expit(z)
 
 
 def relu(x):

@@ -12,11 +12,10 @@ Targets are constants: they receive no gradient, except in ``mse_loss``.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
-from .activation import log_softmax_array, softmax_array
+from .activation import expit, log_softmax_array, softmax_array
 
 __all__ = ["mse_loss", "binary_cross_entropy", "categorical_cross_entropy",
            "sparse_categorical_cross_entropy", "cross_entropy"]

@@ -3,279 +3,353 @@
 """Winograd F(2x2,3x3) and F(4x4,3x3) tile transforms (Cython), for kernels/conv/winograd.py.
 
 The same kernels as kernels/_numba/winograd.py (see there and kernels/conv/winograd.py for
-the algorithm and the layouts): ``input_transform`` writes V = B^T d B of a chunk of tiles in
-GEMM order (alpha*alpha, C, tiles); ``output_transform`` writes y tiles = A^T M A, cropped at
-the edges; ``output_transform_adjoint`` writes dM = A dY A^T.  Each is separable: a pass
-along H over whole rows (contiguous, vectorised along W) into a per-job scratch buffer, then
-a pass along W per tile.  OpenMP threads split (channel, block of tile rows) jobs, each
-owning its outputs; every job allocates its own scratch.
+the algorithm, the matrices and the layouts): ``input_transform`` writes V = B^T d B of a
+chunk of tiles in GEMM order (alpha*alpha, C, tiles); ``output_transform`` writes y tiles =
+A^T M A, cropped at the edges; ``output_transform_adjoint`` writes dM = A dY A^T.
+
+Each job (one channel, a group of blocks of about BLOCK_TILES tiles) holds a block in a
+scratch buffer as planes of one value per tile; both 1-D passes of the separable transform
+are then loops over contiguous tiles that write one plane each (vectorised by the compiler),
+and only the gather of the input patches and the scatter of the output tiles are strided.
+OpenMP threads split the jobs, each owning its outputs and its scratch.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport malloc, free
 
 import numpy as np
 
-
-# ---- 1-D transforms: d (alpha or m values) -> o, with shared subexpressions
-
-cdef inline void _bt2(const floating* d, floating* o) noexcept nogil:
-    o[0] = d[0] - d[2]
-    o[1] = d[1] + d[2]
-    o[2] = d[2] - d[1]
-    o[3] = d[1] - d[3]
+cdef enum:
+    BLOCK_TILES = 128       # tiles per block of a job's scratch planes
 
 
-cdef inline void _at2(const floating* d, floating* o) noexcept nogil:
-    o[0] = d[0] + d[1] + d[2]
-    o[1] = d[1] - d[2] - d[3]
+# ---- 1-D transforms over planes: d[k * ds + t] = sum_i T[k, i] * s[i * ss + t], t < n.
+# One loop per output plane: one store stream each, which the compiler vectorises.
+
+cdef inline void _bt2(const floating* s, Py_ssize_t ss, floating* d, Py_ssize_t ds,
+                      Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t t
+    for t in range(n):
+        d[t] = s[t] - s[2 * ss + t]
+    for t in range(n):
+        d[ds + t] = s[ss + t] + s[2 * ss + t]
+    for t in range(n):
+        d[2 * ds + t] = s[2 * ss + t] - s[ss + t]
+    for t in range(n):
+        d[3 * ds + t] = s[ss + t] - s[3 * ss + t]
 
 
-cdef inline void _a2(const floating* d, floating* o) noexcept nogil:
-    o[0] = d[0]
-    o[1] = d[0] + d[1]
-    o[2] = d[0] - d[1]
-    o[3] = -d[1]
+cdef inline void _at2(const floating* s, Py_ssize_t ss, floating* d, Py_ssize_t ds,
+                      Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t t
+    for t in range(n):
+        d[t] = s[t] + s[ss + t] + s[2 * ss + t]
+    for t in range(n):
+        d[ds + t] = s[ss + t] - s[2 * ss + t] - s[3 * ss + t]
 
 
-cdef inline void _bt4(const floating* d, floating* o) noexcept nogil:
-    cdef floating p = d[4] - 4 * d[2], q = d[3] - 4 * d[1]
-    cdef floating s = d[4] - d[2], t = 2 * (d[3] - d[1])
-    o[0] = 4 * d[0] - 5 * d[2] + d[4]
-    o[1] = p + q
-    o[2] = p - q
-    o[3] = s + t
-    o[4] = s - t
-    o[5] = 4 * d[1] - 5 * d[3] + d[5]
+cdef inline void _a2(const floating* s, Py_ssize_t ss, floating* d, Py_ssize_t ds,
+                     Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t t
+    for t in range(n):
+        d[t] = s[t]
+    for t in range(n):
+        d[ds + t] = s[t] + s[ss + t]
+    for t in range(n):
+        d[2 * ds + t] = s[t] - s[ss + t]
+    for t in range(n):
+        d[3 * ds + t] = -s[ss + t]
 
 
-cdef inline void _at4(const floating* d, floating* o) noexcept nogil:
-    cdef floating a = d[1] + d[2], b = d[1] - d[2], c = d[3] + d[4], e = d[3] - d[4]
-    o[0] = d[0] + a + c
-    o[1] = b + 2 * e
-    o[2] = a + 4 * c
-    o[3] = b + 8 * e + d[5]
+cdef inline void _bt4(const floating* s, Py_ssize_t ss, floating* d, Py_ssize_t ds,
+                      Py_ssize_t n) noexcept nogil:
+    cdef const floating* s1 = s + ss
+    cdef const floating* s2 = s + 2 * ss
+    cdef const floating* s3 = s + 3 * ss
+    cdef const floating* s4 = s + 4 * ss
+    cdef const floating* s5 = s + 5 * ss
+    cdef Py_ssize_t t
+    for t in range(n):
+        d[t] = (s[t] + s4[t]) + (<floating>1.5 * (s1[t] - s3[t]) - 2 * s2[t])
+    for t in range(n):
+        d[ds + t] = (s4[t] - s1[t]) - (<floating>2.5 * s2[t] + <floating>0.5 * s3[t])
+    for t in range(n):
+        d[2 * ds + t] = (s4[t] + s1[t]) + (<floating>0.5 * s2[t] - <floating>2.5 * s3[t])
+    for t in range(n):
+        d[3 * ds + t] = (s4[t] - s2[t]) + 2 * (s1[t] - s3[t])
+    for t in range(n):
+        d[4 * ds + t] = (s4[t] - s2[t]) - <floating>0.5 * (s1[t] - s3[t])
+    for t in range(n):
+        d[5 * ds + t] = (s1[t] + s5[t]) + (<floating>1.5 * (s2[t] - s4[t]) - 2 * s3[t])
 
 
-cdef inline void _a4(const floating* d, floating* o) noexcept nogil:
-    cdef floating s = d[0] + d[2], t = d[1] + d[3]
-    cdef floating u = d[0] + 4 * d[2], v = 2 * d[1] + 8 * d[3]
-    o[0] = d[0]
-    o[1] = s + t
-    o[2] = s - t
-    o[3] = u + v
-    o[4] = u - v
-    o[5] = d[3]
+cdef inline void _at4(const floating* s, Py_ssize_t ss, floating* d, Py_ssize_t ds,
+                      Py_ssize_t n) noexcept nogil:
+    cdef const floating* s1 = s + ss
+    cdef const floating* s2 = s + 2 * ss
+    cdef const floating* s3 = s + 3 * ss
+    cdef const floating* s4 = s + 4 * ss
+    cdef const floating* s5 = s + 5 * ss
+    cdef Py_ssize_t t
+    for t in range(n):
+        d[t] = s[t] + (s1[t] + s2[t]) + (s3[t] + s4[t])
+    for t in range(n):
+        d[ds + t] = (s1[t] - s2[t]) + (2 * s4[t] - <floating>0.5 * s3[t])
+    for t in range(n):
+        d[2 * ds + t] = (s1[t] + s2[t]) + (4 * s4[t] + <floating>0.25 * s3[t])
+    for t in range(n):
+        d[3 * ds + t] = (s1[t] - s2[t]) + (8 * s4[t] - <floating>0.125 * s3[t]) + s5[t]
 
 
-cdef inline void _fwd(int m, const floating* d, floating* o) noexcept nogil:
-    """B^T of F(m, 3)"""
+cdef inline void _a4(const floating* s, Py_ssize_t ss, floating* d, Py_ssize_t ds,
+                     Py_ssize_t n) noexcept nogil:
+    cdef const floating* s1 = s + ss
+    cdef const floating* s2 = s + 2 * ss
+    cdef const floating* s3 = s + 3 * ss
+    cdef Py_ssize_t t
+    for t in range(n):
+        d[t] = s[t]
+    for t in range(n):
+        d[ds + t] = (s[t] + s2[t]) + (s1[t] + s3[t])
+    for t in range(n):
+        d[2 * ds + t] = (s[t] + s2[t]) - (s1[t] + s3[t])
+    for t in range(n):
+        d[3 * ds + t] = (s[t] + <floating>0.25 * s2[t]) - (<floating>0.5 * s1[t]
+                                                          + <floating>0.125 * s3[t])
+    for t in range(n):
+        d[4 * ds + t] = (s[t] + 4 * s2[t]) + (2 * s1[t] + 8 * s3[t])
+    for t in range(n):
+        d[5 * ds + t] = s3[t]
+
+
+cdef inline void _bt(int m, const floating* s, Py_ssize_t ss, floating* d, Py_ssize_t ds,
+                     Py_ssize_t n) noexcept nogil:
+    """B^T of F(m, 3): alpha planes -> alpha planes"""
     if m == 2:
-        _bt2(d, o)
+        _bt2(s, ss, d, ds, n)
     else:
-        _bt4(d, o)
+        _bt4(s, ss, d, ds, n)
 
 
-cdef inline void _out(int m, const floating* d, floating* o) noexcept nogil:
-    """A^T of F(m, 3)"""
+cdef inline void _at(int m, const floating* s, Py_ssize_t ss, floating* d, Py_ssize_t ds,
+                     Py_ssize_t n) noexcept nogil:
+    """A^T of F(m, 3): alpha planes -> m planes"""
     if m == 2:
-        _at2(d, o)
+        _at2(s, ss, d, ds, n)
     else:
-        _at4(d, o)
+        _at4(s, ss, d, ds, n)
 
 
-cdef inline void _adj(int m, const floating* d, floating* o) noexcept nogil:
-    """A of F(m, 3)"""
+cdef inline void _a(int m, const floating* s, Py_ssize_t ss, floating* d, Py_ssize_t ds,
+                    Py_ssize_t n) noexcept nogil:
+    """A of F(m, 3): m planes -> alpha planes"""
     if m == 2:
-        _a2(d, o)
+        _a2(s, ss, d, ds, n)
     else:
-        _a4(d, o)
+        _a4(s, ss, d, ds, n)
 
 
-# ---- one job: channel c, tile rows [rl0, rl1) of the chunk
+cdef inline Py_ssize_t _floordiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """floor(a / b) for b > 0 (C division truncates)"""
+    return a // b if a >= 0 else -((-a + b - 1) // b)
 
-cdef inline int _input_job(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                    floating* v, Py_ssize_t cols, int m, Py_ssize_t c, Py_ssize_t rl0,
-                    Py_ssize_t rl1, Py_ssize_t r0, Py_ssize_t pad_top, Py_ssize_t pad_left,
-                    Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
+
+# ---- one job: channel c, blocks [k0, k1) of rpb tile rows each; returns -1 when out of
+# memory.  The block's planes are [row][column][tile] with nt tiles per plane.
+
+cdef int _input_job(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                    floating* v, Py_ssize_t cols, int m, Py_ssize_t c, Py_ssize_t k0,
+                    Py_ssize_t k1, Py_ssize_t rpb, Py_ssize_t rows, Py_ssize_t r0,
+                    Py_ssize_t pad_top, Py_ssize_t pad_left, Py_ssize_t th,
+                    Py_ssize_t tw) noexcept nogil:
     cdef int alpha = m + 2
-    cdef Py_ssize_t wext = tw * m + 2, plane = C * cols
-    cdef Py_ssize_t lo = min(max(pad_left, 0), wext)
-    cdef Py_ssize_t hi = max(min(pad_left + W, wext), lo)
-    cdef Py_ssize_t rl, n, h0, h, col, w, a, j, k, e
-    cdef floating d[6]
-    cdef floating o[6]
-    cdef const floating* rows[6]
-    # zero columns outside [lo, hi) stay zero; W zeros stand in for rows outside x
-    cdef floating* tmp = <floating*>calloc(alpha * wext + W, sizeof(floating))
-    cdef floating* zero = tmp + alpha * wext
-    if tmp == NULL:
+    cdef Py_ssize_t plane = C * cols, nb = rpb * tw
+    cdef Py_ssize_t blk, b0, b1, nt, rl, n, h0, h, t0, i, k, j, off, lo, hi, a
+    cdef const floating* row
+    cdef floating* dst
+    cdef floating* d = <floating*>malloc(2 * alpha * alpha * nb * sizeof(floating))
+    cdef floating* e
+    if d == NULL:
         return -1
-    for rl in range(rl0, rl1):
-        n = (r0 + rl) // th
-        h0 = (r0 + rl) % th * m - pad_top
-        col = rl * tw
-        for k in range(alpha):
-            h = h0 + k
-            rows[k] = x + ((n * C + c) * H + h) * W if 0 <= h < H else zero
-        # along H, whole rows: tmp[a, wp] = (B^T column)[a]
-        for w in range(lo, hi):
-            for k in range(alpha):
-                d[k] = rows[k][w - pad_left]
-            _fwd(m, d, o)
-            for a in range(alpha):
-                tmp[a * wext + w] = o[a]
-        # along W, one tile at a time, written in GEMM order
-        for a in range(alpha):
-            for j in range(tw):
-                _fwd(m, tmp + a * wext + j * m, o)
-                e = a * alpha
+    e = d + alpha * alpha * nb
+    for blk in range(k0, k1):
+        b0 = blk * rpb
+        b1 = min(rows, b0 + rpb)
+        nt = (b1 - b0) * tw
+        # gather the patches (the only strided pass), zeros outside the image
+        for rl in range(b0, b1):
+            n = (r0 + rl) // th
+            h0 = (r0 + rl) % th * m - pad_top
+            t0 = (rl - b0) * tw
+            for i in range(alpha):
+                h = h0 + i
+                row = x + ((n * C + c) * H + min(max(h, 0), H - 1)) * W
                 for k in range(alpha):
-                    v[(e + k) * plane + c * cols + col + j] = o[k]
-    free(tmp)
+                    dst = d + (i * alpha + k) * nt + t0
+                    off = k - pad_left
+                    # tiles j whose column j * m + off lies inside [0, W)
+                    lo = min(max(-_floordiv(off, m), 0), tw)
+                    hi = min(max(-_floordiv(off - W, m), lo), tw)
+                    if h < 0 or h >= H:
+                        lo = 0
+                        hi = 0
+                    for j in range(lo):
+                        dst[j] = 0
+                    for j in range(lo, hi):
+                        dst[j] = row[j * m + off]
+                    for j in range(hi, tw):
+                        dst[j] = 0
+        # along H over (column, tile) planes, then along W straight into v
+        _bt(m, d, alpha * nt, e, alpha * nt, alpha * nt)
+        for a in range(alpha):
+            _bt(m, e + a * alpha * nt, nt, v + (a * alpha * C + c) * cols + b0 * tw, plane, nt)
+    free(d)
     return 0
 
 
-cdef inline int _output_job(const floating* mm, Py_ssize_t cols, floating* y, Py_ssize_t C,
-                     Py_ssize_t OH, Py_ssize_t OW, int m, Py_ssize_t c, Py_ssize_t rl0,
-                     Py_ssize_t rl1, Py_ssize_t r0, Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
+cdef int _output_job(const floating* mm, Py_ssize_t cols, floating* y, Py_ssize_t C,
+                     Py_ssize_t OH, Py_ssize_t OW, int m, Py_ssize_t c, Py_ssize_t k0,
+                     Py_ssize_t k1, Py_ssize_t rpb, Py_ssize_t rows, Py_ssize_t r0,
+                     Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
     cdef int alpha = m + 2
-    cdef Py_ssize_t wt = tw * m, plane = C * cols
-    cdef Py_ssize_t rl, n, h0, h, col, w, a, j, k, e
-    cdef floating d[6]
-    cdef floating o[6]
-    cdef floating* rows[4]
-    # OW sink cells receive the rows of edge tiles that fall past the output
-    cdef floating* tmp = <floating*>calloc(alpha * wt + OW, sizeof(floating))
-    cdef floating* sink = tmp + alpha * wt
-    if tmp == NULL:
+    cdef Py_ssize_t plane = C * cols, nb = rpb * tw
+    cdef Py_ssize_t blk, b0, b1, nt, rl, n, h0, t0, i, p, j, jn, a
+    cdef floating* row
+    cdef const floating* src
+    cdef floating* q = <floating*>malloc((alpha + m) * m * nb * sizeof(floating))
+    cdef floating* o
+    if q == NULL:
         return -1
-    for rl in range(rl0, rl1):
-        n = (r0 + rl) // th
-        h0 = (r0 + rl) % th * m
-        col = rl * tw
-        # along W: tmp[a, j*m + q] = (A^T M[a, :])[q]
+    o = q + alpha * m * nb
+    for blk in range(k0, k1):
+        b0 = blk * rpb
+        b1 = min(rows, b0 + rpb)
+        nt = (b1 - b0) * tw
+        # along W, from M, then along H over (column, tile) planes
         for a in range(alpha):
-            e = a * alpha
-            for j in range(tw):
-                for k in range(alpha):
-                    d[k] = mm[(e + k) * plane + c * cols + col + j]
-                _out(m, d, tmp + a * wt + j * m)
-        # along H, whole output rows
-        for k in range(m):
-            h = h0 + k
-            rows[k] = y + ((n * C + c) * OH + h) * OW if h < OH else sink
-        for w in range(OW):
-            for a in range(alpha):
-                d[a] = tmp[a * wt + w]
-            _out(m, d, o)
-            for k in range(m):
-                rows[k][w] = o[k]
-    free(tmp)
+            _at(m, mm + (a * alpha * C + c) * cols + b0 * tw, plane, q + a * m * nt, nt, nt)
+        _at(m, q, m * nt, o, m * nt, m * nt)
+        # scatter the tiles, cropped at the high edges
+        for rl in range(b0, b1):
+            n = (r0 + rl) // th
+            h0 = (r0 + rl) % th * m
+            t0 = (rl - b0) * tw
+            for i in range(min(m, OH - h0)):
+                row = y + ((n * C + c) * OH + h0 + i) * OW
+                for p in range(m):
+                    src = o + (i * m + p) * nt + t0
+                    jn = min(tw, (OW - p + m - 1) // m)
+                    for j in range(jn):
+                        row[j * m + p] = src[j]
+    free(q)
     return 0
 
 
-cdef inline int _adjoint_job(const floating* gy, Py_ssize_t C, Py_ssize_t OH, Py_ssize_t OW,
-                      floating* dm, Py_ssize_t cols, int m, Py_ssize_t c, Py_ssize_t rl0,
-                      Py_ssize_t rl1, Py_ssize_t r0, Py_ssize_t th,
-                      Py_ssize_t tw) noexcept nogil:
+cdef int _adjoint_job(const floating* gy, Py_ssize_t C, Py_ssize_t OH, Py_ssize_t OW,
+                      floating* dm, Py_ssize_t cols, int m, Py_ssize_t c, Py_ssize_t k0,
+                      Py_ssize_t k1, Py_ssize_t rpb, Py_ssize_t rows, Py_ssize_t r0,
+                      Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
     cdef int alpha = m + 2
-    cdef Py_ssize_t wt = tw * m, plane = C * cols
-    cdef Py_ssize_t rl, n, h0, h, col, w, a, j, k, e
-    cdef floating d[6]
-    cdef floating o[6]
-    cdef const floating* rows[4]
-    # columns past OW stay zero (the cropped part of the edge tiles); OW zeros stand in for
-    # rows past the output
-    cdef floating* tmp = <floating*>calloc(alpha * wt + OW, sizeof(floating))
-    cdef floating* zero = tmp + alpha * wt
-    if tmp == NULL:
+    cdef Py_ssize_t plane = C * cols, nb = rpb * tw
+    cdef Py_ssize_t blk, b0, b1, nt, rl, n, h0, t0, i, p, j, hi, a
+    cdef const floating* row
+    cdef floating* dst
+    cdef floating* g = <floating*>malloc((m + alpha) * m * nb * sizeof(floating))
+    cdef floating* hh
+    if g == NULL:
         return -1
-    for rl in range(rl0, rl1):
-        n = (r0 + rl) // th
-        h0 = (r0 + rl) % th * m
-        col = rl * tw
-        for k in range(m):
-            h = h0 + k
-            rows[k] = gy + ((n * C + c) * OH + h) * OW if h < OH else zero
-        # along H: tmp[a, w] = (A gy[tile rows, w])[a]
-        for w in range(OW):
-            for k in range(m):
-                d[k] = rows[k][w]
-            _adj(m, d, o)
-            for a in range(alpha):
-                tmp[a * wt + w] = o[a]
-        # along W, one tile at a time, written in GEMM order
+    hh = g + m * m * nb
+    for blk in range(k0, k1):
+        b0 = blk * rpb
+        b1 = min(rows, b0 + rpb)
+        nt = (b1 - b0) * tw
+        # gather the tiles of gy, zeros past its edges
+        for rl in range(b0, b1):
+            n = (r0 + rl) // th
+            h0 = (r0 + rl) % th * m
+            t0 = (rl - b0) * tw
+            for i in range(m):
+                row = gy + ((n * C + c) * OH + min(h0 + i, OH - 1)) * OW
+                for p in range(m):
+                    dst = g + (i * m + p) * nt + t0
+                    hi = max(min(tw, (OW - p + m - 1) // m), 0) if h0 + i < OH else 0
+                    for j in range(hi):
+                        dst[j] = row[j * m + p]
+                    for j in range(hi, tw):
+                        dst[j] = 0
+        # along H over (column, tile) planes, then along W straight into dm
+        _a(m, g, m * nt, hh, m * nt, m * nt)
         for a in range(alpha):
-            e = a * alpha
-            for j in range(tw):
-                _adj(m, tmp + a * wt + j * m, o)
-                for k in range(alpha):
-                    dm[(e + k) * plane + c * cols + col + j] = o[k]
-    free(tmp)
+            _a(m, hh + a * m * nt, nt, dm + (a * alpha * C + c) * cols + b0 * tw, plane, nt)
+    free(g)
     return 0
 
 
-# ---- parallel drivers: jobs are (channel, block of tile rows), >= 16 when possible; each
-# job is called with a literal m, so the compiler specialises it (constant trip counts)
+# ---- parallel drivers: jobs are (channel, group of blocks), >= 16 when possible; each job
+# is called with a literal m, so the compiler specialises it (constant trip counts)
 
-cdef inline Py_ssize_t _split(Py_ssize_t rows, Py_ssize_t channels) noexcept nogil:
-    return max(1, min(rows, (16 + channels - 1) // channels))
+cdef inline Py_ssize_t _split(Py_ssize_t blocks, Py_ssize_t channels) noexcept nogil:
+    return max(1, min(blocks, (16 + channels - 1) // channels))
 
 
 cdef int _input_transform(const floating[:, :, :, ::1] x, floating[:, :, ::1] v, int m,
                           Py_ssize_t r0, Py_ssize_t pad_top, Py_ssize_t pad_left,
                           Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
     cdef Py_ssize_t C = x.shape[1], cols = v.shape[2], rows = cols // tw
-    cdef Py_ssize_t split = _split(rows, C), per = (rows + split - 1) // split
+    cdef Py_ssize_t rpb = max(1, BLOCK_TILES // tw), blocks = (rows + rpb - 1) // rpb
+    cdef Py_ssize_t split = _split(blocks, C), per = (blocks + split - 1) // split
     cdef Py_ssize_t job, b
     cdef int err = 0
     for job in prange(C * split, schedule="static"):
         b = job % split
         if m == 2:
             err += _input_job(&x[0, 0, 0, 0], C, x.shape[2], x.shape[3], &v[0, 0, 0], cols,
-                              2, job // split, b * per, min(rows, (b + 1) * per), r0,
-                              pad_top, pad_left, th, tw)
+                              2, job // split, b * per, min(blocks, (b + 1) * per), rpb, rows,
+                              r0, pad_top, pad_left, th, tw)
         else:
             err += _input_job(&x[0, 0, 0, 0], C, x.shape[2], x.shape[3], &v[0, 0, 0], cols,
-                              4, job // split, b * per, min(rows, (b + 1) * per), r0,
-                              pad_top, pad_left, th, tw)
+                              4, job // split, b * per, min(blocks, (b + 1) * per), rpb, rows,
+                              r0, pad_top, pad_left, th, tw)
     return err
 
 
 cdef int _output_transform(const floating[:, :, ::1] mm, floating[:, :, :, ::1] y, int m,
                            Py_ssize_t r0, Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
     cdef Py_ssize_t C = y.shape[1], cols = mm.shape[2], rows = cols // tw
-    cdef Py_ssize_t split = _split(rows, C), per = (rows + split - 1) // split
+    cdef Py_ssize_t rpb = max(1, BLOCK_TILES // tw), blocks = (rows + rpb - 1) // rpb
+    cdef Py_ssize_t split = _split(blocks, C), per = (blocks + split - 1) // split
     cdef Py_ssize_t job, b
     cdef int err = 0
     for job in prange(C * split, schedule="static"):
         b = job % split
         if m == 2:
             err += _output_job(&mm[0, 0, 0], cols, &y[0, 0, 0, 0], C, y.shape[2], y.shape[3],
-                               2, job // split, b * per, min(rows, (b + 1) * per), r0, th, tw)
+                               2, job // split, b * per, min(blocks, (b + 1) * per), rpb,
+                               rows, r0, th, tw)
         else:
             err += _output_job(&mm[0, 0, 0], cols, &y[0, 0, 0, 0], C, y.shape[2], y.shape[3],
-                               4, job // split, b * per, min(rows, (b + 1) * per), r0, th, tw)
+                               4, job // split, b * per, min(blocks, (b + 1) * per), rpb,
+                               rows, r0, th, tw)
     return err
 
 
 cdef int _output_adjoint(const floating[:, :, :, ::1] gy, floating[:, :, ::1] dm, int m,
                          Py_ssize_t r0, Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
     cdef Py_ssize_t C = gy.shape[1], cols = dm.shape[2], rows = cols // tw
-    cdef Py_ssize_t split = _split(rows, C), per = (rows + split - 1) // split
+    cdef Py_ssize_t rpb = max(1, BLOCK_TILES // tw), blocks = (rows + rpb - 1) // rpb
+    cdef Py_ssize_t split = _split(blocks, C), per = (blocks + split - 1) // split
     cdef Py_ssize_t job, b
     cdef int err = 0
     for job in prange(C * split, schedule="static"):
         b = job % split
         if m == 2:
             err += _adjoint_job(&gy[0, 0, 0, 0], C, gy.shape[2], gy.shape[3], &dm[0, 0, 0],
-                                cols, 2, job // split, b * per, min(rows, (b + 1) * per), r0,
-                                th, tw)
+                                cols, 2, job // split, b * per, min(blocks, (b + 1) * per),
+                                rpb, rows, r0, th, tw)
         else:
             err += _adjoint_job(&gy[0, 0, 0, 0], C, gy.shape[2], gy.shape[3], &dm[0, 0, 0],
-                                cols, 4, job // split, b * per, min(rows, (b + 1) * per), r0,
-                                th, tw)
+                                cols, 4, job // split, b * per, min(blocks, (b + 1) * per),
+                                rpb, rows, r0, th, tw)
     return err
 
 

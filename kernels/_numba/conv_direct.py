@@ -1,145 +1,460 @@
 """Direct convolution: forward, grad-input and grad-weight as plain loops.
 
-Each kernel runs ``prange`` over blocks of the output that it owns outright, so no two
-threads ever write the same cell:
+Every kernel works on "wide" rows: an output plane is computed at the row pitch of its
+source plane, so one tap is one long contiguous loop over a chunk of several output rows
+(columns past the output width are computed and discarded).  Each job first copies its
+input planes into a private source buffer that adds the zero padding (so no padded copy of
+the whole input is made) and splits strides into phases:
+``src[c, pd, ph, pw, i, j, k] = xpad[n, c, i*sd + pd, j*sh + ph, k*sw + pw]``, after which
+tap (kd, kh, kw) reads phase ((kd*dd) % sd, ...) at offset ((kd*dd) // sd, ...) with unit
+stride.  Unpadded unit-stride inputs are read in place.  Taps go four at a time into one
+accumulator pass (``acc[j] += a[j]*w0 + b[j]*w1 + ...``), so each chunk is loaded and stored
+once per four taps; the chunk (CHUNK elements) stays in L1 with the source rows it reads.
+Loops run along j with no reduction in them, so LLVM vectorises them without fastmath (NaN
+and Inf propagate as IEEE arithmetic says).
 
-* forward: one (n, co) output plane per iteration; each output row is accumulated in a local
-  row buffer, the innermost loop running along the contiguous output width (over a
-  contiguous input view at stride 1, a strided one otherwise);
-* grad-input: one (n, c) plane of the padded input gradient per iteration, scattered from
-  the output channels of c's group (the transpose of the forward gather);
-* grad-weight: one (co, ci) kernel slice per iteration, reduced over the batch and all
-  output positions through a local (taps x width) buffer.
+``prange`` runs over blocks of the output that each iteration owns outright:
 
-Loops without reductions in the innermost position let LLVM vectorise them without
-fastmath (NaN and Inf propagate exactly as IEEE arithmetic says).
+* forward: (image, group, block of output channels); the source copy serves the block;
+* grad-input: (image, group, block of input channels), as a gather: the transposed
+  convolution, i.e. the correlation of the zero-padded output gradient with the flipped
+  kernel, one input phase at a time (a non-finite weight thus also reaches the input cells
+  next to the border that no window of that tap covers, as 0 * inf); only the cells inside
+  the padding are written;
+* grad-weight: (output channel, block of images) into a private partial result per block,
+  summed once after the loop; inside a block each tap keeps per-lane sums over the chunk
+  (lanes past the output width are left out of the final sum), four images per pass.
+
+Every public function takes ``pad=None`` (the contract's padded input) or three (lo, hi)
+pairs, in which case the first array is the unpadded input (or its gradient) and the kernel
+reads zeros outside it.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._checks import check_arrays, check_conv_shapes, conv_ints
 
-
-@njit(parallel=True, cache=True)
-def _forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups):
-    n_batch, c_out, od_n, oh_n, ow_n = y.shape
-    cg, kd_n, kh_n, kw_n = w.shape[1], w.shape[2], w.shape[3], w.shape[4]
-    cout_g = c_out // groups
-    span = (ow_n - 1) * sw + 1          # input width one kernel column sweeps
-    for job in prange(n_batch * c_out):
-        n = job // c_out
-        co = job - n * c_out
-        c0 = (co // cout_g) * cg
-        acc = np.empty(ow_n, y.dtype)
-        for od in range(od_n):
-            for oh in range(oh_n):
-                acc[:] = 0
-                for ci in range(cg):
-                    for kd in range(kd_n):
-                        for kh in range(kh_n):
-                            xrow = xp[n, c0 + ci, od * sd + kd * dd, oh * sh + kh * dh]
-                            for kw in range(kw_n):
-                                wv = w[co, ci, kd, kh, kw]
-                                # views indexed from 0 vectorise (contiguous one for stride 1)
-                                if sw == 1:
-                                    xc = xrow[kw * dw:kw * dw + ow_n]
-                                    for ow in range(ow_n):
-                                        acc[ow] += xc[ow] * wv
-                                else:
-                                    xs = xrow[kw * dw:kw * dw + span:sw]
-                                    for ow in range(ow_n):
-                                        acc[ow] += xs[ow] * wv
-                y[n, co, od, oh, :] = acc
+CHUNK = 2048          # elements of one wide accumulator chunk (8 KiB of float32)
+GW_LANES = 4096       # grad-weight: taps x lanes of the per-lane sums (16 KiB of float32)
 
 
-@njit(parallel=True, cache=True)
-def _grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups):
-    n_batch, c_out, od_n, oh_n, ow_n = gy.shape
-    c_in = gxp.shape[1]
-    cg, kd_n, kh_n, kw_n = w.shape[1], w.shape[2], w.shape[3], w.shape[4]
-    cout_g = c_out // groups
-    span = (ow_n - 1) * sw + 1
-    for job in prange(n_batch * c_in):
-        n = job // c_in
-        c = job - n * c_in
-        g = c // cg
-        ci = c - g * cg
-        gxp[n, c] = 0
-        for co in range(g * cout_g, (g + 1) * cout_g):
-            for od in range(od_n):
-                for oh in range(oh_n):
-                    gyrow = gy[n, co, od, oh]
-                    for kd in range(kd_n):
-                        for kh in range(kh_n):
-                            gxrow = gxp[n, c, od * sd + kd * dd, oh * sh + kh * dh]
-                            for kw in range(kw_n):
-                                wv = w[co, ci, kd, kh, kw]
-                                if sw == 1:
-                                    gc = gxrow[kw * dw:kw * dw + ow_n]
-                                    for ow in range(ow_n):
-                                        gc[ow] += gyrow[ow] * wv
-                                else:
-                                    gs = gxrow[kw * dw:kw * dw + span:sw]
-                                    for ow in range(ow_n):
-                                        gs[ow] += gyrow[ow] * wv
+_pool = None
 
 
-@njit(parallel=True, cache=True)
-def _grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups):
-    n_batch, c_out, od_n, oh_n, ow_n = gy.shape
-    cg, kd_n, kh_n, kw_n = gw.shape[1], gw.shape[2], gw.shape[3], gw.shape[4]
-    cout_g = c_out // groups
-    taps = kd_n * kh_n * kw_n
-    span = (ow_n - 1) * sw + 1
-    for job in prange(c_out * cg):
-        co = job // cg
-        ci = job - co * cg
-        c = (co // cout_g) * cg + ci
-        # acc[tap, ow]: partial sums along the output width, reduced once at the end
-        acc = np.zeros((taps, ow_n), gw.dtype)
-        for n in range(n_batch):
-            for od in range(od_n):
-                for oh in range(oh_n):
-                    gyrow = gy[n, co, od, oh]
-                    t = 0
-                    for kd in range(kd_n):
-                        for kh in range(kh_n):
-                            xrow = xp[n, c, od * sd + kd * dd, oh * sh + kh * dh]
-                            for kw in range(kw_n):
-                                at = acc[t]
-                                if sw == 1:
-                                    xc = xrow[kw * dw:kw * dw + ow_n]
-                                    for ow in range(ow_n):
-                                        at[ow] += gyrow[ow] * xc[ow]
-                                else:
-                                    xs = xrow[kw * dw:kw * dw + span:sw]
-                                    for ow in range(ow_n):
-                                        at[ow] += gyrow[ow] * xs[ow]
-                                t += 1
-        t = 0
-        for kd in range(kd_n):
-            for kh in range(kh_n):
-                for kw in range(kw_n):
-                    s = 0.0
-                    for ow in range(ow_n):
-                        s += acc[t, ow]
-                    gw[co, ci, kd, kh, kw] = s
+def _run(kernel, jobs, *args):
+    """kernel(*args, first, step) on min(numba.get_num_threads(), jobs) threads, thread t
+    taking jobs t, t + step, ... (the kernels release the GIL)."""
+    global _pool
+    step = max(1, min(numba.get_num_threads(), jobs))
+    if step == 1:
+        kernel(*args, 0, 1)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(numba.config.NUMBA_NUM_THREADS,
+                                   thread_name_prefix="convlab-direct")
+    for f in [_pool.submit(kernel, *args, t, step) for t in range(step)]:
+        f.result()
+
+
+def _blocks(outer, inner):
+    """Blocks to split ``inner`` into so that outer * blocks gives every thread 4 jobs."""
+    want = -(-4 * numba.get_num_threads() // max(outer, 1))
+    return max(1, min(inner, want))
+
+
+@njit(cache=True)
+def _chunking(nh, nw, pitch, chunk):
+    """(rows, cols) of one chunk: whole rows while they fit, else part of one row."""
+    rows = min(max(1, chunk // pitch), nh)
+    if rows > 1:
+        return rows, nw
+    return 1, min(nw, chunk)
+
+
+@njit(cache=True)
+def _taps(acc, src, j0, offs, wts, t0, t1, jn):
+    """acc[:jn] = sum over t0 <= t < t1 of src[j0 + offs[t] + j] * wts[t]."""
+    r = t1 - t0 - 4 * ((t1 - t0 - 1) // 4)         # 1..4 taps in the first (assigning) pass
+    a = src[j0 + offs[t0]:j0 + offs[t0] + jn]
+    w0 = wts[t0]
+    if r == 1:
+        for j in range(jn):
+            acc[j] = a[j] * w0
+    else:
+        b = src[j0 + offs[t0 + 1]:j0 + offs[t0 + 1] + jn]
+        w1 = wts[t0 + 1]
+        if r == 2:
+            for j in range(jn):
+                acc[j] = a[j] * w0 + b[j] * w1
+        else:
+            c = src[j0 + offs[t0 + 2]:j0 + offs[t0 + 2] + jn]
+            w2 = wts[t0 + 2]
+            if r == 3:
+                for j in range(jn):
+                    acc[j] = a[j] * w0 + b[j] * w1 + c[j] * w2
+            else:
+                d = src[j0 + offs[t0 + 3]:j0 + offs[t0 + 3] + jn]
+                w3 = wts[t0 + 3]
+                for j in range(jn):
+                    acc[j] = a[j] * w0 + b[j] * w1 + c[j] * w2 + d[j] * w3
+    for t in range(t0 + r, t1, 4):
+        a = src[j0 + offs[t]:j0 + offs[t] + jn]
+        b = src[j0 + offs[t + 1]:j0 + offs[t + 1] + jn]
+        c = src[j0 + offs[t + 2]:j0 + offs[t + 2] + jn]
+        d = src[j0 + offs[t + 3]:j0 + offs[t + 3] + jn]
+        w0, w1, w2, w3 = wts[t], wts[t + 1], wts[t + 2], wts[t + 3]
+        for j in range(jn):
+            acc[j] += a[j] * w0 + b[j] * w1 + c[j] * w2 + d[j] * w3
+
+
+@njit(cache=True)
+def _src_geometry(xshape, kshape, oshape, s, d):
+    """Source plane extents (dp, hp, wp): the padded input itself at unit stride, else one
+    phase of the split (output size + the largest tap offset)."""
+    if s[0] == 1 and s[1] == 1 and s[2] == 1:
+        return xshape[0], xshape[1], xshape[2]
+    return (oshape[0] + (kshape[0] - 1) * d[0] // s[0],
+            oshape[1] + (kshape[1] - 1) * d[1] // s[1],
+            oshape[2] + (kshape[2] - 1) * d[2] // s[2])
+
+
+@njit(cache=True)
+def _tap_offsets(cg, kshape, s, d, hp, wp, psz, csz):
+    """Offset of tap (ci, kd, kh, kw) in a (phase-split) source, in w's order."""
+    offs = np.empty(cg * kshape[0] * kshape[1] * kshape[2], np.int64)
+    t = 0
+    for ci in range(cg):
+        for kd in range(kshape[0]):
+            for kh in range(kshape[1]):
+                for kw in range(kshape[2]):
+                    a, b, c = kd * d[0], kh * d[1], kw * d[2]
+                    phase = ((a % s[0]) * s[1] + b % s[1]) * s[2] + c % s[2]
+                    offs[t] = (ci * csz + phase * psz
+                               + ((a // s[0]) * hp + b // s[1]) * wp + c // s[2])
                     t += 1
+    return offs
 
 
-def direct_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups):
+@njit(cache=True)
+def _split(xf, x0, xshape, cg, s, lo, dp, hp, wp, dst):
+    """dst[ci, pd, ph, pw, i, j, k] = xpad[ci, i*sd + pd, j*sh + ph, k*sw + pw], where xpad
+    is the (cg, *xshape) block at xf[x0:] padded by lo below, 0 outside it.  (Unsigned flat
+    indices: no negative-index fix-up in the copy loops.)"""
+    d_in, h_in, w_in = xshape
+    sd, sh, sw = s
+    for t in range(dst.shape[0]):
+        dst[t] = 0
+    t = 0
+    for ci in range(cg):
+        for pd in range(sd):
+            for ph in range(sh):
+                for pw in range(sw):
+                    # columns k0 <= k < k1 fall inside x
+                    k0 = min(wp, max(0, -(-(lo[2] - pw) // sw)))
+                    k1 = min(wp, max(k0, -(-(w_in + lo[2] - pw) // sw)))
+                    for i in range(dp):
+                        for j in range(hp):
+                            z, h = i * sd + pd - lo[0], j * sh + ph - lo[1]
+                            if 0 <= z < d_in and 0 <= h < h_in:
+                                r0 = x0 + ((ci * d_in + z) * h_in + h) * w_in + k0 * sw + pw - lo[2]
+                                o0 = t + k0
+                                if sw == 1:
+                                    for k in range(k1 - k0):
+                                        dst[np.uint64(o0 + k)] = xf[np.uint64(r0 + k)]
+                                elif sw == 2:       # a constant stride vectorises
+                                    for k in range(k1 - k0):
+                                        dst[np.uint64(o0 + k)] = xf[np.uint64(r0 + 2 * k)]
+                                else:
+                                    for k in range(k1 - k0):
+                                        dst[np.uint64(o0 + k)] = xf[np.uint64(r0 + k * sw)]
+                            t += wp
+
+
+@njit(cache=True)
+def _forward_job(x, xf, wf, y, offs, s, lo, geo, inplace, n, g, b):
+    """y[n, block b of group g's output channels] (one job of _forward)."""
+    c_in, cg, cout_g, nblk, dp, hp, wp, csz, xsz, rows, cols = geo
+    od_n, oh_n, ow_n = y.shape[2], y.shape[3], y.shape[4]
+    taps = offs.shape[0]
+    if inplace:
+        src = xf[(n * c_in + g * cg) * csz:(n * c_in + g * cg + cg) * csz]
+    else:
+        src = np.empty(cg * csz, x.dtype)
+        _split(xf, (n * c_in + g * cg) * xsz, x.shape[2:], cg, s, lo, dp, hp, wp, src)
+    acc = np.empty((rows - 1) * wp + cols, y.dtype)
+    for co in range(g * cout_g + b * cout_g // nblk, g * cout_g + (b + 1) * cout_g // nblk):
+        wts = wf[co]
+        for od in range(od_n):
+            for oh0 in range(0, oh_n, rows):
+                nr = min(rows, oh_n - oh0)
+                for ow0 in range(0, ow_n, cols):
+                    nc = min(cols, ow_n - ow0)
+                    _taps(acc, src, (od * hp + oh0) * wp + ow0, offs, wts, 0, taps,
+                          (nr - 1) * wp + nc)
+                    for r in range(nr):     # views indexed from 0 vectorise
+                        yr = y[n, co, od, oh0 + r, ow0:ow0 + nc]
+                        ar = acc[r * wp:r * wp + nc]
+                        for i in range(nc):
+                            yr[i] = ar[i]
+
+
+@njit(nogil=True, cache=True)
+def _forward(x, w, y, s, d, groups, nblk, lo, xps, first, step):
+    """Jobs first, first + step, ... of y = conv of x padded by lo below to the spatial
+    shape xps."""
+    n_batch, c_in = x.shape[0], x.shape[1]
+    c_out, oh_n, ow_n = y.shape[1], y.shape[3], y.shape[4]
+    cg = w.shape[1]
+    cout_g = c_out // groups
+    # read x in place when it needs neither padding nor a phase split
+    inplace = s == (1, 1, 1) and xps == x.shape[2:]
+    dp, hp, wp = _src_geometry(xps, w.shape[2:], y.shape[2:], s, d)
+    psz = dp * hp * wp
+    csz = s[0] * s[1] * s[2] * psz
+    offs = _tap_offsets(cg, w.shape[2:], s, d, hp, wp, psz, csz)
+    taps = offs.shape[0]
+    wf = w.reshape(c_out, taps)
+    xf = x.reshape(-1)
+    xsz = x[0, 0].size
+    rows, cols = _chunking(oh_n, ow_n, wp, CHUNK)
+    geo = (c_in, cg, cout_g, nblk, dp, hp, wp, csz, xsz, rows, cols)
+    per_n = groups * nblk
+    for job in range(first, n_batch * per_n, step):
+        _forward_job(x, xf, wf, y, offs, s, lo, geo, inplace, job // per_n,
+                     (job % per_n) // nblk, job % nblk)
+
+
+@njit(cache=True)
+def _grad_input_job(gy, wf, gx, toff, tidx, pstart, s, lo, geo, n, g, b):
+    """gx[n, block b of group g's input channels] (one job of _grad_input)."""
+    cg, cout_g, nblk, ktaps, qd, qh, qw, eh, ew, esz, rows, cols, d_in, h_in, w_in = geo
+    sd, sh, sw = s
+    od_n, oh_n, ow_n = gy.shape[2], gy.shape[3], gy.shape[4]
+    gd, gh, gw_ = gx.shape[2], gx.shape[3], gx.shape[4]
+    nph = sd * sh * sw
+    gyp = np.zeros(cout_g * esz, gy.dtype)
+    for col in range(cout_g):
+        for i in range(od_n):
+            for j in range(oh_n):
+                o = col * esz + ((qd + i) * eh + qh + j) * ew + qw
+                gr = gy[n, g * cout_g + col, i, j]
+                gc = gyp[o:o + ow_n]
+                for k in range(ow_n):
+                    gc[k] = gr[k]
+    acc = np.empty((rows - 1) * ew + cols, gy.dtype)
+    wts = np.empty(cout_g * ktaps, gy.dtype)
+    for ci in range(b * cg // nblk, (b + 1) * cg // nblk):
+        c = g * cg + ci
+        for t in range(cout_g * ktaps):
+            col = tidx[t] // ktaps
+            wts[t] = wf[g * cout_g + col, ci, tidx[t] - col * ktaps]
+        for p in range(nph):
+            pd, ph, pw = p // (sh * sw), (p // sw) % sh, p % sw
+            nd = (d_in - pd + sd - 1) // sd
+            nh = (h_in - ph + sh - 1) // sh
+            nw = (w_in - pw + sw - 1) // sw
+            t0, t1 = pstart[p], pstart[p + 1]
+            # padded cells u = i*s + p, written where u - lo falls inside gx
+            k0 = max(0, -(-(lo[2] - pw) // sw))
+            k1 = max(k0, -(-(gw_ + lo[2] - pw) // sw))
+            for i in range(nd):
+                z = i * sd + pd - lo[0]
+                if z < 0 or z >= gd:
+                    continue
+                for oh0 in range(0, nh, rows):
+                    nr = min(rows, nh - oh0)
+                    for ow0 in range(0, nw, cols):
+                        nc = min(cols, nw - ow0)
+                        c0, c1 = max(k0 - ow0, 0), min(k1 - ow0, nc)
+                        if t1 > t0:
+                            _taps(acc, gyp, (i * eh + oh0) * ew + ow0, toff, wts, t0, t1,
+                                  (nr - 1) * ew + nc)
+                        else:   # no tap reaches this phase
+                            acc[:(nr - 1) * ew + nc] = 0
+                        for r in range(nr):
+                            h = (oh0 + r) * sh + ph - lo[1]
+                            if h < 0 or h >= gh or c1 <= c0:
+                                continue
+                            ar = acc[r * ew + c0:r * ew + c1]
+                            gr = gx[n, c, z, h, (ow0 + c0) * sw + pw - lo[2]:]
+                            if sw == 1:
+                                for k in range(c1 - c0):
+                                    gr[k] = ar[k]
+                            elif sw == 2:
+                                for k in range(c1 - c0):
+                                    gr[2 * k] = ar[k]
+                            else:
+                                for k in range(c1 - c0):
+                                    gr[k * sw] = ar[k]
+
+
+@njit(nogil=True, cache=True)
+def _grad_input(gy, w, gx, s, d, groups, nblk, lo, xps, first, step):
+    """Jobs first, first + step, ... of gx = the gradient w.r.t. x of _forward(x, ...): the
+    cells of the padded gradient (spatial shape xps) from lo on."""
+    sd, sh, sw = s
+    dd, dh, dw = d
+    n_batch, c_out = gy.shape[0], gy.shape[1]
+    d_in, h_in, w_in = xps
+    cg, kd_n, kh_n, kw_n = w.shape[1], w.shape[2], w.shape[3], w.shape[4]
+    cout_g = c_out // groups
+    ktaps = kd_n * kh_n * kw_n
+    qd, qh, qw = (kd_n - 1) * dd // sd, (kh_n - 1) * dh // sh, (kw_n - 1) * dw // sw
+    # phase extents x*; the zero-padded output gradient gyp has extents e* (gy at offset q*)
+    xd, xh, xw = -(-d_in // sd), -(-h_in // sh), -(-w_in // sw)
+    eh, ew = qh + xh, qw + xw
+    esz = (qd + xd) * eh * ew
+    # the taps of each input phase (CSR): tap tt reads gyp at toff[tt], weight tidx[tt]
+    nph = sd * sh * sw
+    pstart = np.zeros(nph + 1, np.int64)
+    toff = np.empty(cout_g * ktaps, np.int64)
+    tidx = np.empty(cout_g * ktaps, np.int64)
+    tt = 0
+    for pp in range(nph):
+        pstart[pp] = tt
+        for cc in range(cout_g):
+            kk = 0
+            for kd in range(kd_n):
+                for kh in range(kh_n):
+                    for kw in range(kw_n):
+                        u, v, q = kd * dd, kh * dh, kw * dw
+                        if ((u % sd) * sh + v % sh) * sw + q % sw == pp:
+                            toff[tt] = cc * esz + (((qd - u // sd) * eh + qh - v // sh) * ew
+                                                   + qw - q // sw)
+                            tidx[tt] = cc * ktaps + kk
+                            tt += 1
+                        kk += 1
+    pstart[nph] = tt
+    wf = w.reshape(c_out, cg, ktaps)
+    rows, cols = _chunking(xh, xw, ew, CHUNK)
+    geo = (cg, cout_g, nblk, ktaps, qd, qh, qw, eh, ew, esz, rows, cols, d_in, h_in, w_in)
+    per_n = groups * nblk
+    for job in range(first, n_batch * per_n, step):
+        _grad_input_job(gy, wf, gx, toff, tidx, pstart, s, lo, geo, job // per_n,
+                        (job % per_n) // nblk, job % nblk)
+
+
+@njit(cache=True)
+def _grad_weight_job(gy, x, xf, part, offs, s, lo, geo, inplace, co, b):
+    """part[b, co] (one job of _grad_weight)."""
+    c_in, cg, cout_g, nblk, dp, hp, wp, csz, xsz, rows, cols, span = geo
+    n_batch, od_n, oh_n, ow_n = gy.shape[0], gy.shape[2], gy.shape[3], gy.shape[4]
+    taps = offs.shape[0]
+    g = co // cout_g
+    # acc[t, j]: per-lane sums; gyw[k]: gy of the k-th image of four at the source's row
+    # pitch (0 past the output width); the four images' products go into one pass
+    acc = np.zeros((taps, span), gy.dtype)
+    gyw = np.zeros((4, span), gy.dtype)
+    buf = np.empty(0 if inplace else 4 * cg * csz, x.dtype)
+    src = xf if inplace else buf
+    base = np.empty(4, np.int64)
+    n1 = (b + 1) * n_batch // nblk
+    for n0 in range(b * n_batch // nblk, n1, 4):
+        m = min(4, n1 - n0)
+        for k in range(m):
+            if inplace:
+                base[k] = ((n0 + k) * c_in + g * cg) * csz
+            else:
+                base[k] = k * cg * csz
+                _split(xf, ((n0 + k) * c_in + g * cg) * xsz, x.shape[2:], cg, s,
+                       lo, dp, hp, wp, buf[base[k]:base[k] + cg * csz])
+        for od in range(od_n):
+            for oh0 in range(0, oh_n, rows):
+                nr = min(rows, oh_n - oh0)
+                for ow0 in range(0, ow_n, cols):
+                    nc = min(cols, ow_n - ow0)
+                    for k in range(m):
+                        for r in range(nr):
+                            gr = gy[n0 + k, co, od, oh0 + r, ow0:ow0 + nc]
+                            gk = gyw[k, r * wp:r * wp + nc]
+                            for i in range(nc):
+                                gk[i] = gr[i]
+                    j0 = (od * hp + oh0) * wp + ow0
+                    jn = (nr - 1) * wp + nc
+                    for t in range(taps):
+                        at = acc[t]
+                        if m == 4:
+                            o = j0 + offs[t]
+                            a0 = src[base[0] + o:base[0] + o + jn]
+                            a1 = src[base[1] + o:base[1] + o + jn]
+                            a2 = src[base[2] + o:base[2] + o + jn]
+                            a3 = src[base[3] + o:base[3] + o + jn]
+                            g0, g1, g2, g3 = gyw[0], gyw[1], gyw[2], gyw[3]
+                            for j in range(jn):
+                                at[j] += (g0[j] * a0[j] + g1[j] * a1[j] + g2[j] * a2[j]
+                                          + g3[j] * a3[j])
+                        else:
+                            for k in range(m):
+                                o = base[k] + j0 + offs[t]
+                                a0 = src[o:o + jn]
+                                g0 = gyw[k]
+                                for j in range(jn):
+                                    at[j] += g0[j] * a0[j]
+    for t in range(taps):      # the lanes inside the output width
+        total = 0.0
+        for r in range(rows):
+            ar = acc[t, r * wp:r * wp + cols]
+            for i in range(cols):
+                total += ar[i]
+        part[b, co, t] = total
+
+
+@njit(nogil=True, cache=True)
+def _grad_weight(gy, x, gw, part, s, d, groups, lanes, lo, xps, first, step):
+    """Jobs first, first + step, ... of part[b, co, t] = the gradient of tap t of gw[co] from
+    the images of block b (x padded by lo below to the spatial shape xps)."""
+    c_in = x.shape[1]
+    c_out, oh_n, ow_n = gy.shape[1], gy.shape[3], gy.shape[4]
+    nblk, cg = part.shape[0], gw.shape[1]
+    cout_g = c_out // groups
+    inplace = s == (1, 1, 1) and xps == x.shape[2:]
+    dp, hp, wp = _src_geometry(xps, gw.shape[2:], gy.shape[2:], s, d)
+    psz = dp * hp * wp
+    csz = s[0] * s[1] * s[2] * psz
+    offs = _tap_offsets(cg, gw.shape[2:], s, d, hp, wp, psz, csz)
+    xf = x.reshape(-1)
+    xsz = x[0, 0].size
+    rows, cols = _chunking(oh_n, ow_n, wp, lanes)
+    span = (rows - 1) * wp + cols
+    geo = (c_in, cg, cout_g, nblk, dp, hp, wp, csz, xsz, rows, cols, span)
+    for job in range(first, c_out * nblk, step):
+        _grad_weight_job(gy, x, xf, part, offs, s, lo, geo, inplace, job // nblk, job % nblk)
+
+
+def _pads(op, pad, shape):
+    """(lo, padded spatial shape) of ``pad`` (None or three (lo, hi) pairs of ints >= 0)."""
+    if pad is None:
+        return (0, 0, 0), tuple(shape[2:])
+    try:
+        pairs = [(int(lo), int(hi)) for lo, hi in pad]
+    except (TypeError, ValueError):
+        pairs = []
+    if len(pairs) != 3 or any(v < 0 for pr in pairs for v in pr):
+        raise ValueError(f"{op}: pad must be three (lo, hi) pairs of ints >= 0, received "
+                         f"{pad!r}")
+    return (tuple(lo for lo, _ in pairs),
+            tuple(n + lo + hi for n, (lo, hi) in zip(shape[2:], pairs)))
+
+
+def direct_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, pad=None):
     """Direct convolution (cross-correlation) of a padded input, written into ``y``.
 
     Parameters
     ----------
-    xp : ndarray (N, C, D, H, W), float32 or float64, C-contiguous, already padded.
+    xp : ndarray (N, C, D, H, W), float32 or float64, C-contiguous, already padded (or the
+        unpadded input when ``pad`` is given).
     w : ndarray (C_out, C // groups, KD, KH, KW), same dtype.
     y : ndarray (N, C_out, OD, OH, OW), same dtype, overwritten, where
-        ``OD = (D - dd * (KD - 1) - 1) // sd + 1`` and likewise for H, W.
+        ``OD = (D - dd * (KD - 1) - 1) // sd + 1`` and likewise for H, W (D, H, W padded).
     sd, sh, sw, dd, dh, dw, groups : int
         Strides, dilations and groups.
+    pad : None or ((lo, hi),) * 3
+        Zero padding the kernel adds around ``xp`` itself.
 
     Examples
     --------
@@ -151,15 +466,19 @@ def direct_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups):
     op = "direct_forward"
     ints = conv_ints(op, sd, sh, sw, dd, dh, dw, groups)
     check_arrays(op, ("xp", "w", "y"), (xp, w, y), 5)
-    check_conv_shapes(op, xp.shape, w.shape, y.shape, ints[:3], ints[3:6], ints[6])
-    _forward(xp, w, y, *ints)
+    lo, xps = _pads(op, pad, xp.shape)
+    check_conv_shapes(op, xp.shape[:2] + xps, w.shape, y.shape, ints[:3], ints[3:6], ints[6])
+    nblk = _blocks(xp.shape[0] * groups, w.shape[0] // groups)
+    _run(_forward, xp.shape[0] * groups * nblk, xp, w, y, tuple(ints[:3]), tuple(ints[3:6]),
+         groups, nblk, lo, xps)
 
 
-def direct_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups):
+def direct_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, pad=None):
     """Gradient w.r.t. the padded input of :func:`direct_forward`, written into ``gxp``.
 
     ``gy`` is (N, C_out, OD, OH, OW), ``w`` (C_out, C // groups, KD, KH, KW) and ``gxp``
-    (N, C, D, H, W), the padded input's shape; cells no window reaches get 0.
+    (N, C, D, H, W), the padded input's shape (the unpadded one when ``pad`` is given); cells
+    no window reaches get 0.
 
     Examples
     --------
@@ -171,16 +490,19 @@ def direct_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups):
     op = "direct_grad_input"
     ints = conv_ints(op, sd, sh, sw, dd, dh, dw, groups)
     check_arrays(op, ("gy", "w", "gxp"), (gy, w, gxp), 5)
-    check_conv_shapes(op, gxp.shape, w.shape, gy.shape, ints[:3], ints[3:6], ints[6],
+    lo, xps = _pads(op, pad, gxp.shape)
+    check_conv_shapes(op, gxp.shape[:2] + xps, w.shape, gy.shape, ints[:3], ints[3:6], ints[6],
                       ("gxp", "w", "gy"))
-    _grad_input(gy, w, gxp, *ints)
+    nblk = _blocks(gxp.shape[0] * groups, w.shape[1])
+    _run(_grad_input, gxp.shape[0] * groups * nblk, gy, w, gxp, tuple(ints[:3]),
+         tuple(ints[3:6]), groups, nblk, lo, xps)
 
 
-def direct_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups):
+def direct_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, pad=None):
     """Gradient w.r.t. the weight of :func:`direct_forward`, written into ``gw``.
 
-    ``gy`` is (N, C_out, OD, OH, OW), ``xp`` the padded input (N, C, D, H, W) and ``gw``
-    (C_out, C // groups, KD, KH, KW).
+    ``gy`` is (N, C_out, OD, OH, OW), ``xp`` the padded input (N, C, D, H, W) (the unpadded
+    one when ``pad`` is given) and ``gw`` (C_out, C // groups, KD, KH, KW).
 
     Examples
     --------
@@ -192,6 +514,14 @@ def direct_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups):
     op = "direct_grad_weight"
     ints = conv_ints(op, sd, sh, sw, dd, dh, dw, groups)
     check_arrays(op, ("gy", "xp", "gw"), (gy, xp, gw), 5)
-    check_conv_shapes(op, xp.shape, gw.shape, gy.shape, ints[:3], ints[3:6], ints[6],
+    lo, xps = _pads(op, pad, xp.shape)
+    check_conv_shapes(op, xp.shape[:2] + xps, gw.shape, gy.shape, ints[:3], ints[3:6], ints[6],
                       ("xp", "gw", "gy"))
-    _grad_weight(gy, xp, gw, *ints)
+    c_out, taps = gw.shape[0], gw[0].size
+    nblk = _blocks(c_out, xp.shape[0])
+    # one partial result per block of images, summed here (gw itself when there is one)
+    part = gw.reshape(1, c_out, taps) if nblk == 1 else np.empty((nblk, c_out, taps), gw.dtype)
+    _run(_grad_weight, c_out * nblk, gy, xp, gw, part, tuple(ints[:3]), tuple(ints[3:6]),
+         groups, max(16, min(CHUNK, GW_LANES // taps)), lo, xps)
+    if nblk > 1:
+        np.sum(part, axis=0, out=gw.reshape(c_out, taps))

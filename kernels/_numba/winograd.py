@@ -1,8 +1,9 @@
 """Winograd F(2x2,3x3) and F(4x4,3x3) tile transforms (Numba), for kernels/conv/winograd.py.
 
 A tile of the output is ``m x m`` (m = 2 or 4); it reads an ``alpha x alpha`` input tile,
-alpha = m + 2.  With the matrices of Lavin & Gray (2015) (B^T, G, A^T; points 0, +-1 for
-F(2,3) and 0, +-1, +-2 for F(4,3))::
+alpha = m + 2.  With the matrices B^T, G, A^T of kernels/conv/winograd.py (Toom-Cook points
+0, +-1 for F(2,3) as in Lavin & Gray (2015); 0, +-1, -1/2, 2 for F(4,3), about half the
+float32 error of Lavin & Gray's 0, +-1, +-2)::
 
     V = B^T d B    (input transform, per input tile and channel)
     M[e] = U[e] @ V[e]   for each of the alpha*alpha elements e  (BLAS, done by the caller)
@@ -11,13 +12,18 @@ F(2,3) and 0, +-1, +-2 for F(4,3))::
 Arrays here are 4-D (N, C, H, W) (the caller drops the singleton depth of the 5-D form) and
 GEMM-ordered (alpha*alpha, channels, tiles).  Tiles are numbered in rows: a *tile row* r is
 (image n, tile row i) with r = n * th + i, and tile (r, j) is column (r - r0) * tw + j of a
-chunk of tile rows starting at r0.  Every transform is separable: a pass along H over whole
-rows (contiguous, vectorised along W) into a small per-job scratch, then a pass along W per
-tile.  prange runs over (channel, block of tile rows) jobs, each owning its output columns.
+chunk of tile rows starting at r0.
 
-The 1-D transforms below are B^T, A^T and A written out with common subexpressions shared;
-kernels/conv/winograd.py holds the same matrices as arrays and the tests check one against
-the other.
+Every kernel works on blocks of about ``BLOCK_TILES`` tiles of one channel, held in a per-job
+scratch buffer as planes of one value per tile (``[row][column][tile]``), so that both 1-D
+passes of a separable transform are loops over a contiguous run of tiles (vectorised,
+8 floats a step with AVX2) that write one output plane each.  Only the gather of the input
+patches (and the scatter of output tiles) touches the image with a stride.  prange runs over
+(channel, group of blocks) jobs, each owning its output columns.
+
+The 1-D transforms below are B^T, A^T and A written out (float32 constants keep float32
+arithmetic in float32); kernels/conv/winograd.py holds the same matrices as arrays and the
+tests check one against the other.
 """
 from __future__ import annotations
 
@@ -27,251 +33,310 @@ from numba import njit, prange
 from ._checks import check_arrays
 
 
-@njit(inline="always")
-def _bt2(d0, d1, d2, d3):
-    return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+BLOCK_TILES = 128
+
+
+# ---- 1-D transforms over planes: out[k][t] = sum_i T[k, i] * inp[i][t] for t < n.  The
+# planes are slices of 1-D buffers: plane i of ``s`` starts at so + i * ss.  One loop per
+# output plane keeps each loop at one store stream (vectorisable).
+
+_e, _q, _h = np.float32(0.125), np.float32(0.25), np.float32(0.5)
+_1h, _2, _2h = np.float32(1.5), np.float32(2), np.float32(2.5)
+_4, _8 = np.float32(4), np.float32(8)
 
 
 @njit(inline="always")
-def _at2(m0, m1, m2, m3):
-    return m0 + m1 + m2, m1 - m2 - m3
+def _bt2(s, so, ss, d, do, ds, n):
+    d0, d1, d2, d3 = d[do:do + n], d[do + ds:do + ds + n], d[do + 2 * ds:do + 2 * ds + n], \
+        d[do + 3 * ds:do + 3 * ds + n]
+    s0, s1, s2, s3 = s[so:so + n], s[so + ss:so + ss + n], s[so + 2 * ss:so + 2 * ss + n], \
+        s[so + 3 * ss:so + 3 * ss + n]
+    for t in range(n):
+        d0[t] = s0[t] - s2[t]
+    for t in range(n):
+        d1[t] = s1[t] + s2[t]
+    for t in range(n):
+        d2[t] = s2[t] - s1[t]
+    for t in range(n):
+        d3[t] = s1[t] - s3[t]
 
 
 @njit(inline="always")
-def _a2(y0, y1):
-    return y0, y0 + y1, y0 - y1, -y1
+def _at2(s, so, ss, d, do, ds, n):
+    d0, d1 = d[do:do + n], d[do + ds:do + ds + n]
+    s0, s1, s2, s3 = s[so:so + n], s[so + ss:so + ss + n], s[so + 2 * ss:so + 2 * ss + n], \
+        s[so + 3 * ss:so + 3 * ss + n]
+    for t in range(n):
+        d0[t] = s0[t] + s1[t] + s2[t]
+    for t in range(n):
+        d1[t] = s1[t] - s2[t] - s3[t]
 
 
 @njit(inline="always")
-def _bt4(d0, d1, d2, d3, d4, d5):
-    p = d4 - 4 * d2
-    q = d3 - 4 * d1
-    s = d4 - d2
-    t = 2 * (d3 - d1)
-    return 4 * d0 - 5 * d2 + d4, p + q, p - q, s + t, s - t, 4 * d1 - 5 * d3 + d5
+def _a2(s, so, ss, d, do, ds, n):
+    d0, d1, d2, d3 = d[do:do + n], d[do + ds:do + ds + n], d[do + 2 * ds:do + 2 * ds + n], \
+        d[do + 3 * ds:do + 3 * ds + n]
+    s0, s1 = s[so:so + n], s[so + ss:so + ss + n]
+    for t in range(n):
+        d0[t] = s0[t]
+    for t in range(n):
+        d1[t] = s0[t] + s1[t]
+    for t in range(n):
+        d2[t] = s0[t] - s1[t]
+    for t in range(n):
+        d3[t] = -s1[t]
 
 
 @njit(inline="always")
-def _at4(m0, m1, m2, m3, m4, m5):
-    a = m1 + m2
-    b = m1 - m2
-    c = m3 + m4
-    d = m3 - m4
-    return m0 + a + c, b + 2 * d, a + 4 * c, b + 8 * d + m5
+def _bt4(s, so, ss, d, do, ds, n):
+    s0, s1, s2 = s[so:so + n], s[so + ss:so + ss + n], s[so + 2 * ss:so + 2 * ss + n]
+    s3, s4 = s[so + 3 * ss:so + 3 * ss + n], s[so + 4 * ss:so + 4 * ss + n]
+    s5 = s[so + 5 * ss:so + 5 * ss + n]
+    d0, d1, d2 = d[do:do + n], d[do + ds:do + ds + n], d[do + 2 * ds:do + 2 * ds + n]
+    d3, d4 = d[do + 3 * ds:do + 3 * ds + n], d[do + 4 * ds:do + 4 * ds + n]
+    d5 = d[do + 5 * ds:do + 5 * ds + n]
+    for t in range(n):
+        d0[t] = (s0[t] + s4[t]) + (_1h * (s1[t] - s3[t]) - _2 * s2[t])
+    for t in range(n):
+        d1[t] = (s4[t] - s1[t]) - (_2h * s2[t] + _h * s3[t])
+    for t in range(n):
+        d2[t] = (s4[t] + s1[t]) + (_h * s2[t] - _2h * s3[t])
+    for t in range(n):
+        d3[t] = (s4[t] - s2[t]) + _2 * (s1[t] - s3[t])
+    for t in range(n):
+        d4[t] = (s4[t] - s2[t]) - _h * (s1[t] - s3[t])
+    for t in range(n):
+        d5[t] = (s1[t] + s5[t]) + (_1h * (s2[t] - s4[t]) - _2 * s3[t])
 
 
 @njit(inline="always")
-def _a4(y0, y1, y2, y3):
-    s = y0 + y2
-    t = y1 + y3
-    u = y0 + 4 * y2
-    v = 2 * y1 + 8 * y3
-    return y0, s + t, s - t, u + v, u - v, y3
+def _at4(s, so, ss, d, do, ds, n):
+    s0, s1, s2 = s[so:so + n], s[so + ss:so + ss + n], s[so + 2 * ss:so + 2 * ss + n]
+    s3, s4 = s[so + 3 * ss:so + 3 * ss + n], s[so + 4 * ss:so + 4 * ss + n]
+    s5 = s[so + 5 * ss:so + 5 * ss + n]
+    d0, d1, d2 = d[do:do + n], d[do + ds:do + ds + n], d[do + 2 * ds:do + 2 * ds + n]
+    d3 = d[do + 3 * ds:do + 3 * ds + n]
+    for t in range(n):
+        d0[t] = s0[t] + (s1[t] + s2[t]) + (s3[t] + s4[t])
+    for t in range(n):
+        d1[t] = (s1[t] - s2[t]) + (_2 * s4[t] - _h * s3[t])
+    for t in range(n):
+        d2[t] = (s1[t] + s2[t]) + (_4 * s4[t] + _q * s3[t])
+    for t in range(n):
+        d3[t] = (s1[t] - s2[t]) + (_8 * s4[t] - _e * s3[t]) + s5[t]
 
 
 @njit(inline="always")
-def _row(a, n, c, h, spare):
-    """Row h of plane (n, c) of ``a``, or ``spare`` (zeros to read, a sink to write) when h is
-    outside the plane."""
-    if 0 <= h < a.shape[2]:
-        return a[n, c, h]
-    return spare
+def _a4(s, so, ss, d, do, ds, n):
+    s0, s1 = s[so:so + n], s[so + ss:so + ss + n]
+    s2, s3 = s[so + 2 * ss:so + 2 * ss + n], s[so + 3 * ss:so + 3 * ss + n]
+    d0, d1, d2 = d[do:do + n], d[do + ds:do + ds + n], d[do + 2 * ds:do + 2 * ds + n]
+    d3, d4 = d[do + 3 * ds:do + 3 * ds + n], d[do + 4 * ds:do + 4 * ds + n]
+    d5 = d[do + 5 * ds:do + 5 * ds + n]
+    for t in range(n):
+        d0[t] = s0[t]
+    for t in range(n):
+        d1[t] = (s0[t] + s2[t]) + (s1[t] + s3[t])
+    for t in range(n):
+        d2[t] = (s0[t] + s2[t]) - (s1[t] + s3[t])
+    for t in range(n):
+        d3[t] = (s0[t] + _q * s2[t]) - (_h * s1[t] + _e * s3[t])
+    for t in range(n):
+        d4[t] = (s0[t] + _4 * s2[t]) + (_2 * s1[t] + _8 * s3[t])
+    for t in range(n):
+        d5[t] = s3[t]
 
 
 @njit(inline="always")
-def _jobs(rows, channels):
-    """Split each channel's tile rows into blocks so there are >= 16 jobs when possible."""
-    return max(1, min(rows, (16 + channels - 1) // channels))
+def _bt(m, s, so, ss, d, do, ds, n):
+    """B^T of F(m, 3): alpha planes -> alpha planes."""
+    if m == 2:
+        _bt2(s, so, ss, d, do, ds, n)
+    else:
+        _bt4(s, so, ss, d, do, ds, n)
+
+
+@njit(inline="always")
+def _at(m, s, so, ss, d, do, ds, n):
+    """A^T of F(m, 3): alpha planes -> m planes."""
+    if m == 2:
+        _at2(s, so, ss, d, do, ds, n)
+    else:
+        _at4(s, so, ss, d, do, ds, n)
+
+
+@njit(inline="always")
+def _a(m, s, so, ss, d, do, ds, n):
+    """A of F(m, 3): m planes -> alpha planes."""
+    if m == 2:
+        _a2(s, so, ss, d, do, ds, n)
+    else:
+        _a4(s, so, ss, d, do, ds, n)
+
+
+@njit(inline="always")
+def _jobs(blocks, channels):
+    """Groups of blocks per channel so there are >= 16 jobs when possible."""
+    return max(1, min(blocks, (16 + channels - 1) // channels))
+
+
+@njit(inline="always")
+def _gather(row, w_n, off, d, base, nt, tw, m, alpha):
+    """d[base + k * nt + j] = row[j * m + off + k] (zero outside the row), k < alpha, j < tw;
+    ``alpha`` is passed as a literal so the k loops unroll."""
+    for j in range(tw):
+        w0 = j * m + off
+        if w0 >= 0 and w0 + alpha <= w_n:
+            for k in range(alpha):
+                d[base + k * nt + j] = row[w0 + k]
+        else:
+            for k in range(alpha):
+                d[base + k * nt + j] = row[w0 + k] if 0 <= w0 + k < w_n else 0
+
+
+@njit(inline="always")
+def _zero(d, base, nt, tw, alpha):
+    for k in range(alpha):
+        for j in range(tw):
+            d[base + k * nt + j] = 0
+
+
+@njit(inline="always")
+def _scatter(o, base, nt, row, o_w, tw, m):
+    """row[j * m + p] = o[base + p * nt + j] for the columns inside the row; ``m`` literal."""
+    for j in range(tw):
+        w0 = j * m
+        if w0 + m <= o_w:
+            for p in range(m):
+                row[w0 + p] = o[base + p * nt + j]
+        else:
+            for p in range(o_w - w0):
+                row[w0 + p] = o[base + p * nt + j]
 
 
 @njit(cache=True, parallel=True)
 def _input_transform(x, v, m, r0, pad_top, pad_left, th, tw):
     alpha = m + 2
     c_n, h_n, w_n = x.shape[1], x.shape[2], x.shape[3]
-    rows = v.shape[2] // tw
-    wext = tw * m + 2
-    zero = np.zeros(w_n, x.dtype)
-    # the padded input's columns [lo, hi) map onto x's columns; the rest are zeros
-    lo = min(max(pad_left, 0), wext)
-    hi = max(min(pad_left + w_n, wext), lo)
-    split = _jobs(rows, c_n)
-    per = (rows + split - 1) // split
+    cols = v.shape[2]
+    rows = cols // tw
+    plane = c_n * cols                         # distance between v[e] and v[e + 1]
+    vf = v.reshape(v.size)
+    rpb = max(1, BLOCK_TILES // tw)            # tile rows per block
+    blocks = (rows + rpb - 1) // rpb
+    split = _jobs(blocks, c_n)
+    per = (blocks + split - 1) // split
     for job in prange(c_n * split):
         c = job // split
-        tmp = np.zeros((alpha, wext), x.dtype)
-        for rl in range(job % split * per, min(rows, (job % split + 1) * per)):
-            n = (r0 + rl) // th
-            h0 = (r0 + rl) % th * m - pad_top
-            col = rl * tw
-            if m == 2:
-                x0 = _row(x, n, c, h0, zero)
-                x1 = _row(x, n, c, h0 + 1, zero)
-                x2 = _row(x, n, c, h0 + 2, zero)
-                x3 = _row(x, n, c, h0 + 3, zero)
-                for wp in range(lo, hi):
-                    w = wp - pad_left
-                    t0, t1, t2, t3 = _bt2(x0[w], x1[w], x2[w], x3[w])
-                    tmp[0, wp] = t0
-                    tmp[1, wp] = t1
-                    tmp[2, wp] = t2
-                    tmp[3, wp] = t3
-                for a in range(alpha):
-                    for j in range(tw):
-                        b = j * m
-                        u0, u1, u2, u3 = _bt2(tmp[a, b], tmp[a, b + 1], tmp[a, b + 2],
-                                              tmp[a, b + 3])
-                        e = a * alpha
-                        v[e, c, col + j] = u0
-                        v[e + 1, c, col + j] = u1
-                        v[e + 2, c, col + j] = u2
-                        v[e + 3, c, col + j] = u3
-            else:
-                x0 = _row(x, n, c, h0, zero)
-                x1 = _row(x, n, c, h0 + 1, zero)
-                x2 = _row(x, n, c, h0 + 2, zero)
-                x3 = _row(x, n, c, h0 + 3, zero)
-                x4 = _row(x, n, c, h0 + 4, zero)
-                x5 = _row(x, n, c, h0 + 5, zero)
-                for wp in range(lo, hi):
-                    w = wp - pad_left
-                    t0, t1, t2, t3, t4, t5 = _bt4(x0[w], x1[w], x2[w], x3[w], x4[w], x5[w])
-                    tmp[0, wp] = t0
-                    tmp[1, wp] = t1
-                    tmp[2, wp] = t2
-                    tmp[3, wp] = t3
-                    tmp[4, wp] = t4
-                    tmp[5, wp] = t5
-                for a in range(alpha):
-                    for j in range(tw):
-                        b = j * m
-                        u0, u1, u2, u3, u4, u5 = _bt4(tmp[a, b], tmp[a, b + 1], tmp[a, b + 2],
-                                                      tmp[a, b + 3], tmp[a, b + 4],
-                                                      tmp[a, b + 5])
-                        e = a * alpha
-                        v[e, c, col + j] = u0
-                        v[e + 1, c, col + j] = u1
-                        v[e + 2, c, col + j] = u2
-                        v[e + 3, c, col + j] = u3
-                        v[e + 4, c, col + j] = u4
-                        v[e + 5, c, col + j] = u5
+        nb = rpb * tw
+        # d[(i * alpha + k) * nt + t]: padded input at row i, column k of tile t
+        d = np.empty(alpha * alpha * nb, x.dtype)
+        e = np.empty(alpha * alpha * nb, x.dtype)
+        for blk in range(job % split * per, min(blocks, (job % split + 1) * per)):
+            b0 = blk * rpb
+            b1 = min(rows, b0 + rpb)
+            nt = (b1 - b0) * tw
+            # gather the patches (the only strided pass), zeros outside the image
+            for rl in range(b0, b1):
+                n = (r0 + rl) // th
+                h0 = (r0 + rl) % th * m - pad_top
+                t0 = (rl - b0) * tw
+                for i in range(alpha):
+                    h = h0 + i
+                    base = i * alpha * nt + t0
+                    if h < 0 or h >= h_n:
+                        _zero(d, base, nt, tw, alpha)
+                    elif m == 2:
+                        _gather(x[n, c, h], w_n, -pad_left, d, base, nt, tw, 2, 4)
+                    else:
+                        _gather(x[n, c, h], w_n, -pad_left, d, base, nt, tw, 4, 6)
+            # along H over (column, tile) planes: e[a][k][t] = (B^T d[:, k, t])[a]
+            _bt(m, d, 0, alpha * nt, e, 0, alpha * nt, alpha * nt)
+            # along W, straight into v: v[a * alpha + b, c, tile] = (B^T e[a, :, t])[b]
+            for a in range(alpha):
+                _bt(m, e, a * alpha * nt, nt, vf, (a * alpha * c_n + c) * cols + b0 * tw,
+                    plane, nt)
 
 
 @njit(cache=True, parallel=True)
 def _output_transform(mm, y, m, r0, th, tw):
     alpha = m + 2
-    c_n, o_w = y.shape[1], y.shape[3]
-    rows = mm.shape[2] // tw
-    split = _jobs(rows, c_n)
-    per = (rows + split - 1) // split
+    c_n, o_h, o_w = y.shape[1], y.shape[2], y.shape[3]
+    cols = mm.shape[2]
+    rows = cols // tw
+    plane = c_n * cols
+    mf = mm.reshape(mm.size)
+    rpb = max(1, BLOCK_TILES // tw)
+    blocks = (rows + rpb - 1) // rpb
+    split = _jobs(blocks, c_n)
+    per = (blocks + split - 1) // split
     for job in prange(c_n * split):
         c = job // split
-        tmp = np.empty((alpha, tw * m), y.dtype)
-        sink = np.empty(o_w, y.dtype)  # receives the rows of the edge tiles past the output
-        for rl in range(job % split * per, min(rows, (job % split + 1) * per)):
-            n = (r0 + rl) // th
-            h0 = (r0 + rl) % th * m
-            col = rl * tw
-            if m == 2:
-                # along W: tmp[a, j*m + q] = (A^T M[a, :])[q]
-                for a in range(alpha):
-                    e = a * alpha
-                    for j in range(tw):
-                        q0, q1 = _at2(mm[e, c, col + j], mm[e + 1, c, col + j],
-                                      mm[e + 2, c, col + j], mm[e + 3, c, col + j])
-                        tmp[a, j * m] = q0
-                        tmp[a, j * m + 1] = q1
-                # along H, whole output rows
-                y0 = _row(y, n, c, h0, sink)
-                y1 = _row(y, n, c, h0 + 1, sink)
-                for w in range(o_w):
-                    p0, p1 = _at2(tmp[0, w], tmp[1, w], tmp[2, w], tmp[3, w])
-                    y0[w] = p0
-                    y1[w] = p1
-            else:
-                for a in range(alpha):
-                    e = a * alpha
-                    for j in range(tw):
-                        q0, q1, q2, q3 = _at4(mm[e, c, col + j], mm[e + 1, c, col + j],
-                                              mm[e + 2, c, col + j], mm[e + 3, c, col + j],
-                                              mm[e + 4, c, col + j], mm[e + 5, c, col + j])
-                        b = j * m
-                        tmp[a, b] = q0
-                        tmp[a, b + 1] = q1
-                        tmp[a, b + 2] = q2
-                        tmp[a, b + 3] = q3
-                y0 = _row(y, n, c, h0, sink)
-                y1 = _row(y, n, c, h0 + 1, sink)
-                y2 = _row(y, n, c, h0 + 2, sink)
-                y3 = _row(y, n, c, h0 + 3, sink)
-                for w in range(o_w):
-                    p0, p1, p2, p3 = _at4(tmp[0, w], tmp[1, w], tmp[2, w], tmp[3, w],
-                                          tmp[4, w], tmp[5, w])
-                    y0[w] = p0
-                    y1[w] = p1
-                    y2[w] = p2
-                    y3[w] = p3
+        nb = rpb * tw
+        q = np.empty(alpha * m * nb, y.dtype)
+        o = np.empty(m * m * nb, y.dtype)
+        for blk in range(job % split * per, min(blocks, (job % split + 1) * per)):
+            b0 = blk * rpb
+            b1 = min(rows, b0 + rpb)
+            nt = (b1 - b0) * tw
+            # along W: q[a][p][t] = (A^T M[a, :, t])[p]
+            for a in range(alpha):
+                _at(m, mf, (a * alpha * c_n + c) * cols + b0 * tw, plane, q, a * m * nt, nt,
+                    nt)
+            # along H over (column, tile) planes: o[i][p][t] = (A^T q[:, p, t])[i]
+            _at(m, q, 0, m * nt, o, 0, m * nt, m * nt)
+            # scatter the tiles, cropped at the high edges
+            for rl in range(b0, b1):
+                n = (r0 + rl) // th
+                h0 = (r0 + rl) % th * m
+                t0 = (rl - b0) * tw
+                for i in range(min(m, o_h - h0)):
+                    if m == 2:
+                        _scatter(o, i * m * nt + t0, nt, y[n, c, h0 + i], o_w, tw, 2)
+                    else:
+                        _scatter(o, i * m * nt + t0, nt, y[n, c, h0 + i], o_w, tw, 4)
 
 
 @njit(cache=True, parallel=True)
 def _output_adjoint(gy, dm, m, r0, th, tw):
     alpha = m + 2
-    c_n, o_w = gy.shape[1], gy.shape[3]
-    rows = dm.shape[2] // tw
-    zero = np.zeros(o_w, gy.dtype)
-    split = _jobs(rows, c_n)
-    per = (rows + split - 1) // split
+    c_n, o_h, o_w = gy.shape[1], gy.shape[2], gy.shape[3]
+    cols = dm.shape[2]
+    rows = cols // tw
+    plane = c_n * cols
+    df = dm.reshape(dm.size)
+    rpb = max(1, BLOCK_TILES // tw)
+    blocks = (rows + rpb - 1) // rpb
+    split = _jobs(blocks, c_n)
+    per = (blocks + split - 1) // split
     for job in prange(c_n * split):
         c = job // split
-        # columns past the output's width stay zero: the cropped part of the edge tiles
-        tmp = np.zeros((alpha, tw * m), gy.dtype)
-        for rl in range(job % split * per, min(rows, (job % split + 1) * per)):
-            n = (r0 + rl) // th
-            h0 = (r0 + rl) % th * m
-            col = rl * tw
-            if m == 2:
-                # along H: tmp[a, w] = (A gy[rows of the tile, w])[a]
-                g0 = _row(gy, n, c, h0, zero)
-                g1 = _row(gy, n, c, h0 + 1, zero)
-                for w in range(o_w):
-                    t0, t1, t2, t3 = _a2(g0[w], g1[w])
-                    tmp[0, w] = t0
-                    tmp[1, w] = t1
-                    tmp[2, w] = t2
-                    tmp[3, w] = t3
-                for a in range(alpha):
-                    e = a * alpha
-                    for j in range(tw):
-                        b = j * m
-                        u0, u1, u2, u3 = _a2(tmp[a, b], tmp[a, b + 1])
-                        dm[e, c, col + j] = u0
-                        dm[e + 1, c, col + j] = u1
-                        dm[e + 2, c, col + j] = u2
-                        dm[e + 3, c, col + j] = u3
-            else:
-                g0 = _row(gy, n, c, h0, zero)
-                g1 = _row(gy, n, c, h0 + 1, zero)
-                g2 = _row(gy, n, c, h0 + 2, zero)
-                g3 = _row(gy, n, c, h0 + 3, zero)
-                for w in range(o_w):
-                    t0, t1, t2, t3, t4, t5 = _a4(g0[w], g1[w], g2[w], g3[w])
-                    tmp[0, w] = t0
-                    tmp[1, w] = t1
-                    tmp[2, w] = t2
-                    tmp[3, w] = t3
-                    tmp[4, w] = t4
-                    tmp[5, w] = t5
-                for a in range(alpha):
-                    e = a * alpha
-                    for j in range(tw):
-                        b = j * m
-                        u0, u1, u2, u3, u4, u5 = _a4(tmp[a, b], tmp[a, b + 1], tmp[a, b + 2],
-                                                     tmp[a, b + 3])
-                        dm[e, c, col + j] = u0
-                        dm[e + 1, c, col + j] = u1
-                        dm[e + 2, c, col + j] = u2
-                        dm[e + 3, c, col + j] = u3
-                        dm[e + 4, c, col + j] = u4
-                        dm[e + 5, c, col + j] = u5
+        nb = rpb * tw
+        g = np.empty(m * m * nb, gy.dtype)
+        h = np.empty(alpha * m * nb, gy.dtype)
+        for blk in range(job % split * per, min(blocks, (job % split + 1) * per)):
+            b0 = blk * rpb
+            b1 = min(rows, b0 + rpb)
+            nt = (b1 - b0) * tw
+            # gather the tiles of gy, zeros past its edges
+            for rl in range(b0, b1):
+                n = (r0 + rl) // th
+                h0 = (r0 + rl) % th * m
+                t0 = (rl - b0) * tw
+                for i in range(m):
+                    base = i * m * nt + t0
+                    if h0 + i >= o_h:
+                        _zero(g, base, nt, tw, m)
+                    elif m == 2:
+                        _gather(gy[n, c, h0 + i], o_w, 0, g, base, nt, tw, 2, 2)
+                    else:
+                        _gather(gy[n, c, h0 + i], o_w, 0, g, base, nt, tw, 4, 4)
+            # along H over (column, tile) planes: h[a][p][t] = (A g[:, p, t])[a]
+            _a(m, g, 0, m * nt, h, 0, m * nt, m * nt)
+            # along W, straight into dm: dm[a * alpha + b, c, tile] = (A h[a, :, t])[b]
+            for a in range(alpha):
+                _a(m, h, a * m * nt, nt, df, (a * alpha * c_n + c) * cols + b0 * tw, plane,
+                   nt)
 
 
 # ---- public wrappers: check, then call the kernel

@@ -1,7 +1,9 @@
 """Direct convolution: the textbook loops, compiled (Numba or Cython), no workspace.
 
-Forward runs in parallel over (image, output channel) pairs; grad-input over (image, input
-channel) planes; grad-weight over output channels -- each thread owns its outputs.
+Forward runs in parallel over (image, output channel) blocks; grad-input over (image, input
+channel) blocks; grad-weight over output channels (and blocks of images, summed after) --
+each thread owns its outputs.  The Numba and Cython kernels pad on the fly (``pad=``), so
+no padded copy of the input is made; the CUDA kernels take the padded input.
 """
 import numpy as np
 
@@ -9,6 +11,7 @@ from ._common import backend as _be, ints, out_shape, padded, unpad
 
 NAME = "direct"
 BACKENDS = ("numba", "cython", "cuda")
+_PAD_IN_KERNEL = ("numba", "cython")   # backends whose direct kernels take pad=
 
 
 def supports(params, x_shape, w_shape):
@@ -21,11 +24,21 @@ def prepare(w, params):
 
 def forward(x, w, params, backend, prepared=None):
     y = np.empty(out_shape(x.shape, w.shape, params), dtype=x.dtype)
-    _be(backend).direct_forward(padded(x, params), np.ascontiguousarray(w), y, *ints(params))
+    if backend in _PAD_IN_KERNEL:
+        _be(backend).direct_forward(np.ascontiguousarray(x), np.ascontiguousarray(w), y,
+                                    *ints(params), pad=params.padding)
+    else:
+        _be(backend).direct_forward(padded(x, params), np.ascontiguousarray(w), y,
+                                    *ints(params))
     return y
 
 
 def grad_input(gy, w, x_shape, params, backend):
+    if backend in _PAD_IN_KERNEL:
+        gx = np.empty(tuple(x_shape), dtype=gy.dtype)
+        _be(backend).direct_grad_input(np.ascontiguousarray(gy), np.ascontiguousarray(w), gx,
+                                       *ints(params), pad=params.padding)
+        return gx
     gxp = np.empty(tuple(x_shape[:2]) + params.padded_spatial(x_shape[2:]), dtype=gy.dtype)
     _be(backend).direct_grad_input(np.ascontiguousarray(gy), np.ascontiguousarray(w), gxp,
                                    *ints(params))
@@ -34,13 +47,18 @@ def grad_input(gy, w, x_shape, params, backend):
 
 def grad_weight(gy, x, w_shape, params, backend):
     gw = np.empty(tuple(w_shape), dtype=gy.dtype)
-    _be(backend).direct_grad_weight(np.ascontiguousarray(gy), padded(x, params), gw,
-                                    *ints(params))
+    if backend in _PAD_IN_KERNEL:
+        _be(backend).direct_grad_weight(np.ascontiguousarray(gy), np.ascontiguousarray(x), gw,
+                                        *ints(params), pad=params.padding)
+    else:
+        _be(backend).direct_grad_weight(np.ascontiguousarray(gy), padded(x, params), gw,
+                                        *ints(params))
     return gw
 
 
 def workspace_bytes(params, x_shape, w_shape, itemsize):
-    """Extra memory beyond input and output: the padded copy of x, if any."""
+    """Extra memory beyond input and output: at most the padded copy of x (the CUDA kernels
+    make it; the Numba and Cython kernels copy a few planes per thread instead)."""
     if not params.is_padded:
         return 0
     n = x_shape[0] * x_shape[1]
