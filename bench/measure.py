@@ -459,9 +459,10 @@ _BASELINE_BACKEND = {"torch": "cpu", "scipy": "fftconvolve"}
 def autotune(cases, pairs, *, repeat=5, warmup=1, dtype="float32", progress=None):
     """Measure every pair on every pass of ``cases`` and record the winners in the cache.
 
-    For each case two entries are written through :func:`kernels.registry.record_tuned`:
-    pass "fwd" (fastest forward) and pass "all" (fastest forward + grad-input + grad-weight,
-    what training uses).  A pair whose error against the reference exceeds
+    For each case four entries are written through :func:`kernels.registry.record_tuned`:
+    passes "fwd", "grad_input" and "grad_weight" (the fastest pair of each pass, which
+    kernels.conv / conv_grad_input / conv_grad_weight look up first) and "all" (fastest
+    forward + grad-input + grad-weight with one pair).  A pair whose error against the reference exceeds
     ``TOLERANCE`` is never chosen.
 
     Returns the list of written entries (dicts: name, shape, pass, strategy, backend,
@@ -469,18 +470,18 @@ def autotune(cases, pairs, *, repeat=5, warmup=1, dtype="float32", progress=None
     """
     cases = list({c.name: c for c in cases}.values())  # a repeated case is measured once
     rows, _ = measure_cases(cases, PASSES, pairs, (), repeat=repeat, warmup=warmup,
-                            dtype=dtype, errors=True, peak=0.0, progress=progress)
+                            dtype=dtype, errors=True, peak=0.0, progress=progress, auto=False)
     written = []
     for case in cases:
         mine = [r for r in rows if r["name"] == case.name and r["ok"]]
-        for pass_ in ("fwd", "all"):
+        for pass_ in PASSES + ("all",):
             times = {}
             for r in mine:
-                if pass_ == "fwd" and r["pass"] != "fwd":
+                if pass_ != "all" and r["pass"] != pass_:
                     continue
                 key = (r["strategy"], r["backend"])
                 times.setdefault(key, []).append(r["median_ms"])
-            need = 1 if pass_ == "fwd" else len(PASSES)
+            need = 1 if pass_ != "all" else len(PASSES)
             totals = {k: sum(v) for k, v in times.items() if len(v) == need}
             if not totals:
                 continue

@@ -106,9 +106,10 @@ def _dispatch(op, p, x_shape, w_shape, dtype, strategy, backend, need_backward):
         backend = _forced["backend"]
     x5, w5, p3 = registry._lift(x_shape), registry._lift(w_shape), p.as3d()
     if strategy == "auto":
+        pass_ = {"conv": "fwd", "conv_grad_input": "grad_input",
+                 "conv_grad_weight": "grad_weight"}[op]
         strategy, chosen, _ = registry._select(p, tuple(x_shape), tuple(w_shape),
-                                               np.dtype(dtype).name, need_backward,
-                                               "fwd" if op == "conv" else "all")
+                                               np.dtype(dtype).name, need_backward, pass_)
         if backend == "auto":
             backend = chosen
     mod = registry.strategy_module(strategy)

@@ -204,8 +204,10 @@ def _select_uncached(p, x_shape, w_shape, dtype, need_backward, pass_):
             b = resolve_backend("auto", mod.BACKENDS, "select")
             return forced, b, f"forced by CONVLAB_STRATEGY={forced}"
     if config.USE_AUTOTUNE:
-        passes = ("all",) if need_backward else (pass_,)
-        for ps in passes + (("fwd",) if need_backward else ()):
+        # the pass's own measurement first, then the whole-step and forward winners
+        passes = ((pass_, "all", "fwd") if pass_ in ("grad_input", "grad_weight")
+                  else ("all", "fwd") if need_backward else ("fwd",))
+        for ps in passes:
             hit = lookup_tuned(x_shape, w_shape, p, dtype, ps)
             if hit and usable(hit["strategy"], hit["backend"]):
                 return (hit["strategy"], hit["backend"],

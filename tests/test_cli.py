@@ -183,7 +183,8 @@ def test_autotune_round_trip(cache_env):
     doc = json.loads(path.read_text())
     assert doc["format"] == registry.CACHE_FORMAT and doc["version"] == registry.CACHE_VERSION
     entries = list(doc["entries"].items())
-    assert {json.loads(k)["pass"] for k, _ in entries} == {"fwd", "all"}
+    assert {json.loads(k)["pass"] for k, _ in entries} == {"fwd", "grad_input",
+                                                           "grad_weight", "all"}
     for key, e in entries:
         k = json.loads(key)
         assert k["x"] == [2, 3, 10, 12] and k["w"] == [4, 3, 3, 3]
@@ -201,10 +202,23 @@ def test_autotune_round_trip(cache_env):
     s, b, reason = kernels.select(case.x_shape, case.w_shape, need_backward=True,
                                   **case.conv_kwargs())
     assert (s, b) == (train["strategy"], train["backend"]) and "measured" in reason
+    # each gradient pass runs its own measured winner
+    x = np.random.default_rng(0).standard_normal(case.x_shape).astype(np.float32)
+    gy = np.ones(case.out_shape, np.float32)
+    w = np.ones(case.w_shape, np.float32)
+    gw_best = next(e for k, e in entries if json.loads(k)["pass"] == "grad_weight")
+    with kernels.use(strategy=gw_best["strategy"], backend=gw_best["backend"]):
+        want = kernels.conv_grad_weight(gy, x, case.w_shape, **case.conv_kwargs())
+    from kernels import registry as reg
+    picked = reg._select(case.params(), case.x_shape, case.w_shape, "float32", True,
+                         "grad_weight")
+    assert picked[:2] == (gw_best["strategy"], gw_best["backend"]) and "grad_weight" in picked[2]
+    np.testing.assert_allclose(kernels.conv_grad_weight(gy, x, case.w_shape,
+                                                        **case.conv_kwargs()), want, rtol=1e-5)
 
     show = run("autotune", "--show", cache_dir=cache_env)
     assert show.returncode == 0, show.stderr
-    assert "2 entries" in show.stdout and "(2,3,10,12)" in show.stdout
+    assert "4 entries" in show.stdout and "(2,3,10,12)" in show.stdout
 
     clear = run("autotune", "--clear", cache_dir=cache_env)
     assert clear.returncode == 0 and "removed" in clear.stdout
@@ -246,7 +260,7 @@ def test_autotune_model(cache_env):
     assert proc.returncode == 0, proc.stderr
     assert "small_cnn-" in proc.stdout
     entries = json.loads((cache_env / "autotune.json").read_text())["entries"]
-    assert len(entries) == 4  # two conv layers x (fwd, all)
+    assert len(entries) == 8  # two conv layers x (fwd, grad_input, grad_weight, all)
 
 
 # --------------------------------------------------------------------------------------

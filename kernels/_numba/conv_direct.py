@@ -13,7 +13,7 @@ once per four taps; the chunk (CHUNK elements) stays in L1 with the source rows 
 Loops run along j with no reduction in them, so LLVM vectorises them without fastmath (NaN
 and Inf propagate as IEEE arithmetic says).
 
-``prange`` runs over blocks of the output that each iteration owns outright:
+Threads run over blocks of the output that each job owns outright:
 
 * forward: (image, group, block of output channels); the source copy serves the block;
 * grad-input: (image, group, block of input channels), as a gather: the transposed
@@ -28,6 +28,12 @@ and Inf propagate as IEEE arithmetic says).
 Every public function takes ``pad=None`` (the contract's padded input) or three (lo, hi)
 pairs, in which case the first array is the unpadded input (or its gradient) and the kernel
 reads zeros outside it.
+
+Threads: each kernel is one ``@njit(nogil=True, cache=True)`` function over the jobs
+first, first + step, ..., run on ``numba.get_num_threads()`` Python threads (see _run).
+With ``parallel=True`` instead, Numba's parfor pass re-optimised the inlined job bodies and
+the cold compile of the three kernels took 28 s of CPU against 10.5 s for the plain loops
+they replace; this way it is ~12 s (the geometry and tap tables are computed in Python).
 """
 from __future__ import annotations
 
@@ -41,7 +47,6 @@ from ._checks import check_arrays, check_conv_shapes, conv_ints
 
 CHUNK = 2048          # elements of one wide accumulator chunk (8 KiB of float32)
 GW_LANES = 4096       # grad-weight: taps x lanes of the per-lane sums (16 KiB of float32)
-
 
 _pool = None
 
@@ -67,13 +72,32 @@ def _blocks(outer, inner):
     return max(1, min(inner, want))
 
 
-@njit(cache=True)
 def _chunking(nh, nw, pitch, chunk):
     """(rows, cols) of one chunk: whole rows while they fit, else part of one row."""
     rows = min(max(1, chunk // pitch), nh)
-    if rows > 1:
-        return rows, nw
-    return 1, min(nw, chunk)
+    return (rows, nw) if rows > 1 else (1, min(nw, chunk))
+
+
+def _source(x_shape, xps, k_shape, o_shape, s, d, chunk):
+    """Geometry of the (phase-split) source: (inplace, dp, hp, wp, csz, rows, cols) and the
+    offset of every tap (ci, kd, kh, kw) in it, in w's order.  The source is the padded
+    input itself at unit stride, else one phase per stride offset, each of extent output +
+    largest tap offset."""
+    inplace = s == (1, 1, 1) and tuple(xps) == tuple(x_shape[2:])
+    if s == (1, 1, 1):
+        dp, hp, wp = xps
+    else:
+        dp, hp, wp = (o + (k - 1) * dl // st for o, k, dl, st in zip(o_shape[2:], k_shape[2:],
+                                                                       d, s))
+    psz = dp * hp * wp
+    csz = s[0] * s[1] * s[2] * psz
+    ci, kd, kh, kw = np.meshgrid(np.arange(k_shape[1]), np.arange(k_shape[2]),
+                                 np.arange(k_shape[3]), np.arange(k_shape[4]), indexing="ij")
+    a, b, c = kd * d[0], kh * d[1], kw * d[2]
+    phase = ((a % s[0]) * s[1] + b % s[1]) * s[2] + c % s[2]
+    offs = ci * csz + phase * psz + ((a // s[0]) * hp + b // s[1]) * wp + c // s[2]
+    rows, cols = _chunking(o_shape[3], o_shape[4], wp, chunk)
+    return (inplace, dp, hp, wp, csz, rows, cols), np.ascontiguousarray(offs.ravel(), np.int64)
 
 
 @njit(cache=True)
@@ -113,34 +137,6 @@ def _taps(acc, src, j0, offs, wts, t0, t1, jn):
 
 
 @njit(cache=True)
-def _src_geometry(xshape, kshape, oshape, s, d):
-    """Source plane extents (dp, hp, wp): the padded input itself at unit stride, else one
-    phase of the split (output size + the largest tap offset)."""
-    if s[0] == 1 and s[1] == 1 and s[2] == 1:
-        return xshape[0], xshape[1], xshape[2]
-    return (oshape[0] + (kshape[0] - 1) * d[0] // s[0],
-            oshape[1] + (kshape[1] - 1) * d[1] // s[1],
-            oshape[2] + (kshape[2] - 1) * d[2] // s[2])
-
-
-@njit(cache=True)
-def _tap_offsets(cg, kshape, s, d, hp, wp, psz, csz):
-    """Offset of tap (ci, kd, kh, kw) in a (phase-split) source, in w's order."""
-    offs = np.empty(cg * kshape[0] * kshape[1] * kshape[2], np.int64)
-    t = 0
-    for ci in range(cg):
-        for kd in range(kshape[0]):
-            for kh in range(kshape[1]):
-                for kw in range(kshape[2]):
-                    a, b, c = kd * d[0], kh * d[1], kw * d[2]
-                    phase = ((a % s[0]) * s[1] + b % s[1]) * s[2] + c % s[2]
-                    offs[t] = (ci * csz + phase * psz
-                               + ((a // s[0]) * hp + b // s[1]) * wp + c // s[2])
-                    t += 1
-    return offs
-
-
-@njit(cache=True)
 def _split(xf, x0, xshape, cg, s, lo, dp, hp, wp, dst):
     """dst[ci, pd, ph, pw, i, j, k] = xpad[ci, i*sd + pd, j*sh + ph, k*sw + pw], where xpad
     is the (cg, *xshape) block at xf[x0:] padded by lo below, 0 outside it.  (Unsigned flat
@@ -161,7 +157,8 @@ def _split(xf, x0, xshape, cg, s, lo, dp, hp, wp, dst):
                         for j in range(hp):
                             z, h = i * sd + pd - lo[0], j * sh + ph - lo[1]
                             if 0 <= z < d_in and 0 <= h < h_in:
-                                r0 = x0 + ((ci * d_in + z) * h_in + h) * w_in + k0 * sw + pw - lo[2]
+                                r0 = (x0 + ((ci * d_in + z) * h_in + h) * w_in
+                                      + k0 * sw + pw - lo[2])
                                 o0 = t + k0
                                 if sw == 1:
                                     for k in range(k1 - k0):
@@ -175,255 +172,181 @@ def _split(xf, x0, xshape, cg, s, lo, dp, hp, wp, dst):
                             t += wp
 
 
-@njit(cache=True)
-def _forward_job(x, xf, wf, y, offs, s, lo, geo, inplace, n, g, b):
-    """y[n, block b of group g's output channels] (one job of _forward)."""
-    c_in, cg, cout_g, nblk, dp, hp, wp, csz, xsz, rows, cols = geo
+@njit(nogil=True, cache=True)
+def _forward(x, wf, y, offs, s, lo, geo, groups, nblk, first, step):
+    """Jobs first, first + step, ... of y = conv of x padded by lo below; job (n, g, b) is
+    y[n, block b of group g's output channels]."""
+    inplace, dp, hp, wp, csz, rows, cols = geo
+    c_in, cg, cout_g = x.shape[1], x.shape[1] // groups, y.shape[1] // groups
     od_n, oh_n, ow_n = y.shape[2], y.shape[3], y.shape[4]
+    xf = x.reshape(-1)
+    xsz = x[0, 0].size
     taps = offs.shape[0]
-    if inplace:
-        src = xf[(n * c_in + g * cg) * csz:(n * c_in + g * cg + cg) * csz]
-    else:
-        src = np.empty(cg * csz, x.dtype)
-        _split(xf, (n * c_in + g * cg) * xsz, x.shape[2:], cg, s, lo, dp, hp, wp, src)
-    acc = np.empty((rows - 1) * wp + cols, y.dtype)
-    for co in range(g * cout_g + b * cout_g // nblk, g * cout_g + (b + 1) * cout_g // nblk):
-        wts = wf[co]
-        for od in range(od_n):
-            for oh0 in range(0, oh_n, rows):
-                nr = min(rows, oh_n - oh0)
-                for ow0 in range(0, ow_n, cols):
-                    nc = min(cols, ow_n - ow0)
-                    _taps(acc, src, (od * hp + oh0) * wp + ow0, offs, wts, 0, taps,
-                          (nr - 1) * wp + nc)
-                    for r in range(nr):     # views indexed from 0 vectorise
-                        yr = y[n, co, od, oh0 + r, ow0:ow0 + nc]
-                        ar = acc[r * wp:r * wp + nc]
-                        for i in range(nc):
-                            yr[i] = ar[i]
+    per_n = groups * nblk
+    for job in range(first, y.shape[0] * per_n, step):
+        n, g, b = job // per_n, (job % per_n) // nblk, job % nblk
+        if inplace:
+            src = xf[(n * c_in + g * cg) * csz:(n * c_in + g * cg + cg) * csz]
+        else:
+            src = np.empty(cg * csz, x.dtype)
+            _split(xf, (n * c_in + g * cg) * xsz, x.shape[2:], cg, s, lo, dp, hp, wp, src)
+        acc = np.empty((rows - 1) * wp + cols, y.dtype)
+        for co in range(g * cout_g + b * cout_g // nblk, g * cout_g + (b + 1) * cout_g // nblk):
+            wts = wf[co]
+            for od in range(od_n):
+                for oh0 in range(0, oh_n, rows):
+                    nr = min(rows, oh_n - oh0)
+                    for ow0 in range(0, ow_n, cols):
+                        nc = min(cols, ow_n - ow0)
+                        _taps(acc, src, (od * hp + oh0) * wp + ow0, offs, wts, 0, taps,
+                              (nr - 1) * wp + nc)
+                        for r in range(nr):     # views indexed from 0 vectorise
+                            yr = y[n, co, od, oh0 + r, ow0:ow0 + nc]
+                            ar = acc[r * wp:r * wp + nc]
+                            for i in range(nc):
+                                yr[i] = ar[i]
 
 
 @njit(nogil=True, cache=True)
-def _forward(x, w, y, s, d, groups, nblk, lo, xps, first, step):
-    """Jobs first, first + step, ... of y = conv of x padded by lo below to the spatial
-    shape xps."""
-    n_batch, c_in = x.shape[0], x.shape[1]
-    c_out, oh_n, ow_n = y.shape[1], y.shape[3], y.shape[4]
-    cg = w.shape[1]
-    cout_g = c_out // groups
-    # read x in place when it needs neither padding nor a phase split
-    inplace = s == (1, 1, 1) and xps == x.shape[2:]
-    dp, hp, wp = _src_geometry(xps, w.shape[2:], y.shape[2:], s, d)
-    psz = dp * hp * wp
-    csz = s[0] * s[1] * s[2] * psz
-    offs = _tap_offsets(cg, w.shape[2:], s, d, hp, wp, psz, csz)
-    taps = offs.shape[0]
-    wf = w.reshape(c_out, taps)
-    xf = x.reshape(-1)
-    xsz = x[0, 0].size
-    rows, cols = _chunking(oh_n, ow_n, wp, CHUNK)
-    geo = (c_in, cg, cout_g, nblk, dp, hp, wp, csz, xsz, rows, cols)
-    per_n = groups * nblk
-    for job in range(first, n_batch * per_n, step):
-        _forward_job(x, xf, wf, y, offs, s, lo, geo, inplace, job // per_n,
-                     (job % per_n) // nblk, job % nblk)
-
-
-@njit(cache=True)
-def _grad_input_job(gy, wf, gx, toff, tidx, pstart, s, lo, geo, n, g, b):
-    """gx[n, block b of group g's input channels] (one job of _grad_input)."""
-    cg, cout_g, nblk, ktaps, qd, qh, qw, eh, ew, esz, rows, cols, d_in, h_in, w_in = geo
+def _grad_input(gy, wf, gx, toff, tidx, pstart, s, lo, geo, groups, nblk, first, step):
+    """Jobs first, first + step, ... of gx = the gradient w.r.t. x of _forward (the cells of
+    the padded gradient from lo on); job (n, g, b) is gx[n, block b of group g's input
+    channels].  geo: see direct_grad_input."""
+    cg, cout_g, ktaps, qd, qh, qw, eh, ew, esz, rows, cols, d_in, h_in, w_in = geo
     sd, sh, sw = s
     od_n, oh_n, ow_n = gy.shape[2], gy.shape[3], gy.shape[4]
     gd, gh, gw_ = gx.shape[2], gx.shape[3], gx.shape[4]
     nph = sd * sh * sw
-    gyp = np.zeros(cout_g * esz, gy.dtype)
-    for col in range(cout_g):
-        for i in range(od_n):
-            for j in range(oh_n):
-                o = col * esz + ((qd + i) * eh + qh + j) * ew + qw
-                gr = gy[n, g * cout_g + col, i, j]
-                gc = gyp[o:o + ow_n]
-                for k in range(ow_n):
-                    gc[k] = gr[k]
-    acc = np.empty((rows - 1) * ew + cols, gy.dtype)
-    wts = np.empty(cout_g * ktaps, gy.dtype)
-    for ci in range(b * cg // nblk, (b + 1) * cg // nblk):
-        c = g * cg + ci
-        for t in range(cout_g * ktaps):
-            col = tidx[t] // ktaps
-            wts[t] = wf[g * cout_g + col, ci, tidx[t] - col * ktaps]
-        for p in range(nph):
-            pd, ph, pw = p // (sh * sw), (p // sw) % sh, p % sw
-            nd = (d_in - pd + sd - 1) // sd
-            nh = (h_in - ph + sh - 1) // sh
-            nw = (w_in - pw + sw - 1) // sw
-            t0, t1 = pstart[p], pstart[p + 1]
-            # padded cells u = i*s + p, written where u - lo falls inside gx
-            k0 = max(0, -(-(lo[2] - pw) // sw))
-            k1 = max(k0, -(-(gw_ + lo[2] - pw) // sw))
-            for i in range(nd):
-                z = i * sd + pd - lo[0]
-                if z < 0 or z >= gd:
-                    continue
-                for oh0 in range(0, nh, rows):
-                    nr = min(rows, nh - oh0)
-                    for ow0 in range(0, nw, cols):
-                        nc = min(cols, nw - ow0)
-                        c0, c1 = max(k0 - ow0, 0), min(k1 - ow0, nc)
-                        if t1 > t0:
-                            _taps(acc, gyp, (i * eh + oh0) * ew + ow0, toff, wts, t0, t1,
-                                  (nr - 1) * ew + nc)
-                        else:   # no tap reaches this phase
-                            acc[:(nr - 1) * ew + nc] = 0
-                        for r in range(nr):
-                            h = (oh0 + r) * sh + ph - lo[1]
-                            if h < 0 or h >= gh or c1 <= c0:
-                                continue
-                            ar = acc[r * ew + c0:r * ew + c1]
-                            gr = gx[n, c, z, h, (ow0 + c0) * sw + pw - lo[2]:]
-                            if sw == 1:
-                                for k in range(c1 - c0):
-                                    gr[k] = ar[k]
-                            elif sw == 2:
-                                for k in range(c1 - c0):
-                                    gr[2 * k] = ar[k]
-                            else:
-                                for k in range(c1 - c0):
-                                    gr[k * sw] = ar[k]
-
-
-@njit(nogil=True, cache=True)
-def _grad_input(gy, w, gx, s, d, groups, nblk, lo, xps, first, step):
-    """Jobs first, first + step, ... of gx = the gradient w.r.t. x of _forward(x, ...): the
-    cells of the padded gradient (spatial shape xps) from lo on."""
-    sd, sh, sw = s
-    dd, dh, dw = d
-    n_batch, c_out = gy.shape[0], gy.shape[1]
-    d_in, h_in, w_in = xps
-    cg, kd_n, kh_n, kw_n = w.shape[1], w.shape[2], w.shape[3], w.shape[4]
-    cout_g = c_out // groups
-    ktaps = kd_n * kh_n * kw_n
-    qd, qh, qw = (kd_n - 1) * dd // sd, (kh_n - 1) * dh // sh, (kw_n - 1) * dw // sw
-    # phase extents x*; the zero-padded output gradient gyp has extents e* (gy at offset q*)
-    xd, xh, xw = -(-d_in // sd), -(-h_in // sh), -(-w_in // sw)
-    eh, ew = qh + xh, qw + xw
-    esz = (qd + xd) * eh * ew
-    # the taps of each input phase (CSR): tap tt reads gyp at toff[tt], weight tidx[tt]
-    nph = sd * sh * sw
-    pstart = np.zeros(nph + 1, np.int64)
-    toff = np.empty(cout_g * ktaps, np.int64)
-    tidx = np.empty(cout_g * ktaps, np.int64)
-    tt = 0
-    for pp in range(nph):
-        pstart[pp] = tt
-        for cc in range(cout_g):
-            kk = 0
-            for kd in range(kd_n):
-                for kh in range(kh_n):
-                    for kw in range(kw_n):
-                        u, v, q = kd * dd, kh * dh, kw * dw
-                        if ((u % sd) * sh + v % sh) * sw + q % sw == pp:
-                            toff[tt] = cc * esz + (((qd - u // sd) * eh + qh - v // sh) * ew
-                                                   + qw - q // sw)
-                            tidx[tt] = cc * ktaps + kk
-                            tt += 1
-                        kk += 1
-    pstart[nph] = tt
-    wf = w.reshape(c_out, cg, ktaps)
-    rows, cols = _chunking(xh, xw, ew, CHUNK)
-    geo = (cg, cout_g, nblk, ktaps, qd, qh, qw, eh, ew, esz, rows, cols, d_in, h_in, w_in)
     per_n = groups * nblk
-    for job in range(first, n_batch * per_n, step):
-        _grad_input_job(gy, wf, gx, toff, tidx, pstart, s, lo, geo, job // per_n,
-                        (job % per_n) // nblk, job % nblk)
-
-
-@njit(cache=True)
-def _grad_weight_job(gy, x, xf, part, offs, s, lo, geo, inplace, co, b):
-    """part[b, co] (one job of _grad_weight)."""
-    c_in, cg, cout_g, nblk, dp, hp, wp, csz, xsz, rows, cols, span = geo
-    n_batch, od_n, oh_n, ow_n = gy.shape[0], gy.shape[2], gy.shape[3], gy.shape[4]
-    taps = offs.shape[0]
-    g = co // cout_g
-    # acc[t, j]: per-lane sums; gyw[k]: gy of the k-th image of four at the source's row
-    # pitch (0 past the output width); the four images' products go into one pass
-    acc = np.zeros((taps, span), gy.dtype)
-    gyw = np.zeros((4, span), gy.dtype)
-    buf = np.empty(0 if inplace else 4 * cg * csz, x.dtype)
-    src = xf if inplace else buf
-    base = np.empty(4, np.int64)
-    n1 = (b + 1) * n_batch // nblk
-    for n0 in range(b * n_batch // nblk, n1, 4):
-        m = min(4, n1 - n0)
-        for k in range(m):
-            if inplace:
-                base[k] = ((n0 + k) * c_in + g * cg) * csz
-            else:
-                base[k] = k * cg * csz
-                _split(xf, ((n0 + k) * c_in + g * cg) * xsz, x.shape[2:], cg, s,
-                       lo, dp, hp, wp, buf[base[k]:base[k] + cg * csz])
-        for od in range(od_n):
-            for oh0 in range(0, oh_n, rows):
-                nr = min(rows, oh_n - oh0)
-                for ow0 in range(0, ow_n, cols):
-                    nc = min(cols, ow_n - ow0)
-                    for k in range(m):
-                        for r in range(nr):
-                            gr = gy[n0 + k, co, od, oh0 + r, ow0:ow0 + nc]
-                            gk = gyw[k, r * wp:r * wp + nc]
-                            for i in range(nc):
-                                gk[i] = gr[i]
-                    j0 = (od * hp + oh0) * wp + ow0
-                    jn = (nr - 1) * wp + nc
-                    for t in range(taps):
-                        at = acc[t]
-                        if m == 4:
-                            o = j0 + offs[t]
-                            a0 = src[base[0] + o:base[0] + o + jn]
-                            a1 = src[base[1] + o:base[1] + o + jn]
-                            a2 = src[base[2] + o:base[2] + o + jn]
-                            a3 = src[base[3] + o:base[3] + o + jn]
-                            g0, g1, g2, g3 = gyw[0], gyw[1], gyw[2], gyw[3]
-                            for j in range(jn):
-                                at[j] += (g0[j] * a0[j] + g1[j] * a1[j] + g2[j] * a2[j]
-                                          + g3[j] * a3[j])
-                        else:
-                            for k in range(m):
-                                o = base[k] + j0 + offs[t]
-                                a0 = src[o:o + jn]
-                                g0 = gyw[k]
-                                for j in range(jn):
-                                    at[j] += g0[j] * a0[j]
-    for t in range(taps):      # the lanes inside the output width
-        total = 0.0
-        for r in range(rows):
-            ar = acc[t, r * wp:r * wp + cols]
-            for i in range(cols):
-                total += ar[i]
-        part[b, co, t] = total
+    for job in range(first, gx.shape[0] * per_n, step):
+        n, g, b = job // per_n, (job % per_n) // nblk, job % nblk
+        gyp = np.zeros(cout_g * esz, gy.dtype)
+        for col in range(cout_g):
+            for i in range(od_n):
+                for j in range(oh_n):
+                    o = col * esz + ((qd + i) * eh + qh + j) * ew + qw
+                    gr = gy[n, g * cout_g + col, i, j]
+                    gc = gyp[o:o + ow_n]
+                    for k in range(ow_n):
+                        gc[k] = gr[k]
+        acc = np.empty((rows - 1) * ew + cols, gy.dtype)
+        wts = np.empty(cout_g * ktaps, gy.dtype)
+        for ci in range(b * cg // nblk, (b + 1) * cg // nblk):
+            c = g * cg + ci
+            for t in range(cout_g * ktaps):
+                col = tidx[t] // ktaps
+                wts[t] = wf[g * cout_g + col, ci, tidx[t] - col * ktaps]
+            for p in range(nph):
+                pd, ph, pw = p // (sh * sw), (p // sw) % sh, p % sw
+                nd = (d_in - pd + sd - 1) // sd
+                nh = (h_in - ph + sh - 1) // sh
+                nw = (w_in - pw + sw - 1) // sw
+                t0, t1 = pstart[p], pstart[p + 1]
+                # padded cells u = i*s + p, written where u - lo falls inside gx
+                k0 = max(0, -(-(lo[2] - pw) // sw))
+                k1 = max(k0, -(-(gw_ + lo[2] - pw) // sw))
+                for i in range(nd):
+                    z = i * sd + pd - lo[0]
+                    if z < 0 or z >= gd:
+                        continue
+                    for oh0 in range(0, nh, rows):
+                        nr = min(rows, nh - oh0)
+                        for ow0 in range(0, nw, cols):
+                            nc = min(cols, nw - ow0)
+                            c0, c1 = max(k0 - ow0, 0), min(k1 - ow0, nc)
+                            if t1 > t0:
+                                _taps(acc, gyp, (i * eh + oh0) * ew + ow0, toff, wts, t0, t1,
+                                      (nr - 1) * ew + nc)
+                            else:   # no tap reaches this phase
+                                acc[:(nr - 1) * ew + nc] = 0
+                            for r in range(nr):
+                                h = (oh0 + r) * sh + ph - lo[1]
+                                if h < 0 or h >= gh or c1 <= c0:
+                                    continue
+                                ar = acc[r * ew + c0:r * ew + c1]
+                                gr = gx[n, c, z, h, (ow0 + c0) * sw + pw - lo[2]:]
+                                if sw == 1:
+                                    for k in range(c1 - c0):
+                                        gr[k] = ar[k]
+                                elif sw == 2:
+                                    for k in range(c1 - c0):
+                                        gr[2 * k] = ar[k]
+                                else:
+                                    for k in range(c1 - c0):
+                                        gr[k * sw] = ar[k]
 
 
 @njit(nogil=True, cache=True)
-def _grad_weight(gy, x, gw, part, s, d, groups, lanes, lo, xps, first, step):
-    """Jobs first, first + step, ... of part[b, co, t] = the gradient of tap t of gw[co] from
-    the images of block b (x padded by lo below to the spatial shape xps)."""
-    c_in = x.shape[1]
-    c_out, oh_n, ow_n = gy.shape[1], gy.shape[3], gy.shape[4]
-    nblk, cg = part.shape[0], gw.shape[1]
-    cout_g = c_out // groups
-    inplace = s == (1, 1, 1) and xps == x.shape[2:]
-    dp, hp, wp = _src_geometry(xps, gw.shape[2:], gy.shape[2:], s, d)
-    psz = dp * hp * wp
-    csz = s[0] * s[1] * s[2] * psz
-    offs = _tap_offsets(cg, gw.shape[2:], s, d, hp, wp, psz, csz)
+def _grad_weight(gy, x, part, offs, s, lo, geo, groups, first, step):
+    """Jobs first, first + step, ... of part[b, co, t] = the gradient of tap t of w[co] from
+    the images of block b (x padded by lo below); job (co, b)."""
+    inplace, dp, hp, wp, csz, rows, cols = geo
+    nblk, c_in = part.shape[0], x.shape[1]
+    cg, cout_g = c_in // groups, gy.shape[1] // groups
+    n_batch, od_n, oh_n, ow_n = gy.shape[0], gy.shape[2], gy.shape[3], gy.shape[4]
     xf = x.reshape(-1)
     xsz = x[0, 0].size
-    rows, cols = _chunking(oh_n, ow_n, wp, lanes)
+    taps = offs.shape[0]
     span = (rows - 1) * wp + cols
-    geo = (c_in, cg, cout_g, nblk, dp, hp, wp, csz, xsz, rows, cols, span)
-    for job in range(first, c_out * nblk, step):
-        _grad_weight_job(gy, x, xf, part, offs, s, lo, geo, inplace, job // nblk, job % nblk)
+    for job in range(first, gy.shape[1] * nblk, step):
+        co, b = job // nblk, job % nblk
+        g = co // cout_g
+        # acc[t, j]: per-lane sums; gyw[k]: gy of the k-th image of four at the source's row
+        # pitch (0 past the output width); the four images' products go into one pass
+        acc = np.zeros((taps, span), gy.dtype)
+        gyw = np.zeros((4, span), gy.dtype)
+        buf = np.empty(0 if inplace else 4 * cg * csz, x.dtype)
+        src = xf if inplace else buf
+        base = np.empty(4, np.int64)
+        n1 = (b + 1) * n_batch // nblk
+        for n0 in range(b * n_batch // nblk, n1, 4):
+            m = min(4, n1 - n0)
+            for k in range(m):
+                if inplace:
+                    base[k] = ((n0 + k) * c_in + g * cg) * csz
+                else:
+                    base[k] = k * cg * csz
+                    _split(xf, ((n0 + k) * c_in + g * cg) * xsz, x.shape[2:], cg, s,
+                           lo, dp, hp, wp, buf[base[k]:base[k] + cg * csz])
+            for od in range(od_n):
+                for oh0 in range(0, oh_n, rows):
+                    nr = min(rows, oh_n - oh0)
+                    for ow0 in range(0, ow_n, cols):
+                        nc = min(cols, ow_n - ow0)
+                        for k in range(m):
+                            for r in range(nr):
+                                gr = gy[n0 + k, co, od, oh0 + r, ow0:ow0 + nc]
+                                gk = gyw[k, r * wp:r * wp + nc]
+                                for i in range(nc):
+                                    gk[i] = gr[i]
+                        j0 = (od * hp + oh0) * wp + ow0
+                        jn = (nr - 1) * wp + nc
+                        for t in range(taps):
+                            at = acc[t]
+                            if m == 4:
+                                o = j0 + offs[t]
+                                a0 = src[base[0] + o:base[0] + o + jn]
+                                a1 = src[base[1] + o:base[1] + o + jn]
+                                a2 = src[base[2] + o:base[2] + o + jn]
+                                a3 = src[base[3] + o:base[3] + o + jn]
+                                g0, g1, g2, g3 = gyw[0], gyw[1], gyw[2], gyw[3]
+                                for j in range(jn):
+                                    at[j] += (g0[j] * a0[j] + g1[j] * a1[j] + g2[j] * a2[j]
+                                              + g3[j] * a3[j])
+                            else:
+                                for k in range(m):
+                                    o = base[k] + j0 + offs[t]
+                                    a0 = src[o:o + jn]
+                                    g0 = gyw[k]
+                                    for j in range(jn):
+                                        at[j] += g0[j] * a0[j]
+        for t in range(taps):      # the lanes inside the output width
+            total = 0.0
+            for r in range(rows):
+                ar = acc[t, r * wp:r * wp + cols]
+                for i in range(cols):
+                    total += ar[i]
+            part[b, co, t] = total
 
 
 def _pads(op, pad, shape):
@@ -468,9 +391,11 @@ def direct_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, pad=None):
     check_arrays(op, ("xp", "w", "y"), (xp, w, y), 5)
     lo, xps = _pads(op, pad, xp.shape)
     check_conv_shapes(op, xp.shape[:2] + xps, w.shape, y.shape, ints[:3], ints[3:6], ints[6])
+    s, d = tuple(ints[:3]), tuple(ints[3:6])
+    geo, offs = _source(xp.shape, xps, w.shape, y.shape, s, d, CHUNK)
     nblk = _blocks(xp.shape[0] * groups, w.shape[0] // groups)
-    _run(_forward, xp.shape[0] * groups * nblk, xp, w, y, tuple(ints[:3]), tuple(ints[3:6]),
-         groups, nblk, lo, xps)
+    _run(_forward, xp.shape[0] * groups * nblk, xp, w.reshape(w.shape[0], -1), y, offs, s, lo,
+         geo, groups, nblk)
 
 
 def direct_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, pad=None):
@@ -493,9 +418,31 @@ def direct_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, pad=None):
     lo, xps = _pads(op, pad, gxp.shape)
     check_conv_shapes(op, gxp.shape[:2] + xps, w.shape, gy.shape, ints[:3], ints[3:6], ints[6],
                       ("gxp", "w", "gy"))
+    s, d = tuple(ints[:3]), tuple(ints[3:6])
+    # the padded input splits into phases of extents xe; gy sits at offset q in the zero-padded
+    # gyp of extents e = q + xe, so that every tap of a phase reads gyp at a fixed offset
+    q = [(k - 1) * dl // st for k, dl, st in zip(w.shape[2:], d, s)]
+    xe = [-(-n // st) for n, st in zip(xps, s)]
+    eh, ew = q[1] + xe[1], q[2] + xe[2]
+    esz = (q[0] + xe[0]) * eh * ew
+    # the taps of each input phase, phase by phase (CSR): tap t reads gyp at toff[t], with
+    # the weight w[g*cout_g + col, ci, k] where tidx[t] = col * ktaps + k
+    cout_g, ktaps = w.shape[0] // groups, w[0, 0].size
+    col, kd, kh, kw = np.meshgrid(np.arange(cout_g), np.arange(w.shape[2]),
+                                  np.arange(w.shape[3]), np.arange(w.shape[4]), indexing="ij")
+    a, b, c = kd * d[0], kh * d[1], kw * d[2]
+    phase = (((a % s[0]) * s[1] + b % s[1]) * s[2] + c % s[2]).ravel()
+    order = np.argsort(phase, kind="stable")
+    toff = (col * esz + ((q[0] - a // s[0]) * eh + q[1] - b // s[1]) * ew + q[2] - c // s[2])
+    toff = np.ascontiguousarray(toff.ravel()[order], np.int64)
+    tidx = np.ascontiguousarray((col * ktaps + (kd * w.shape[3] + kh) * w.shape[4]
+                                 + kw).ravel()[order], np.int64)
+    pstart = np.searchsorted(phase[order], np.arange(s[0] * s[1] * s[2] + 1)).astype(np.int64)
+    geo = ((w.shape[1], cout_g, ktaps) + tuple(q) + (eh, ew, esz)
+           + _chunking(xe[1], xe[2], ew, CHUNK) + tuple(xps))
     nblk = _blocks(gxp.shape[0] * groups, w.shape[1])
-    _run(_grad_input, gxp.shape[0] * groups * nblk, gy, w, gxp, tuple(ints[:3]),
-         tuple(ints[3:6]), groups, nblk, lo, xps)
+    _run(_grad_input, gxp.shape[0] * groups * nblk, gy, w.reshape(w.shape[0], w.shape[1], -1),
+         gxp, toff, tidx, pstart, s, lo, geo, groups, nblk)
 
 
 def direct_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, pad=None):
@@ -517,11 +464,13 @@ def direct_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, pad=None):
     lo, xps = _pads(op, pad, xp.shape)
     check_conv_shapes(op, xp.shape[:2] + xps, gw.shape, gy.shape, ints[:3], ints[3:6], ints[6],
                       ("xp", "gw", "gy"))
+    s, d = tuple(ints[:3]), tuple(ints[3:6])
     c_out, taps = gw.shape[0], gw[0].size
+    geo, offs = _source(xp.shape, xps, gw.shape, gy.shape, s, d,
+                        max(16, min(CHUNK, GW_LANES // taps)))
     nblk = _blocks(c_out, xp.shape[0])
     # one partial result per block of images, summed here (gw itself when there is one)
     part = gw.reshape(1, c_out, taps) if nblk == 1 else np.empty((nblk, c_out, taps), gw.dtype)
-    _run(_grad_weight, c_out * nblk, gy, xp, gw, part, tuple(ints[:3]), tuple(ints[3:6]),
-         groups, max(16, min(CHUNK, GW_LANES // taps)), lo, xps)
+    _run(_grad_weight, c_out * nblk, gy, xp, part, offs, s, lo, geo, groups)
     if nblk > 1:
         np.sum(part, axis=0, out=gw.reshape(c_out, taps))
