@@ -32,6 +32,8 @@ Direct convolution
     direct_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups)
     direct_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups)
     direct_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups)
+    The CPU backends also take ``pad=((lo, hi),) * 3``: then xp / gxp are the *unpadded*
+    input and its gradient and the kernel pads on the fly (no padded copy).
 
 im2col + GEMM (BLAS for the product; the column buffer holds at most ``max_col_elems``
 elements, chunking over output positions when one image's columns would exceed it)
