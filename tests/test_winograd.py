@@ -224,7 +224,7 @@ def _direct(op, a, b, shape, p3, backend):
 @pytest.mark.parametrize("m", [2, 4, None], ids=["tile2", "tile4", "default"])
 def test_float32_error_against_direct(m, backend, rng):
     """Max error vs float64 within 10x the direct kernel's, except F(4x4,3x3)'s weight
-    gradient: measured 13-19x (direct reduces its weight gradient in float64 at the end),
+    gradient: measured 8-11x (direct reduces its weight gradient in float64 at the end),
     which is why the weight gradient defaults to GRAD_WEIGHT_TILE = 2."""
     x_shape, w_shape = (2, 32, 18, 17), (16, 32, 3, 3)
     p, ops = _operands(rng, x_shape, w_shape, dict(padding=1), np.float32)
@@ -234,7 +234,7 @@ def test_float32_error_against_direct(m, backend, rng):
         err = np.abs(got - want).max()
         err_direct = np.abs(_direct(op, a, b, shape, p.as3d(), backend).reshape(want.shape)
                             - want).max()
-        factor = 30 if (op, m) == ("grad_weight", 4) else 10
+        factor = 15 if (op, m) == ("grad_weight", 4) else 10
         assert err <= factor * err_direct, (
             f"tile {m} {op}: max error {err:.3g} > {factor} x direct's {err_direct:.3g}")
 

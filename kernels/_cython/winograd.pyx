@@ -70,17 +70,18 @@ cdef inline void _bt4(const floating* s, Py_ssize_t ss, floating* d, Py_ssize_t 
     cdef const floating* s5 = s + 5 * ss
     cdef Py_ssize_t t
     for t in range(n):
-        d[t] = (s[t] + s4[t]) + (<floating>1.5 * (s1[t] - s3[t]) - 2 * s2[t])
+        d[t] = (s[t] + s4[t]) + (<floating>1.5 * (s1[t] - s3[t]) - <floating>2 * s2[t])
     for t in range(n):
         d[ds + t] = (s4[t] - s1[t]) - (<floating>2.5 * s2[t] + <floating>0.5 * s3[t])
     for t in range(n):
         d[2 * ds + t] = (s4[t] + s1[t]) + (<floating>0.5 * s2[t] - <floating>2.5 * s3[t])
     for t in range(n):
-        d[3 * ds + t] = (s4[t] - s2[t]) + 2 * (s1[t] - s3[t])
+        d[3 * ds + t] = (s4[t] - s2[t]) + <floating>2 * (s1[t] - s3[t])
     for t in range(n):
         d[4 * ds + t] = (s4[t] - s2[t]) - <floating>0.5 * (s1[t] - s3[t])
     for t in range(n):
-        d[5 * ds + t] = (s1[t] + s5[t]) + (<floating>1.5 * (s2[t] - s4[t]) - 2 * s3[t])
+        d[5 * ds + t] = (s1[t] + s5[t]) + (<floating>1.5 * (s2[t] - s4[t])
+                                           - <floating>2 * s3[t])
 
 
 cdef inline void _at4(const floating* s, Py_ssize_t ss, floating* d, Py_ssize_t ds,
@@ -94,11 +95,12 @@ cdef inline void _at4(const floating* s, Py_ssize_t ss, floating* d, Py_ssize_t 
     for t in range(n):
         d[t] = s[t] + (s1[t] + s2[t]) + (s3[t] + s4[t])
     for t in range(n):
-        d[ds + t] = (s1[t] - s2[t]) + (2 * s4[t] - <floating>0.5 * s3[t])
+        d[ds + t] = (s1[t] - s2[t]) + (<floating>2 * s4[t] - <floating>0.5 * s3[t])
     for t in range(n):
-        d[2 * ds + t] = (s1[t] + s2[t]) + (4 * s4[t] + <floating>0.25 * s3[t])
+        d[2 * ds + t] = (s1[t] + s2[t]) + (<floating>4 * s4[t] + <floating>0.25 * s3[t])
     for t in range(n):
-        d[3 * ds + t] = (s1[t] - s2[t]) + (8 * s4[t] - <floating>0.125 * s3[t]) + s5[t]
+        d[3 * ds + t] = ((s1[t] - s2[t]) + (<floating>8 * s4[t] - <floating>0.125 * s3[t])
+                         + s5[t])
 
 
 cdef inline void _a4(const floating* s, Py_ssize_t ss, floating* d, Py_ssize_t ds,
@@ -117,7 +119,8 @@ cdef inline void _a4(const floating* s, Py_ssize_t ss, floating* d, Py_ssize_t d
         d[3 * ds + t] = (s[t] + <floating>0.25 * s2[t]) - (<floating>0.5 * s1[t]
                                                           + <floating>0.125 * s3[t])
     for t in range(n):
-        d[4 * ds + t] = (s[t] + 4 * s2[t]) + (2 * s1[t] + 8 * s3[t])
+        d[4 * ds + t] = ((s[t] + <floating>4 * s2[t])
+                         + (<floating>2 * s1[t] + <floating>8 * s3[t]))
     for t in range(n):
         d[5 * ds + t] = s3[t]
 
@@ -149,23 +152,56 @@ cdef inline void _a(int m, const floating* s, Py_ssize_t ss, floating* d, Py_ssi
         _a4(s, ss, d, ds, n)
 
 
-cdef inline Py_ssize_t _floordiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    """floor(a / b) for b > 0 (C division truncates)"""
-    return a // b if a >= 0 else -((-a + b - 1) // b)
+cdef inline void _gather(const floating* row, Py_ssize_t width, Py_ssize_t off, floating* d,
+                         Py_ssize_t nt, Py_ssize_t tw, int m, int alpha) noexcept nogil:
+    """d[k * nt + j] = row[j * m + off + k] (zero outside the row), k < alpha, j < tw; called
+    with literal m and alpha so the k loops unroll"""
+    cdef Py_ssize_t j, w0
+    cdef int k
+    for j in range(tw):
+        w0 = j * m + off
+        if w0 >= 0 and w0 + alpha <= width:
+            for k in range(alpha):
+                d[k * nt + j] = row[w0 + k]
+        else:
+            for k in range(alpha):
+                d[k * nt + j] = row[w0 + k] if 0 <= w0 + k < width else 0
+
+
+cdef inline void _zero(floating* d, Py_ssize_t nt, Py_ssize_t tw, int alpha) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef int k
+    for k in range(alpha):
+        for j in range(tw):
+            d[k * nt + j] = 0
+
+
+cdef inline void _scatter(const floating* o, Py_ssize_t nt, floating* row, Py_ssize_t width,
+                          Py_ssize_t tw, int m) noexcept nogil:
+    """row[j * m + p] = o[p * nt + j] for the columns inside the row; called with literal m"""
+    cdef Py_ssize_t j, w0
+    cdef int p
+    for j in range(tw):
+        w0 = j * m
+        if w0 + m <= width:
+            for p in range(m):
+                row[w0 + p] = o[p * nt + j]
+        else:
+            for p in range(width - w0):
+                row[w0 + p] = o[p * nt + j]
 
 
 # ---- one job: channel c, blocks [k0, k1) of rpb tile rows each; returns -1 when out of
 # memory.  The block's planes are [row][column][tile] with nt tiles per plane.
 
-cdef int _input_job(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+cdef inline int _input_job(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                     floating* v, Py_ssize_t cols, int m, Py_ssize_t c, Py_ssize_t k0,
                     Py_ssize_t k1, Py_ssize_t rpb, Py_ssize_t rows, Py_ssize_t r0,
                     Py_ssize_t pad_top, Py_ssize_t pad_left, Py_ssize_t th,
                     Py_ssize_t tw) noexcept nogil:
     cdef int alpha = m + 2
     cdef Py_ssize_t plane = C * cols, nb = rpb * tw
-    cdef Py_ssize_t blk, b0, b1, nt, rl, n, h0, h, t0, i, k, j, off, lo, hi, a
-    cdef const floating* row
+    cdef Py_ssize_t blk, b0, b1, nt, rl, n, h0, h, t0, i, a
     cdef floating* dst
     cdef floating* d = <floating*>malloc(2 * alpha * alpha * nb * sizeof(floating))
     cdef floating* e
@@ -183,22 +219,13 @@ cdef int _input_job(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
             t0 = (rl - b0) * tw
             for i in range(alpha):
                 h = h0 + i
-                row = x + ((n * C + c) * H + min(max(h, 0), H - 1)) * W
-                for k in range(alpha):
-                    dst = d + (i * alpha + k) * nt + t0
-                    off = k - pad_left
-                    # tiles j whose column j * m + off lies inside [0, W)
-                    lo = min(max(-_floordiv(off, m), 0), tw)
-                    hi = min(max(-_floordiv(off - W, m), lo), tw)
-                    if h < 0 or h >= H:
-                        lo = 0
-                        hi = 0
-                    for j in range(lo):
-                        dst[j] = 0
-                    for j in range(lo, hi):
-                        dst[j] = row[j * m + off]
-                    for j in range(hi, tw):
-                        dst[j] = 0
+                dst = d + i * alpha * nt + t0
+                if h < 0 or h >= H:
+                    _zero(dst, nt, tw, alpha)
+                elif m == 2:
+                    _gather(x + ((n * C + c) * H + h) * W, W, -pad_left, dst, nt, tw, 2, 4)
+                else:
+                    _gather(x + ((n * C + c) * H + h) * W, W, -pad_left, dst, nt, tw, 4, 6)
         # along H over (column, tile) planes, then along W straight into v
         _bt(m, d, alpha * nt, e, alpha * nt, alpha * nt)
         for a in range(alpha):
@@ -207,15 +234,14 @@ cdef int _input_job(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
     return 0
 
 
-cdef int _output_job(const floating* mm, Py_ssize_t cols, floating* y, Py_ssize_t C,
+cdef inline int _output_job(const floating* mm, Py_ssize_t cols, floating* y, Py_ssize_t C,
                      Py_ssize_t OH, Py_ssize_t OW, int m, Py_ssize_t c, Py_ssize_t k0,
                      Py_ssize_t k1, Py_ssize_t rpb, Py_ssize_t rows, Py_ssize_t r0,
                      Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
     cdef int alpha = m + 2
     cdef Py_ssize_t plane = C * cols, nb = rpb * tw
-    cdef Py_ssize_t blk, b0, b1, nt, rl, n, h0, t0, i, p, j, jn, a
+    cdef Py_ssize_t blk, b0, b1, nt, rl, n, h0, t0, i, a
     cdef floating* row
-    cdef const floating* src
     cdef floating* q = <floating*>malloc((alpha + m) * m * nb * sizeof(floating))
     cdef floating* o
     if q == NULL:
@@ -236,23 +262,21 @@ cdef int _output_job(const floating* mm, Py_ssize_t cols, floating* y, Py_ssize_
             t0 = (rl - b0) * tw
             for i in range(min(m, OH - h0)):
                 row = y + ((n * C + c) * OH + h0 + i) * OW
-                for p in range(m):
-                    src = o + (i * m + p) * nt + t0
-                    jn = min(tw, (OW - p + m - 1) // m)
-                    for j in range(jn):
-                        row[j * m + p] = src[j]
+                if m == 2:
+                    _scatter(o + i * m * nt + t0, nt, row, OW, tw, 2)
+                else:
+                    _scatter(o + i * m * nt + t0, nt, row, OW, tw, 4)
     free(q)
     return 0
 
 
-cdef int _adjoint_job(const floating* gy, Py_ssize_t C, Py_ssize_t OH, Py_ssize_t OW,
+cdef inline int _adjoint_job(const floating* gy, Py_ssize_t C, Py_ssize_t OH, Py_ssize_t OW,
                       floating* dm, Py_ssize_t cols, int m, Py_ssize_t c, Py_ssize_t k0,
                       Py_ssize_t k1, Py_ssize_t rpb, Py_ssize_t rows, Py_ssize_t r0,
                       Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
     cdef int alpha = m + 2
     cdef Py_ssize_t plane = C * cols, nb = rpb * tw
-    cdef Py_ssize_t blk, b0, b1, nt, rl, n, h0, t0, i, p, j, hi, a
-    cdef const floating* row
+    cdef Py_ssize_t blk, b0, b1, nt, rl, n, h0, t0, i, a
     cdef floating* dst
     cdef floating* g = <floating*>malloc((m + alpha) * m * nb * sizeof(floating))
     cdef floating* hh
@@ -269,14 +293,13 @@ cdef int _adjoint_job(const floating* gy, Py_ssize_t C, Py_ssize_t OH, Py_ssize_
             h0 = (r0 + rl) % th * m
             t0 = (rl - b0) * tw
             for i in range(m):
-                row = gy + ((n * C + c) * OH + min(h0 + i, OH - 1)) * OW
-                for p in range(m):
-                    dst = g + (i * m + p) * nt + t0
-                    hi = max(min(tw, (OW - p + m - 1) // m), 0) if h0 + i < OH else 0
-                    for j in range(hi):
-                        dst[j] = row[j * m + p]
-                    for j in range(hi, tw):
-                        dst[j] = 0
+                dst = g + i * m * nt + t0
+                if h0 + i >= OH:
+                    _zero(dst, nt, tw, m)
+                elif m == 2:
+                    _gather(gy + ((n * C + c) * OH + h0 + i) * OW, OW, 0, dst, nt, tw, 2, 2)
+                else:
+                    _gather(gy + ((n * C + c) * OH + h0 + i) * OW, OW, 0, dst, nt, tw, 4, 4)
         # along H over (column, tile) planes, then along W straight into dm
         _a(m, g, m * nt, hh, m * nt, m * nt)
         for a in range(alpha):

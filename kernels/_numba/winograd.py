@@ -19,7 +19,8 @@ scratch buffer as planes of one value per tile (``[row][column][tile]``), so tha
 passes of a separable transform are loops over a contiguous run of tiles (vectorised,
 8 floats a step with AVX2) that write one output plane each.  Only the gather of the input
 patches (and the scatter of output tiles) touches the image with a stride.  prange runs over
-(channel, group of blocks) jobs, each owning its output columns.
+(channel, group of blocks) jobs, each owning its output columns; one parallel driver
+serves the three kernels (compile time).
 
 The 1-D transforms below are B^T, A^T and A written out (float32 constants keep float32
 arithmetic in float32); kernels/conv/winograd.py holds the same matrices as arrays and the
@@ -45,7 +46,7 @@ _1h, _2, _2h = np.float32(1.5), np.float32(2), np.float32(2.5)
 _4, _8 = np.float32(4), np.float32(8)
 
 
-@njit(inline="always")
+@njit
 def _bt2(s, so, ss, d, do, ds, n):
     d0, d1, d2, d3 = d[do:do + n], d[do + ds:do + ds + n], d[do + 2 * ds:do + 2 * ds + n], \
         d[do + 3 * ds:do + 3 * ds + n]
@@ -61,7 +62,7 @@ def _bt2(s, so, ss, d, do, ds, n):
         d3[t] = s1[t] - s3[t]
 
 
-@njit(inline="always")
+@njit
 def _at2(s, so, ss, d, do, ds, n):
     d0, d1 = d[do:do + n], d[do + ds:do + ds + n]
     s0, s1, s2, s3 = s[so:so + n], s[so + ss:so + ss + n], s[so + 2 * ss:so + 2 * ss + n], \
@@ -72,7 +73,7 @@ def _at2(s, so, ss, d, do, ds, n):
         d1[t] = s1[t] - s2[t] - s3[t]
 
 
-@njit(inline="always")
+@njit
 def _a2(s, so, ss, d, do, ds, n):
     d0, d1, d2, d3 = d[do:do + n], d[do + ds:do + ds + n], d[do + 2 * ds:do + 2 * ds + n], \
         d[do + 3 * ds:do + 3 * ds + n]
@@ -87,7 +88,7 @@ def _a2(s, so, ss, d, do, ds, n):
         d3[t] = -s1[t]
 
 
-@njit(inline="always")
+@njit
 def _bt4(s, so, ss, d, do, ds, n):
     s0, s1, s2 = s[so:so + n], s[so + ss:so + ss + n], s[so + 2 * ss:so + 2 * ss + n]
     s3, s4 = s[so + 3 * ss:so + 3 * ss + n], s[so + 4 * ss:so + 4 * ss + n]
@@ -109,7 +110,7 @@ def _bt4(s, so, ss, d, do, ds, n):
         d5[t] = (s1[t] + s5[t]) + (_1h * (s2[t] - s4[t]) - _2 * s3[t])
 
 
-@njit(inline="always")
+@njit
 def _at4(s, so, ss, d, do, ds, n):
     s0, s1, s2 = s[so:so + n], s[so + ss:so + ss + n], s[so + 2 * ss:so + 2 * ss + n]
     s3, s4 = s[so + 3 * ss:so + 3 * ss + n], s[so + 4 * ss:so + 4 * ss + n]
@@ -126,7 +127,7 @@ def _at4(s, so, ss, d, do, ds, n):
         d3[t] = (s1[t] - s2[t]) + (_8 * s4[t] - _e * s3[t]) + s5[t]
 
 
-@njit(inline="always")
+@njit
 def _a4(s, so, ss, d, do, ds, n):
     s0, s1 = s[so:so + n], s[so + ss:so + ss + n]
     s2, s3 = s[so + 2 * ss:so + 2 * ss + n], s[so + 3 * ss:so + 3 * ss + n]
@@ -147,7 +148,7 @@ def _a4(s, so, ss, d, do, ds, n):
         d5[t] = s3[t]
 
 
-@njit(inline="always")
+@njit
 def _bt(m, s, so, ss, d, do, ds, n):
     """B^T of F(m, 3): alpha planes -> alpha planes."""
     if m == 2:
@@ -156,7 +157,7 @@ def _bt(m, s, so, ss, d, do, ds, n):
         _bt4(s, so, ss, d, do, ds, n)
 
 
-@njit(inline="always")
+@njit
 def _at(m, s, so, ss, d, do, ds, n):
     """A^T of F(m, 3): alpha planes -> m planes."""
     if m == 2:
@@ -165,7 +166,7 @@ def _at(m, s, so, ss, d, do, ds, n):
         _at4(s, so, ss, d, do, ds, n)
 
 
-@njit(inline="always")
+@njit
 def _a(m, s, so, ss, d, do, ds, n):
     """A of F(m, 3): m planes -> alpha planes."""
     if m == 2:
@@ -174,16 +175,15 @@ def _a(m, s, so, ss, d, do, ds, n):
         _a4(s, so, ss, d, do, ds, n)
 
 
-@njit(inline="always")
+@njit
 def _jobs(blocks, channels):
     """Groups of blocks per channel so there are >= 16 jobs when possible."""
     return max(1, min(blocks, (16 + channels - 1) // channels))
 
 
-@njit(inline="always")
+@njit
 def _gather(row, w_n, off, d, base, nt, tw, m, alpha):
-    """d[base + k * nt + j] = row[j * m + off + k] (zero outside the row), k < alpha, j < tw;
-    ``alpha`` is passed as a literal so the k loops unroll."""
+    """d[base + k * nt + j] = row[j * m + off + k] (zero outside the row), k < alpha, j < tw."""
     for j in range(tw):
         w0 = j * m + off
         if w0 >= 0 and w0 + alpha <= w_n:
@@ -194,16 +194,16 @@ def _gather(row, w_n, off, d, base, nt, tw, m, alpha):
                 d[base + k * nt + j] = row[w0 + k] if 0 <= w0 + k < w_n else 0
 
 
-@njit(inline="always")
+@njit
 def _zero(d, base, nt, tw, alpha):
     for k in range(alpha):
         for j in range(tw):
             d[base + k * nt + j] = 0
 
 
-@njit(inline="always")
+@njit
 def _scatter(o, base, nt, row, o_w, tw, m):
-    """row[j * m + p] = o[base + p * nt + j] for the columns inside the row; ``m`` literal."""
+    """row[j * m + p] = o[base + p * nt + j] for the columns inside the row."""
     for j in range(tw):
         w0 = j * m
         if w0 + m <= o_w:
@@ -214,129 +214,122 @@ def _scatter(o, base, nt, row, o_w, tw, m):
                 row[w0 + p] = o[base + p * nt + j]
 
 
-@njit(cache=True, parallel=True)
-def _input_transform(x, v, m, r0, pad_top, pad_left, th, tw):
+# ---- one job: channel c, blocks [k0, k1) of rpb tile rows each.  The block's planes are
+# [row][column][tile] with nt tiles per plane.  Plain (not parallel) functions, so that the
+# parallel drivers below stay small (compile time).
+
+
+@njit
+def _input_job(x, vf, m, c, k0, k1, rpb, rows, r0, pad_top, pad_left, th, tw, cols):
     alpha = m + 2
     c_n, h_n, w_n = x.shape[1], x.shape[2], x.shape[3]
-    cols = v.shape[2]
-    rows = cols // tw
     plane = c_n * cols                         # distance between v[e] and v[e + 1]
-    vf = v.reshape(v.size)
+    d = np.empty(alpha * alpha * rpb * tw, x.dtype)
+    e = np.empty(alpha * alpha * rpb * tw, x.dtype)
+    for blk in range(k0, k1):
+        b0 = blk * rpb
+        b1 = min(rows, b0 + rpb)
+        nt = (b1 - b0) * tw
+        # gather the patches (the only strided pass), zeros outside the image:
+        # d[i][k][t] = padded input at row i, column k of tile t
+        for rl in range(b0, b1):
+            n = (r0 + rl) // th
+            h0 = (r0 + rl) % th * m - pad_top
+            t0 = (rl - b0) * tw
+            for i in range(alpha):
+                h = h0 + i
+                base = i * alpha * nt + t0
+                if h < 0 or h >= h_n:
+                    _zero(d, base, nt, tw, alpha)
+                else:
+                    _gather(x[n, c, h], w_n, -pad_left, d, base, nt, tw, m, alpha)
+        # along H over (column, tile) planes: e[a][k][t] = (B^T d[:, k, t])[a]
+        _bt(m, d, 0, alpha * nt, e, 0, alpha * nt, alpha * nt)
+        # along W, straight into v: v[a * alpha + b, c, tile] = (B^T e[a, :, t])[b]
+        for a in range(alpha):
+            _bt(m, e, a * alpha * nt, nt, vf, (a * alpha * c_n + c) * cols + b0 * tw, plane,
+                nt)
+
+
+@njit
+def _output_job(mf, y, m, c, k0, k1, rpb, rows, r0, th, tw, cols):
+    alpha = m + 2
+    c_n, o_h, o_w = y.shape[1], y.shape[2], y.shape[3]
+    plane = c_n * cols
+    q = np.empty(alpha * m * rpb * tw, y.dtype)
+    o = np.empty(m * m * rpb * tw, y.dtype)
+    for blk in range(k0, k1):
+        b0 = blk * rpb
+        b1 = min(rows, b0 + rpb)
+        nt = (b1 - b0) * tw
+        # along W: q[a][p][t] = (A^T M[a, :, t])[p]
+        for a in range(alpha):
+            _at(m, mf, (a * alpha * c_n + c) * cols + b0 * tw, plane, q, a * m * nt, nt, nt)
+        # along H over (column, tile) planes: o[i][p][t] = (A^T q[:, p, t])[i]
+        _at(m, q, 0, m * nt, o, 0, m * nt, m * nt)
+        # scatter the tiles, cropped at the high edges
+        for rl in range(b0, b1):
+            n = (r0 + rl) // th
+            h0 = (r0 + rl) % th * m
+            t0 = (rl - b0) * tw
+            for i in range(min(m, o_h - h0)):
+                _scatter(o, i * m * nt + t0, nt, y[n, c, h0 + i], o_w, tw, m)
+
+
+@njit
+def _adjoint_job(gy, df, m, c, k0, k1, rpb, rows, r0, th, tw, cols):
+    alpha = m + 2
+    c_n, o_h, o_w = gy.shape[1], gy.shape[2], gy.shape[3]
+    plane = c_n * cols
+    g = np.empty(m * m * rpb * tw, gy.dtype)
+    h = np.empty(alpha * m * rpb * tw, gy.dtype)
+    for blk in range(k0, k1):
+        b0 = blk * rpb
+        b1 = min(rows, b0 + rpb)
+        nt = (b1 - b0) * tw
+        # gather the tiles of gy, zeros past its edges: g[i][p][t]
+        for rl in range(b0, b1):
+            n = (r0 + rl) // th
+            h0 = (r0 + rl) % th * m
+            t0 = (rl - b0) * tw
+            for i in range(m):
+                base = i * m * nt + t0
+                if h0 + i >= o_h:
+                    _zero(g, base, nt, tw, m)
+                else:
+                    _gather(gy[n, c, h0 + i], o_w, 0, g, base, nt, tw, m, m)
+        # along H over (column, tile) planes: h[a][p][t] = (A g[:, p, t])[a]
+        _a(m, g, 0, m * nt, h, 0, m * nt, m * nt)
+        # along W, straight into dm: dm[a * alpha + b, c, tile] = (A h[a, :, t])[b]
+        for a in range(alpha):
+            _a(m, h, a * m * nt, nt, df, (a * alpha * c_n + c) * cols + b0 * tw, plane, nt)
+
+
+# ---- the parallel driver, one for the three kernels (one parfor to compile): jobs are
+# (channel, group of blocks), >= 16 when possible
+
+_INPUT, _OUTPUT, _ADJOINT = 0, 1, 2
+
+
+@njit(cache=True, parallel=True)
+def _run(kind, image, gemm, m, r0, pad_top, pad_left, th, tw):
+    c_n, cols = image.shape[1], gemm.shape[2]
+    rows = cols // tw
     rpb = max(1, BLOCK_TILES // tw)            # tile rows per block
     blocks = (rows + rpb - 1) // rpb
     split = _jobs(blocks, c_n)
     per = (blocks + split - 1) // split
+    flat = gemm.reshape(gemm.size)
     for job in prange(c_n * split):
-        c = job // split
-        nb = rpb * tw
-        # d[(i * alpha + k) * nt + t]: padded input at row i, column k of tile t
-        d = np.empty(alpha * alpha * nb, x.dtype)
-        e = np.empty(alpha * alpha * nb, x.dtype)
-        for blk in range(job % split * per, min(blocks, (job % split + 1) * per)):
-            b0 = blk * rpb
-            b1 = min(rows, b0 + rpb)
-            nt = (b1 - b0) * tw
-            # gather the patches (the only strided pass), zeros outside the image
-            for rl in range(b0, b1):
-                n = (r0 + rl) // th
-                h0 = (r0 + rl) % th * m - pad_top
-                t0 = (rl - b0) * tw
-                for i in range(alpha):
-                    h = h0 + i
-                    base = i * alpha * nt + t0
-                    if h < 0 or h >= h_n:
-                        _zero(d, base, nt, tw, alpha)
-                    elif m == 2:
-                        _gather(x[n, c, h], w_n, -pad_left, d, base, nt, tw, 2, 4)
-                    else:
-                        _gather(x[n, c, h], w_n, -pad_left, d, base, nt, tw, 4, 6)
-            # along H over (column, tile) planes: e[a][k][t] = (B^T d[:, k, t])[a]
-            _bt(m, d, 0, alpha * nt, e, 0, alpha * nt, alpha * nt)
-            # along W, straight into v: v[a * alpha + b, c, tile] = (B^T e[a, :, t])[b]
-            for a in range(alpha):
-                _bt(m, e, a * alpha * nt, nt, vf, (a * alpha * c_n + c) * cols + b0 * tw,
-                    plane, nt)
-
-
-@njit(cache=True, parallel=True)
-def _output_transform(mm, y, m, r0, th, tw):
-    alpha = m + 2
-    c_n, o_h, o_w = y.shape[1], y.shape[2], y.shape[3]
-    cols = mm.shape[2]
-    rows = cols // tw
-    plane = c_n * cols
-    mf = mm.reshape(mm.size)
-    rpb = max(1, BLOCK_TILES // tw)
-    blocks = (rows + rpb - 1) // rpb
-    split = _jobs(blocks, c_n)
-    per = (blocks + split - 1) // split
-    for job in prange(c_n * split):
-        c = job // split
-        nb = rpb * tw
-        q = np.empty(alpha * m * nb, y.dtype)
-        o = np.empty(m * m * nb, y.dtype)
-        for blk in range(job % split * per, min(blocks, (job % split + 1) * per)):
-            b0 = blk * rpb
-            b1 = min(rows, b0 + rpb)
-            nt = (b1 - b0) * tw
-            # along W: q[a][p][t] = (A^T M[a, :, t])[p]
-            for a in range(alpha):
-                _at(m, mf, (a * alpha * c_n + c) * cols + b0 * tw, plane, q, a * m * nt, nt,
-                    nt)
-            # along H over (column, tile) planes: o[i][p][t] = (A^T q[:, p, t])[i]
-            _at(m, q, 0, m * nt, o, 0, m * nt, m * nt)
-            # scatter the tiles, cropped at the high edges
-            for rl in range(b0, b1):
-                n = (r0 + rl) // th
-                h0 = (r0 + rl) % th * m
-                t0 = (rl - b0) * tw
-                for i in range(min(m, o_h - h0)):
-                    if m == 2:
-                        _scatter(o, i * m * nt + t0, nt, y[n, c, h0 + i], o_w, tw, 2)
-                    else:
-                        _scatter(o, i * m * nt + t0, nt, y[n, c, h0 + i], o_w, tw, 4)
-
-
-@njit(cache=True, parallel=True)
-def _output_adjoint(gy, dm, m, r0, th, tw):
-    alpha = m + 2
-    c_n, o_h, o_w = gy.shape[1], gy.shape[2], gy.shape[3]
-    cols = dm.shape[2]
-    rows = cols // tw
-    plane = c_n * cols
-    df = dm.reshape(dm.size)
-    rpb = max(1, BLOCK_TILES // tw)
-    blocks = (rows + rpb - 1) // rpb
-    split = _jobs(blocks, c_n)
-    per = (blocks + split - 1) // split
-    for job in prange(c_n * split):
-        c = job // split
-        nb = rpb * tw
-        g = np.empty(m * m * nb, gy.dtype)
-        h = np.empty(alpha * m * nb, gy.dtype)
-        for blk in range(job % split * per, min(blocks, (job % split + 1) * per)):
-            b0 = blk * rpb
-            b1 = min(rows, b0 + rpb)
-            nt = (b1 - b0) * tw
-            # gather the tiles of gy, zeros past its edges
-            for rl in range(b0, b1):
-                n = (r0 + rl) // th
-                h0 = (r0 + rl) % th * m
-                t0 = (rl - b0) * tw
-                for i in range(m):
-                    base = i * m * nt + t0
-                    if h0 + i >= o_h:
-                        _zero(g, base, nt, tw, m)
-                    elif m == 2:
-                        _gather(gy[n, c, h0 + i], o_w, 0, g, base, nt, tw, 2, 2)
-                    else:
-                        _gather(gy[n, c, h0 + i], o_w, 0, g, base, nt, tw, 4, 4)
-            # along H over (column, tile) planes: h[a][p][t] = (A g[:, p, t])[a]
-            _a(m, g, 0, m * nt, h, 0, m * nt, m * nt)
-            # along W, straight into dm: dm[a * alpha + b, c, tile] = (A h[a, :, t])[b]
-            for a in range(alpha):
-                _a(m, h, a * m * nt, nt, df, (a * alpha * c_n + c) * cols + b0 * tw, plane,
-                   nt)
+        c, k0 = job // split, job % split * per
+        k1 = min(blocks, k0 + per)
+        if kind == _INPUT:
+            _input_job(image, flat, m, c, k0, k1, rpb, rows, r0, pad_top, pad_left, th, tw,
+                       cols)
+        elif kind == _OUTPUT:
+            _output_job(flat, image, m, c, k0, k1, rpb, rows, r0, th, tw, cols)
+        else:
+            _adjoint_job(image, flat, m, c, k0, k1, rpb, rows, r0, th, tw, cols)
 
 
 # ---- public wrappers: check, then call the kernel
@@ -390,7 +383,7 @@ def input_transform(x, v, m, r0, pad_top, pad_left, out_h, out_w):
     op = "winograd input_transform"
     th, tw = _check(op, m, x, "x", v, "v", r0, (out_h, out_w))
     if v.size:
-        _input_transform(x, v, m, r0, int(pad_top), int(pad_left), th, tw)
+        _run(_INPUT, x, v, m, r0, int(pad_top), int(pad_left), th, tw)
 
 
 def output_transform(mm, y, m, r0):
@@ -415,7 +408,7 @@ def output_transform(mm, y, m, r0):
     op = "winograd output_transform"
     th, tw = _check(op, m, y, "y", mm, "mm", r0, y.shape[2:])
     if mm.size:
-        _output_transform(mm, y, m, r0, th, tw)
+        _run(_OUTPUT, y, mm, m, r0, 0, 0, th, tw)
 
 
 def output_transform_adjoint(gy, dm, m, r0):
@@ -440,4 +433,4 @@ def output_transform_adjoint(gy, dm, m, r0):
     op = "winograd output_transform_adjoint"
     th, tw = _check(op, m, gy, "gy", dm, "dm", r0, gy.shape[2:])
     if dm.size:
-        _output_adjoint(gy, dm, m, r0, th, tw)
+        _run(_ADJOINT, gy, dm, m, r0, 0, 0, th, tw)

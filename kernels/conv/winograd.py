@@ -37,17 +37,20 @@ import importlib
 
 import numpy as np
 
+from .. import config
+
 NAME = "winograd"
 BACKENDS = ("numba", "cython")
-TILE = 4
-# The weight gradient's default tile.  In float32, F(4x4,3x3) gives it 15-19x the direct
-# kernel's error (the transforms' range meets a float32 GEMM over tiles), F(2x2,3x3) under
-# 2x, and on 64-128 channel layers both run in the same time (fewer, cheaper transforms
-# against 1.8x the GEMM work), so the gradient defaults to 2.
-GRAD_WEIGHT_TILE = 2
+# Defaults come from kernels.config where it names them (WINOGRAD_TILE,
+# WINOGRAD_GRAD_WEIGHT_TILE, WINOGRAD_CHUNK_BYTES); tests and bench patch these attributes.
+TILE = getattr(config, "WINOGRAD_TILE", 4)
+# The weight gradient's default tile.  In float32, F(4x4,3x3) gives it 8-11x the direct
+# kernel's error (direct reduces its weight gradient in float64; here a float32 GEMM over
+# tiles meets the transforms' range), F(2x2,3x3) 3-4x, so the gradient defaults to 2.
+GRAD_WEIGHT_TILE = getattr(config, "WINOGRAD_GRAD_WEIGHT_TILE", 2)
 # Bytes of the V and M buffers of one chunk of tile rows: bounded workspace, large enough
 # that the GEMMs stay efficient (measured 256 KiB .. 64 MiB on 64-128 channel layers).
-CHUNK_BYTES = 16 * 2**20
+CHUNK_BYTES = getattr(config, "WINOGRAD_CHUNK_BYTES", 16 * 2**20)
 
 _BACKEND_MODULES = {"numba": "kernels._numba.winograd", "cython": "kernels._cython.winograd"}
 
