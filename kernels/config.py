@@ -24,3 +24,10 @@ def cache_dir():
         return env
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "convlab")
+
+# Winograd (kernels/conv/winograd.py): output tile m of F(m x m, 3 x 3) for forward and
+# grad-input; grad-weight stays at 2 because F(4x4)'s weight gradient errs up to 12.5x the
+# direct kernel's in float32 (measured); chunk bytes of the transformed tiles (8-16 MiB best).
+WINOGRAD_TILE = 4
+WINOGRAD_GRAD_WEIGHT_TILE = 2
+WINOGRAD_CHUNK_BYTES = 16 * 2**20

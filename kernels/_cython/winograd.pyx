@@ -195,10 +195,10 @@ cdef inline void _scatter(const floating* o, Py_ssize_t nt, floating* row, Py_ss
 # memory.  The block's planes are [row][column][tile] with nt tiles per plane.
 
 cdef inline int _input_job(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                    floating* v, Py_ssize_t cols, int m, Py_ssize_t c, Py_ssize_t k0,
-                    Py_ssize_t k1, Py_ssize_t rpb, Py_ssize_t rows, Py_ssize_t r0,
-                    Py_ssize_t pad_top, Py_ssize_t pad_left, Py_ssize_t th,
-                    Py_ssize_t tw) noexcept nogil:
+                           floating* v, Py_ssize_t cols, int m, Py_ssize_t c, Py_ssize_t k0,
+                           Py_ssize_t k1, Py_ssize_t rpb, Py_ssize_t rows, Py_ssize_t r0,
+                           Py_ssize_t pad_top, Py_ssize_t pad_left, Py_ssize_t th,
+                           Py_ssize_t tw) noexcept nogil:
     cdef int alpha = m + 2
     cdef Py_ssize_t plane = C * cols, nb = rpb * tw
     cdef Py_ssize_t blk, b0, b1, nt, rl, n, h0, h, t0, i, a
@@ -235,9 +235,9 @@ cdef inline int _input_job(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssi
 
 
 cdef inline int _output_job(const floating* mm, Py_ssize_t cols, floating* y, Py_ssize_t C,
-                     Py_ssize_t OH, Py_ssize_t OW, int m, Py_ssize_t c, Py_ssize_t k0,
-                     Py_ssize_t k1, Py_ssize_t rpb, Py_ssize_t rows, Py_ssize_t r0,
-                     Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
+                            Py_ssize_t OH, Py_ssize_t OW, int m, Py_ssize_t c, Py_ssize_t k0,
+                            Py_ssize_t k1, Py_ssize_t rpb, Py_ssize_t rows, Py_ssize_t r0,
+                            Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
     cdef int alpha = m + 2
     cdef Py_ssize_t plane = C * cols, nb = rpb * tw
     cdef Py_ssize_t blk, b0, b1, nt, rl, n, h0, t0, i, a
@@ -271,9 +271,9 @@ cdef inline int _output_job(const floating* mm, Py_ssize_t cols, floating* y, Py
 
 
 cdef inline int _adjoint_job(const floating* gy, Py_ssize_t C, Py_ssize_t OH, Py_ssize_t OW,
-                      floating* dm, Py_ssize_t cols, int m, Py_ssize_t c, Py_ssize_t k0,
-                      Py_ssize_t k1, Py_ssize_t rpb, Py_ssize_t rows, Py_ssize_t r0,
-                      Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
+                             floating* dm, Py_ssize_t cols, int m, Py_ssize_t c, Py_ssize_t k0,
+                             Py_ssize_t k1, Py_ssize_t rpb, Py_ssize_t rows, Py_ssize_t r0,
+                             Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
     cdef int alpha = m + 2
     cdef Py_ssize_t plane = C * cols, nb = rpb * tw
     cdef Py_ssize_t blk, b0, b1, nt, rl, n, h0, t0, i, a

@@ -38,141 +38,81 @@ BLOCK_TILES = 128
 
 
 # ---- 1-D transforms over planes: out[k][t] = sum_i T[k, i] * inp[i][t] for t < n.  The
-# planes are slices of 1-D buffers: plane i of ``s`` starts at so + i * ss.  One loop per
-# output plane keeps each loop at one store stream (vectorisable).
+# planes are slices of 1-D buffers: plane i of ``s`` starts at so + i * ss, plane k of ``d``
+# at do + k * ds.  Each output plane is one call of _comb, whose loops (one per plane count)
+# are the only vectorised loops to compile; zero coefficients cost a multiply-add, not a
+# compile.  The float32 constants keep float32 arithmetic in float32.
 
-_e, _q, _h = np.float32(0.125), np.float32(0.25), np.float32(0.5)
-_1h, _2, _2h = np.float32(1.5), np.float32(2), np.float32(2.5)
-_4, _8 = np.float32(4), np.float32(8)
-
-
-@njit
-def _bt2(s, so, ss, d, do, ds, n):
-    d0, d1, d2, d3 = d[do:do + n], d[do + ds:do + ds + n], d[do + 2 * ds:do + 2 * ds + n], \
-        d[do + 3 * ds:do + 3 * ds + n]
-    s0, s1, s2, s3 = s[so:so + n], s[so + ss:so + ss + n], s[so + 2 * ss:so + 2 * ss + n], \
-        s[so + 3 * ss:so + 3 * ss + n]
-    for t in range(n):
-        d0[t] = s0[t] - s2[t]
-    for t in range(n):
-        d1[t] = s1[t] + s2[t]
-    for t in range(n):
-        d2[t] = s2[t] - s1[t]
-    for t in range(n):
-        d3[t] = s1[t] - s3[t]
+_f = np.float32
 
 
 @njit
-def _at2(s, so, ss, d, do, ds, n):
-    d0, d1 = d[do:do + n], d[do + ds:do + ds + n]
-    s0, s1, s2, s3 = s[so:so + n], s[so + ss:so + ss + n], s[so + 2 * ss:so + 2 * ss + n], \
-        s[so + 3 * ss:so + 3 * ss + n]
-    for t in range(n):
-        d0[t] = s0[t] + s1[t] + s2[t]
-    for t in range(n):
-        d1[t] = s1[t] - s2[t] - s3[t]
-
-
-@njit
-def _a2(s, so, ss, d, do, ds, n):
-    d0, d1, d2, d3 = d[do:do + n], d[do + ds:do + ds + n], d[do + 2 * ds:do + 2 * ds + n], \
-        d[do + 3 * ds:do + 3 * ds + n]
+def _comb(s, so, ss, k, d, do, n, c0, c1, c2, c3, c4, c5):
+    """d[do + t] = sum_{i < k} c_i * s[so + i * ss + t] for t < n, k = 2, 4 or 6."""
+    o = d[do:do + n]
     s0, s1 = s[so:so + n], s[so + ss:so + ss + n]
-    for t in range(n):
-        d0[t] = s0[t]
-    for t in range(n):
-        d1[t] = s0[t] + s1[t]
-    for t in range(n):
-        d2[t] = s0[t] - s1[t]
-    for t in range(n):
-        d3[t] = -s1[t]
-
-
-@njit
-def _bt4(s, so, ss, d, do, ds, n):
-    s0, s1, s2 = s[so:so + n], s[so + ss:so + ss + n], s[so + 2 * ss:so + 2 * ss + n]
-    s3, s4 = s[so + 3 * ss:so + 3 * ss + n], s[so + 4 * ss:so + 4 * ss + n]
-    s5 = s[so + 5 * ss:so + 5 * ss + n]
-    d0, d1, d2 = d[do:do + n], d[do + ds:do + ds + n], d[do + 2 * ds:do + 2 * ds + n]
-    d3, d4 = d[do + 3 * ds:do + 3 * ds + n], d[do + 4 * ds:do + 4 * ds + n]
-    d5 = d[do + 5 * ds:do + 5 * ds + n]
-    for t in range(n):
-        d0[t] = (s0[t] + s4[t]) + (_1h * (s1[t] - s3[t]) - _2 * s2[t])
-    for t in range(n):
-        d1[t] = (s4[t] - s1[t]) - (_2h * s2[t] + _h * s3[t])
-    for t in range(n):
-        d2[t] = (s4[t] + s1[t]) + (_h * s2[t] - _2h * s3[t])
-    for t in range(n):
-        d3[t] = (s4[t] - s2[t]) + _2 * (s1[t] - s3[t])
-    for t in range(n):
-        d4[t] = (s4[t] - s2[t]) - _h * (s1[t] - s3[t])
-    for t in range(n):
-        d5[t] = (s1[t] + s5[t]) + (_1h * (s2[t] - s4[t]) - _2 * s3[t])
-
-
-@njit
-def _at4(s, so, ss, d, do, ds, n):
-    s0, s1, s2 = s[so:so + n], s[so + ss:so + ss + n], s[so + 2 * ss:so + 2 * ss + n]
-    s3, s4 = s[so + 3 * ss:so + 3 * ss + n], s[so + 4 * ss:so + 4 * ss + n]
-    s5 = s[so + 5 * ss:so + 5 * ss + n]
-    d0, d1, d2 = d[do:do + n], d[do + ds:do + ds + n], d[do + 2 * ds:do + 2 * ds + n]
-    d3 = d[do + 3 * ds:do + 3 * ds + n]
-    for t in range(n):
-        d0[t] = s0[t] + (s1[t] + s2[t]) + (s3[t] + s4[t])
-    for t in range(n):
-        d1[t] = (s1[t] - s2[t]) + (_2 * s4[t] - _h * s3[t])
-    for t in range(n):
-        d2[t] = (s1[t] + s2[t]) + (_4 * s4[t] + _q * s3[t])
-    for t in range(n):
-        d3[t] = (s1[t] - s2[t]) + (_8 * s4[t] - _e * s3[t]) + s5[t]
-
-
-@njit
-def _a4(s, so, ss, d, do, ds, n):
-    s0, s1 = s[so:so + n], s[so + ss:so + ss + n]
+    if k == 2:
+        for t in range(n):
+            o[t] = c0 * s0[t] + c1 * s1[t]
+        return
     s2, s3 = s[so + 2 * ss:so + 2 * ss + n], s[so + 3 * ss:so + 3 * ss + n]
-    d0, d1, d2 = d[do:do + n], d[do + ds:do + ds + n], d[do + 2 * ds:do + 2 * ds + n]
-    d3, d4 = d[do + 3 * ds:do + 3 * ds + n], d[do + 4 * ds:do + 4 * ds + n]
-    d5 = d[do + 5 * ds:do + 5 * ds + n]
+    if k == 4:
+        for t in range(n):
+            o[t] = (c0 * s0[t] + c1 * s1[t]) + (c2 * s2[t] + c3 * s3[t])
+        return
+    s4, s5 = s[so + 4 * ss:so + 4 * ss + n], s[so + 5 * ss:so + 5 * ss + n]
     for t in range(n):
-        d0[t] = s0[t]
-    for t in range(n):
-        d1[t] = (s0[t] + s2[t]) + (s1[t] + s3[t])
-    for t in range(n):
-        d2[t] = (s0[t] + s2[t]) - (s1[t] + s3[t])
-    for t in range(n):
-        d3[t] = (s0[t] + _q * s2[t]) - (_h * s1[t] + _e * s3[t])
-    for t in range(n):
-        d4[t] = (s0[t] + _4 * s2[t]) + (_2 * s1[t] + _8 * s3[t])
-    for t in range(n):
-        d5[t] = s3[t]
+        o[t] = (c0 * s0[t] + c1 * s1[t]) + (c2 * s2[t] + c3 * s3[t]) + (c4 * s4[t] + c5 * s5[t])
 
 
 @njit
 def _bt(m, s, so, ss, d, do, ds, n):
     """B^T of F(m, 3): alpha planes -> alpha planes."""
+    z = _f(0)
     if m == 2:
-        _bt2(s, so, ss, d, do, ds, n)
+        _comb(s, so, ss, 4, d, do, n, _f(1), z, _f(-1), z, z, z)
+        _comb(s, so, ss, 4, d, do + ds, n, z, _f(1), _f(1), z, z, z)
+        _comb(s, so, ss, 4, d, do + 2 * ds, n, z, _f(-1), _f(1), z, z, z)
+        _comb(s, so, ss, 4, d, do + 3 * ds, n, z, _f(1), z, _f(-1), z, z)
     else:
-        _bt4(s, so, ss, d, do, ds, n)
+        _comb(s, so, ss, 6, d, do, n, _f(1), _f(1.5), _f(-2), _f(-1.5), _f(1), z)
+        _comb(s, so, ss, 6, d, do + ds, n, z, _f(-1), _f(-2.5), _f(-0.5), _f(1), z)
+        _comb(s, so, ss, 6, d, do + 2 * ds, n, z, _f(1), _f(0.5), _f(-2.5), _f(1), z)
+        _comb(s, so, ss, 6, d, do + 3 * ds, n, z, _f(2), _f(-1), _f(-2), _f(1), z)
+        _comb(s, so, ss, 6, d, do + 4 * ds, n, z, _f(-0.5), _f(-1), _f(0.5), _f(1), z)
+        _comb(s, so, ss, 6, d, do + 5 * ds, n, z, _f(1), _f(1.5), _f(-2), _f(-1.5), _f(1))
 
 
 @njit
 def _at(m, s, so, ss, d, do, ds, n):
     """A^T of F(m, 3): alpha planes -> m planes."""
+    z = _f(0)
     if m == 2:
-        _at2(s, so, ss, d, do, ds, n)
+        _comb(s, so, ss, 4, d, do, n, _f(1), _f(1), _f(1), z, z, z)
+        _comb(s, so, ss, 4, d, do + ds, n, z, _f(1), _f(-1), _f(-1), z, z)
     else:
-        _at4(s, so, ss, d, do, ds, n)
+        _comb(s, so, ss, 6, d, do, n, _f(1), _f(1), _f(1), _f(1), _f(1), z)
+        _comb(s, so, ss, 6, d, do + ds, n, z, _f(1), _f(-1), _f(-0.5), _f(2), z)
+        _comb(s, so, ss, 6, d, do + 2 * ds, n, z, _f(1), _f(1), _f(0.25), _f(4), z)
+        _comb(s, so, ss, 6, d, do + 3 * ds, n, z, _f(1), _f(-1), _f(-0.125), _f(8), _f(1))
 
 
 @njit
 def _a(m, s, so, ss, d, do, ds, n):
     """A of F(m, 3): m planes -> alpha planes."""
+    z = _f(0)
     if m == 2:
-        _a2(s, so, ss, d, do, ds, n)
+        _comb(s, so, ss, 2, d, do, n, _f(1), z, z, z, z, z)
+        _comb(s, so, ss, 2, d, do + ds, n, _f(1), _f(1), z, z, z, z)
+        _comb(s, so, ss, 2, d, do + 2 * ds, n, _f(1), _f(-1), z, z, z, z)
+        _comb(s, so, ss, 2, d, do + 3 * ds, n, z, _f(-1), z, z, z, z)
     else:
-        _a4(s, so, ss, d, do, ds, n)
+        _comb(s, so, ss, 4, d, do, n, _f(1), z, z, z, z, z)
+        _comb(s, so, ss, 4, d, do + ds, n, _f(1), _f(1), _f(1), _f(1), z, z)
+        _comb(s, so, ss, 4, d, do + 2 * ds, n, _f(1), _f(-1), _f(1), _f(-1), z, z)
+        _comb(s, so, ss, 4, d, do + 3 * ds, n, _f(1), _f(-0.5), _f(0.25), _f(-0.125), z, z)
+        _comb(s, so, ss, 4, d, do + 4 * ds, n, _f(1), _f(2), _f(4), _f(8), z, z)
+        _comb(s, so, ss, 4, d, do + 5 * ds, n, z, z, z, _f(1), z, z)
 
 
 @njit

@@ -43,14 +43,15 @@ NAME = "winograd"
 BACKENDS = ("numba", "cython")
 # Defaults come from kernels.config where it names them (WINOGRAD_TILE,
 # WINOGRAD_GRAD_WEIGHT_TILE, WINOGRAD_CHUNK_BYTES); tests and bench patch these attributes.
-TILE = getattr(config, "WINOGRAD_TILE", 4)
+TILE = config.WINOGRAD_TILE
 # The weight gradient's default tile.  In float32, F(4x4,3x3) gives it 8-11x the direct
 # kernel's error (direct reduces its weight gradient in float64; here a float32 GEMM over
 # tiles meets the transforms' range), F(2x2,3x3) 3-4x, so the gradient defaults to 2.
-GRAD_WEIGHT_TILE = getattr(config, "WINOGRAD_GRAD_WEIGHT_TILE", 2)
+GRAD_WEIGHT_TILE = config.WINOGRAD_GRAD_WEIGHT_TILE
 # Bytes of the V and M buffers of one chunk of tile rows: bounded workspace, large enough
-# that the GEMMs stay efficient (measured 256 KiB .. 64 MiB on 64-128 channel layers).
-CHUNK_BYTES = getattr(config, "WINOGRAD_CHUNK_BYTES", 16 * 2**20)
+# that the GEMMs stay efficient (measured 0.5-64 MiB, 1 thread: 8-16 MiB best on
+# x (8,64,56,56) and (8,256,14,14); 0.5 MiB costs 1.4-2.5x, 64 MiB up to 1.6x).
+CHUNK_BYTES = config.WINOGRAD_CHUNK_BYTES
 
 _BACKEND_MODULES = {"numba": "kernels._numba.winograd", "cython": "kernels._cython.winograd"}
 
@@ -138,11 +139,11 @@ def supports(params, x_shape, w_shape):
 
 
 def _filter_transform(w, m):
-    """U = G g G^T as (alpha^2, C_out, C_in / groups), computed in float64, in w's dtype."""
+    """U = G g G^T as (alpha^2, C_out, C_in / groups), computed in float64, in w's dtype: one
+    GEMM, kron(G, G) (alpha^2, 9) @ g (9, C_out * C_in / groups)."""
     _, g, _ = _MATRICES[m]
-    u = np.einsum("ar,ocrs,bs->aboc", g, w.reshape(w.shape[:2] + (3, 3)).astype(np.float64),
-                  g, optimize=True)
-    return np.ascontiguousarray(u.reshape((m + 2) ** 2, *w.shape[:2]), dtype=w.dtype)
+    k = w.reshape(-1, 9).astype(np.float64)
+    return (np.kron(g, g) @ k.T).reshape((m + 2) ** 2, *w.shape[:2]).astype(w.dtype)
 
 
 def prepare(w, params, tile=None):
@@ -255,9 +256,9 @@ def grad_weight(gy, x, w_shape, params, backend, tile=None):
         np.matmul(dm.reshape(a2, g, c_out // g, cols),
                   v.reshape(a2, g, cg, cols).transpose(0, 1, 3, 2), out=part)
         du += part
+    # dg = G^T dU G for every filter: kron(G, G)^T (9, alpha^2) @ dU (alpha^2, C_out * Cg)
     _, gm, _ = _MATRICES[m]
-    du = du.reshape(m + 2, m + 2, c_out, cg)
-    gw = np.einsum("ar,aboc,bs->ocrs", gm, du, gm, optimize=True)
+    gw = (np.kron(gm, gm).T @ du.reshape(a2, c_out * cg)).T
     return np.ascontiguousarray(gw.reshape(tuple(w_shape)), dtype=gy.dtype)
 
 
