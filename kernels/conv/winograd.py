@@ -41,7 +41,7 @@ from .. import config
 
 NAME = "winograd"
 BACKENDS = ("numba", "cython")
-# Defaults come from kernels.config where it names them (WINOGRAD_TILE,
+# Defaults come from kernels.config (WINOGRAD_TILE,
 # WINOGRAD_GRAD_WEIGHT_TILE, WINOGRAD_CHUNK_BYTES); tests and bench patch these attributes.
 TILE = config.WINOGRAD_TILE
 # The weight gradient's default tile.  In float32, F(4x4,3x3) gives it 8-11x the direct
