@@ -13,10 +13,12 @@ the import line changed::
     >>> model.count_params()
     1621670
 """
+# kernels first: it sets the OpenMP and OpenBLAS wait policies before numpy loads BLAS.
+import kernels  # noqa: F401,I001
 from . import functional
 from .autograd import GradcheckError, gradcheck, is_grad_enabled, no_grad, set_num_threads
 from .tensor import Tensor
-from . import data, init, layers, losses, metrics
+from . import data, device, init, layers, losses, metrics
 from . import optim
 from . import optim as optimizers
 from .graph import Model, Sequential
@@ -28,7 +30,7 @@ from . import training as callbacks  # engine.callbacks.EarlyStopping, as in Ker
 from . import zoo
 
 __all__ = ["Tensor", "no_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
-           "set_num_threads", "set_seed", "functional", "layers", "optimizers", "optim",
+           "set_num_threads", "set_seed", "device", "functional", "layers", "optimizers", "optim",
            "losses", "metrics", "init", "data", "zoo", "callbacks", "Sequential", "Model",
            "Input", "load_model", "ModelFileError", "Callback", "History", "EarlyStopping",
            "ModelCheckpoint"]

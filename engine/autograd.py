@@ -104,9 +104,27 @@ def _topological(root):
     return order
 
 
+def _sum(a, b):
+    """``a + b`` for two gradients: NumPy arrays, or device arrays (CUDA tensors), added on
+    the device they live on."""
+    if not hasattr(a, "copy_to_host") and not hasattr(b, "copy_to_host"):
+        return a + b  # NumPy arrays or scalars
+    from .device import add_arrays, same_device_arrays
+    same_device_arrays("backward (gradient accumulation)", a, b)
+    return add_arrays(a, b)
+
+
+def _own_copy(g, dtype):
+    if not hasattr(g, "copy_to_host"):
+        return np.array(g, dtype=dtype)
+    from .device import copy
+    return copy(g)
+
+
 def backward(root, grad):
-    """Propagate ``grad`` (an ndarray of ``root.shape``) from ``root`` to every leaf that
-    requires a gradient; leaf ``.grad`` accumulates across calls."""
+    """Propagate ``grad`` (an ndarray, or a device array for a CUDA tensor, of
+    ``root.shape``) from ``root`` to every leaf that requires a gradient; leaf ``.grad``
+    accumulates across calls, on the leaf's device."""
     order = _topological(root)
     grads = {id(root): grad}
     for node in reversed(order):
@@ -116,9 +134,9 @@ def backward(root, grad):
         if node._backward is None:
             if node.grad is None:
                 # Own copy: the incoming array may be shared with other gradients.
-                node.grad = np.array(g, dtype=node.data.dtype)
+                node.grad = _own_copy(g, node.data.dtype)
             else:
-                node.grad = node.grad + g
+                node.grad = _sum(node.grad, g)
             continue
         in_grads = node._backward(g)
         for p, pg in zip(node._parents, in_grads):
@@ -128,10 +146,13 @@ def backward(root, grad):
                 raise RuntimeError(f"{node._op}: backward produced a gradient of shape "
                                    f"{pg.shape} for an input of shape {p.data.shape}")
             if pg.dtype != p.data.dtype:
+                if hasattr(pg, "copy_to_host"):
+                    raise RuntimeError(f"{node._op}: backward produced a {pg.dtype} gradient "
+                                       f"on 'cuda' for a {p.data.dtype} input")
                 pg = pg.astype(p.data.dtype)
             key = id(p)
             if key in grads:
-                grads[key] = grads[key] + pg
+                grads[key] = _sum(grads[key], pg)
             else:
                 grads[key] = pg
 

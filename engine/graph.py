@@ -19,6 +19,7 @@ import io as _io
 
 import numpy as np
 
+from . import device as _dev
 from .layers import LAYERS
 from .layers.base import Layer, SymbolicTensor, _unique_name, format_shape
 from .layers.conv import BaseConv
@@ -91,6 +92,38 @@ class Model(TrainingMixin):
             raise ValueError(f"Model {self.name!r}: layer names must be unique, "
                              f"{', '.join(map(repr, dup))} appear more than once")
         self._unique_layers = layers
+        if self._device != "cpu":
+            for layer in layers:
+                layer.to(self._device)
+
+    # -- device -------------------------------------------------------------------------
+    _device = "cpu"
+
+    @property
+    def device(self):
+        """"cpu" or "cuda": where the weights live and where batches are computed."""
+        return self._device
+
+    def to(self, device):
+        """Move the model to ``device`` ("cpu" or "cuda") in place and return it.
+
+        The weights move now (or when a Sequential is built); fit / evaluate / predict then
+        upload each batch once and bring back only the loss (and the predictions, or the
+        outputs metrics need).  Optimizer state follows the weights.  save() works from
+        either device.
+
+        Examples
+        --------
+        >>> from engine.layers import Dense
+        >>> model = Sequential([Dense(2, input_shape=(3,))])
+        >>> model.to("cpu").device
+        'cpu'
+        """
+        device = _dev.check_device(f"{type(self).__name__} {self.name!r}", device, "device")
+        self._device = device
+        for layer in self.__dict__.get("_unique_layers", ()):
+            layer.to(device)
+        return self
 
     # -- description --------------------------------------------------------------------
     @property
@@ -173,15 +206,18 @@ class Model(TrainingMixin):
         except (TypeError, ValueError) as e:
             raise TypeError(f"{where}: x must be a numeric array, received "
                             f"{type(a).__name__}: {e}") from None
-        if a.shape[1:] != t.shape[1:]:
+        self._check_shape(a.shape, t, where)
+        return a
+
+    def _check_shape(self, shape, t, where):
+        if shape[1:] != t.shape[1:]:
             raise ValueError(f"{where}: model {self.name!r} input {t.layer.name!r} expects "
                              f"shape {format_shape(t.shape)}, received "
-                             f"{format_shape(a.shape)}{self._consumer_text(t)}")
-        return a
+                             f"{format_shape(shape)}{self._consumer_text(t)}")
 
     def _prepare_x(self, x, where):
         """The model inputs as float32 arrays, checked against the Input shapes."""
-        out = [self._check_array(a.data if isinstance(a, Tensor) else a, t, where)
+        out = [self._check_array(a.numpy() if isinstance(a, Tensor) else a, t, where)
                for a, t in zip(self._input_list(x, where), self.inputs)]
         if len({len(a) for a in out}) > 1:
             raise ValueError(f"{where}: all inputs must have the same number of samples, "
@@ -194,10 +230,14 @@ class Model(TrainingMixin):
         return f" (feeding layer {', '.join(map(repr, users))})" if users else ""
 
     def _forward(self, xs, training):
-        """Run the steps on a list of arrays/Tensors; returns the output Tensors."""
+        """Run the steps on a list of arrays/Tensors; returns the output Tensors.  Arrays
+        are uploaded once to the model's device."""
         vals = [None] * self._nslots
+        cuda = self._device == "cuda"
         for s, x in zip(self._input_slots, xs):
-            vals[s] = x if isinstance(x, Tensor) else Tensor._result(x)
+            if not isinstance(x, Tensor):
+                x = Tensor._result(_dev.move(x, "cuda") if cuda else x)
+            vals[s] = x
         for layer, ins, out in self._steps:
             if layer.multi_input:
                 vals[out] = layer.call([vals[i] for i in ins], training=training)
@@ -215,10 +255,10 @@ class Model(TrainingMixin):
         tensors = []
         for a, t in zip(xs, self.inputs):
             if isinstance(a, Tensor):
-                self._check_array(a.data, t, "call")
+                self._check_shape(a.shape, t, "call")
                 tensors.append(a)
             else:
-                tensors.append(Tensor._result(self._check_array(a, t, "call")))
+                tensors.append(self._check_array(a, t, "call"))
         outs = self._forward(tensors, training)
         return outs[0] if len(outs) == 1 else outs
 
@@ -433,7 +473,7 @@ class Sequential(Model):
 
     def _prepare_x(self, x, where):
         if not self.built:
-            a = np.asarray(x.data if isinstance(x, Tensor) else x)
+            a = np.asarray(x.numpy() if isinstance(x, Tensor) else x)
             if a.ndim < 2:
                 raise ValueError(f"{where}: x must have a batch dim and at least one feature "
                                  f"dim, received shape {a.shape}")
@@ -442,7 +482,7 @@ class Sequential(Model):
 
     def __call__(self, x, training=False):
         if not self.built:
-            self._prepare_x(x.data if isinstance(x, Tensor) else x, "call")
+            self._prepare_x(x.numpy() if isinstance(x, Tensor) else x, "call")
         return super().__call__(x, training)
 
     def _connected(self):

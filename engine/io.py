@@ -90,7 +90,7 @@ def save_model(model, path):
     text = json.dumps(meta, default=_json_default(f"model {model.name!r}"))
     arrays = {_CONFIG_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
     for i, w in enumerate(model.weights):
-        arrays[_weight_key(i)] = w.data
+        arrays[_weight_key(i)] = w.numpy()  # a host copy for weights on 'cuda'
     with atomic_write(path) as f:
         _write_arrays(f, arrays)
 

@@ -22,6 +22,8 @@ import numbers
 
 import numpy as np
 
+from . import device as _dev
+
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "get", "OPTIMIZERS"]
 
 
@@ -41,8 +43,11 @@ def _check_number(owner, name, value, lo=0.0, hi=None, lo_open=False, hi_open=Tr
 class Optimizer:
     """Base class: learning rate, decoupled weight decay, per-parameter state.
 
-    Subclasses implement ``_update(w, g, state)`` on ndarrays (in place on ``w``) and
-    ``_init_state(w)``.
+    Subclasses implement ``_update(w, g, state)`` on ndarrays (in place on ``w``),
+    ``_update_cuda(w, g, state, decay)`` on device arrays (one fused kernel of
+    :mod:`kernels.cuda.engine_ops`, the decay ``lr * weight_decay`` included) and
+    ``_init_state(w)``, which makes the state on ``w``'s device.  State follows a parameter
+    moved to another device (``model.to``).
     """
 
     def __init__(self, learning_rate, weight_decay=0.0):
@@ -72,6 +77,12 @@ class Optimizer:
             if entry is None or entry[0] is not p:
                 entry = self._state[id(p)] = (p, self._init_state(p.data))
             w = p.data
+            if not isinstance(w, np.ndarray) or not _on_host(entry[1]):
+                _follow(entry[1], w)
+                if not isinstance(w, np.ndarray):
+                    _dev.same_device_arrays(f"{type(self).__name__}.step", w, g)
+                    self._update_cuda(w, g, entry[1], lr * wd)
+                    continue
             if wd:
                 w -= np.multiply(w, w.dtype.type(lr * wd), out=self._scratch(w))
             self._update(w, g, entry[1])
@@ -95,6 +106,39 @@ class Optimizer:
     def _update(self, w, g, state):
         raise NotImplementedError
 
+    def _update_cuda(self, w, g, state, decay):
+        raise NotImplementedError
+
+
+def _on_host(state):
+    """True when every array of an optimizer state is a NumPy array."""
+    for v in state.values():
+        if not isinstance(v, (np.ndarray, int, float)):
+            return False
+    return True
+
+
+def _follow(state, w):
+    """Move the arrays of ``state`` to the device of ``w`` (after ``model.to``)."""
+    device = _dev.device_of(w)
+    for k, v in state.items():
+        if not isinstance(v, (int, float)) and _dev.device_of(v) != device:
+            state[k] = _dev.move(v, device)
+
+
+def _zeros_like(w):
+    return np.zeros_like(w) if isinstance(w, np.ndarray) else _dev.full(w.shape, w.dtype, 0.0)
+
+
+def _full_like(w, value):
+    return (np.full_like(w, value) if isinstance(w, np.ndarray) else
+            _dev.full(w.shape, w.dtype, value))
+
+
+def _cuda_ops():
+    from kernels.cuda import engine_ops
+    return engine_ops
+
 
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum.
@@ -117,7 +161,11 @@ class SGD(Optimizer):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
     def _init_state(self, w):
-        return {"v": np.zeros_like(w)} if self.momentum else {}
+        return {"v": _zeros_like(w)} if self.momentum else {}
+
+    def _update_cuda(self, w, g, state, decay):
+        _cuda_ops().sgd_step(w, g, state.get("v", g), self.learning_rate, self.momentum,
+                             self.nesterov, decay)
 
     def _update(self, w, g, state):
         t = w.dtype.type
@@ -155,7 +203,10 @@ class Adagrad(Optimizer):
                 self.initial_accumulator_value, "epsilon": self.epsilon}
 
     def _init_state(self, w):
-        return {"a": np.full_like(w, self.initial_accumulator_value)}
+        return {"a": _full_like(w, self.initial_accumulator_value)}
+
+    def _update_cuda(self, w, g, state, decay):
+        _cuda_ops().adagrad_step(w, g, state["a"], self.learning_rate, self.epsilon, decay)
 
     def _update(self, w, g, state):
         a, t = state["a"], w.dtype.type
@@ -185,7 +236,11 @@ class RMSprop(Optimizer):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
     def _init_state(self, w):
-        return {"v": np.zeros_like(w)}
+        return {"v": _zeros_like(w)}
+
+    def _update_cuda(self, w, g, state, decay):
+        _cuda_ops().rmsprop_step(w, g, state["v"], self.learning_rate, self.rho, self.epsilon,
+                                 decay)
 
     def _update(self, w, g, state):
         v, t = state["v"], w.dtype.type
@@ -227,10 +282,18 @@ class Adam(Optimizer):
                 "epsilon": self.epsilon, "amsgrad": self.amsgrad}
 
     def _init_state(self, w):
-        state = {"m": np.zeros_like(w), "v": np.zeros_like(w), "t": 0}
+        state = {"m": _zeros_like(w), "v": _zeros_like(w), "t": 0}
         if self.amsgrad:
-            state["v_hat"] = np.zeros_like(w)
+            state["v_hat"] = _zeros_like(w)
         return state
+
+    def _update_cuda(self, w, g, state, decay):
+        state["t"] += 1
+        step = state["t"]
+        lr_t = self.learning_rate * np.sqrt(1.0 - self.beta_2 ** step) / (
+            1.0 - self.beta_1 ** step)
+        _cuda_ops().adam_step(w, g, state["m"], state["v"], state.get("v_hat", g), lr_t,
+                              self.beta_1, self.beta_2, self.epsilon, decay, self.amsgrad)
 
     def _update(self, w, g, state):
         t = w.dtype.type

@@ -46,6 +46,11 @@ class Tensor:
         Whether backward() should compute ``.grad`` for this tensor (float dtypes only).
     dtype : numpy dtype, optional
         Force the dtype.
+    device : "cpu", "cuda" or None
+        Where the data lives.  None: where ``data`` is (a numba device array stays on the
+        GPU, anything else is "cpu").  On "cuda", ``.data`` is a C-contiguous numba device
+        array, ops run CUDA kernels and ``.grad`` is a device array; ``.numpy()`` and
+        ``.item()`` copy to the host.  "cuda" where CUDA cannot run raises ValueError.
 
     Examples
     --------
@@ -60,10 +65,14 @@ class Tensor:
     # Let numpy defer to Tensor's reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_ufunc__ = None
 
-    def __init__(self, data, requires_grad=False, dtype=None):
+    def __init__(self, data, requires_grad=False, dtype=None, device=None):
         if isinstance(data, Tensor):
             data = data.data
-        self.data = _convert(data, dtype)
+        if device is None and (isinstance(data, np.ndarray) or not hasattr(data,
+                                                                          "copy_to_host")):
+            self.data = _convert(data, dtype)
+        else:
+            self.data = _place(data, dtype, device)
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(f"Tensor: requires_grad=True needs a float dtype, received "
                             f"{self.data.dtype}")
@@ -77,8 +86,11 @@ class Tensor:
     def _result(cls, data):
         """A Tensor around an op's freshly computed ndarray (no conversion)."""
         t = cls.__new__(cls)
-        # numpy returns scalars (not 0-d arrays) from 0-d arithmetic and full reductions.
-        t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
+        # numpy returns scalars (not 0-d arrays) from 0-d arithmetic and full reductions;
+        # device arrays (CUDA tensors) are kept as they are.
+        if not isinstance(data, np.ndarray) and not hasattr(data, "copy_to_host"):
+            data = np.asarray(data)
+        t.data = data
         t.requires_grad = False
         t.grad = None
         t._parents = ()
@@ -89,7 +101,8 @@ class Tensor:
     # -- attributes ---------------------------------------------------------------------
     @property
     def shape(self):
-        return self.data.shape
+        d = self.data
+        return d.shape if isinstance(d, np.ndarray) else tuple(d.shape)
 
     @property
     def ndim(self):
@@ -104,6 +117,33 @@ class Tensor:
         return self.data.size
 
     @property
+    def device(self):
+        """"cpu" or "cuda": where ``.data`` lives."""
+        return "cpu" if isinstance(self.data, np.ndarray) else "cuda"
+
+    def to(self, device):
+        """This tensor on ``device``: ``self`` when it is already there, else a new leaf
+        Tensor with a copy of the data (same ``requires_grad``; the tape is not followed).
+
+        Examples
+        --------
+        >>> Tensor([1.0]).to("cpu").device
+        'cpu'
+        """
+        device = _device.check_device("Tensor.to", device)
+        if device == self.device:
+            return self
+        return Tensor(_device.move(self.data, device), requires_grad=self.requires_grad)
+
+    def cpu(self):
+        """``self.to("cpu")``."""
+        return self.to("cpu")
+
+    def cuda(self):
+        """``self.to("cuda")``."""
+        return self.to("cuda")
+
+    @property
     def is_leaf(self):
         """True for tensors not produced by a recorded op (weights, inputs)."""
         return self._backward is None
@@ -112,13 +152,18 @@ class Tensor:
         return len(self.data)
 
     def __repr__(self):
-        body = np.array2string(self.data, prefix="Tensor(", separator=", ")
+        body = np.array2string(_device.host(self.data), prefix="Tensor(", separator=", ")
         extra = ", requires_grad=True" if self.requires_grad else ""
         if self.data.dtype != np.float32:
             extra = f", dtype={self.data.dtype}" + extra
+        if not isinstance(self.data, np.ndarray):
+            extra += ", device='cuda'"
         return f"Tensor({body}{extra})"
 
     def __array__(self, dtype=None, copy=None):
+        if not isinstance(self.data, np.ndarray):  # an explicit conversion: copy to the host
+            data = self.data.copy_to_host()
+            return data if dtype is None else data.astype(dtype, copy=False)
         if dtype is not None and dtype != self.data.dtype:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
@@ -134,11 +179,20 @@ class Tensor:
             raise ValueError("backward: this tensor does not require a gradient (no input of "
                              "the ops that made it has requires_grad=True, or it was computed "
                              "under no_grad())")
+        on_cuda = not isinstance(self.data, np.ndarray)
         if grad is None:
             if self.data.size != 1:
                 raise ValueError(f"backward: grad must be given for a non-scalar tensor, "
                                  f"received None for shape {self.shape}")
-            grad = np.ones(self.data.shape, dtype=self.data.dtype)
+            grad = (_device.full(self.data.shape, self.data.dtype, 1.0) if on_cuda else
+                    np.ones(self.data.shape, dtype=self.data.dtype))
+        elif on_cuda:
+            grad = grad.data if isinstance(grad, Tensor) else grad
+            if tuple(grad.shape) != self.data.shape or grad.dtype != self.data.dtype:
+                raise ValueError(f"backward: grad must have the shape {self.shape} and dtype "
+                                 f"{self.dtype} of the tensor, received {tuple(grad.shape)} "
+                                 f"{grad.dtype}")
+            grad = _device.move(grad, "cuda")
         else:
             grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad,
                               dtype=self.data.dtype)
@@ -156,15 +210,16 @@ class Tensor:
         return Tensor._result(self.data)
 
     def numpy(self):
-        """The underlying ndarray (shared, not copied)."""
-        return self.data
+        """The underlying ndarray (shared, not copied); a host copy for a CUDA tensor."""
+        return _device.host(self.data)
 
     def item(self):
-        """The value of a size-1 tensor as a Python number."""
+        """The value of a size-1 tensor as a Python number (one value copied from a CUDA
+        tensor)."""
         if self.data.size != 1:
             raise ValueError(f"item: only size-1 tensors can be converted to a Python number, "
                              f"received shape {self.shape}")
-        return self.data.item()
+        return _device.host(self.data).item()
 
     # -- arithmetic ---------------------------------------------------------------------
     def __add__(self, other):
@@ -273,6 +328,24 @@ class Tensor:
         return _act.tanh(self)
 
 
+def _place(data, dtype, device):
+    """The data of a Tensor made with an explicit ``device`` or from a device array."""
+    if device is not None:
+        device = _device.check_device("Tensor", device)
+    if _device.is_cuda(data):
+        if device == "cpu":
+            return _convert(data.copy_to_host(), dtype)
+        if dtype is not None and np.dtype(dtype) != data.dtype:
+            raise TypeError(f"Tensor: cannot change the dtype of a device array on 'cuda' "
+                            f"({data.dtype} to {np.dtype(dtype)}); convert it on the host")
+        if not data.is_c_contiguous():
+            raise ValueError(f"Tensor: a device array must be C-contiguous, received strides "
+                             f"{data.strides} for shape {data.shape}")
+        return data
+    arr = _convert(data, dtype)
+    return _device.move(arr, "cuda") if device == "cuda" else arr
+
+
 def _raw(v):
     return v.data if isinstance(v, Tensor) else v
 
@@ -298,3 +371,4 @@ from .ops import elementwise as _ew  # noqa: E402
 from .ops import linear as _linear  # noqa: E402
 from .ops import reduce as _reduce  # noqa: E402
 from .ops import shape as _shape  # noqa: E402
+from . import device as _device  # noqa: E402

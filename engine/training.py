@@ -269,7 +269,7 @@ class TrainingMixin:
     def _prepare_y(self, y, n, where):
         if y is None:
             raise ValueError(f"{where}: y is required")
-        y = np.asarray(y.data if isinstance(y, Tensor) else y)
+        y = np.asarray(y.numpy() if isinstance(y, Tensor) else y)
         if len(y) != n:
             raise ValueError(f"{where}: x and y must have the same number of samples, "
                              f"received x with {n} and y with {len(y)} (y shape {y.shape})")
@@ -294,7 +294,9 @@ class TrainingMixin:
         return [t for layer in self._unique_layers for t in layer.trainable_weights]
 
     def _step(self, xs, y):
-        """One forward/backward/update; returns (loss Tensor, prediction, fwd s, bwd s)."""
+        """One forward/backward/update; returns (loss Tensor, prediction Tensor, fwd s,
+        bwd s).  On a model on 'cuda' the batch is uploaded once (in ``_forward``) and
+        nothing comes back to the host here."""
         t0 = time.perf_counter()
         pred = self._forward(xs, training=True)[0]
         loss = self.loss(pred, y)
@@ -305,7 +307,7 @@ class TrainingMixin:
         if loss.requires_grad:
             loss.backward()
         self.optimizer.step(params)
-        return loss, pred.data, t1 - t0, time.perf_counter() - t1
+        return loss, pred, t1 - t0, time.perf_counter() - t1
 
     def train_on_batch(self, x, y):
         """One update on one batch; returns the loss before the update (a float).
@@ -317,7 +319,7 @@ class TrainingMixin:
         xs = self._prepare_x(x, "train_on_batch")
         y = self._prepare_y(y, len(xs[0]), "train_on_batch")
         loss, _, _, _ = self._step(xs, y)
-        return float(loss.data)
+        return float(loss.item())
 
     def fit(self, x, y, batch_size=32, epochs=1, verbose=1, callbacks=None,
             validation_data=None, validation_split=0.0, shuffle=True, initial_epoch=0):
@@ -378,7 +380,9 @@ class TrainingMixin:
                 yb = y[idx]
                 loss, pred, tf, tb = self._step([a[idx] for a in xs], yb)
                 m = len(yb)
-                sums[0] += float(loss.data) * m
+                sums[0] += float(loss.item()) * m
+                if self.compiled_metrics:
+                    pred = pred.numpy()  # a host copy only when metrics need it
                 for i, (_, fn) in enumerate(self.compiled_metrics, 1):
                     sums[i] += fn(pred, yb) * m
                 seen, fwd, bwd = seen + m, fwd + tf, bwd + tb
@@ -416,9 +420,11 @@ class TrainingMixin:
                 yb = y[idx]
                 pred = self._forward([a[idx] for a in xs], training=False)[0]
                 m = len(yb)
-                sums[0] += float(self.loss(pred, yb).data) * m
+                sums[0] += float(self.loss(pred, yb).item()) * m
+                if self.compiled_metrics:
+                    pred = pred.numpy()
                 for i, (_, fn) in enumerate(self.compiled_metrics, 1):
-                    sums[i] += fn(pred.data, yb) * m
+                    sums[i] += fn(pred, yb) * m
         return sums / max(n, 1)
 
     def evaluate(self, x, y, batch_size=32, verbose=0):
@@ -442,7 +448,8 @@ class TrainingMixin:
         chunks = []
         with no_grad():
             for idx in batch_indices(len(xs[0]), batch_size):
-                chunks.append([o.data for o in self._forward([a[idx] for a in xs], False)])
+                chunks.append([o.numpy() for o in self._forward([a[idx] for a in xs],
+                                                               False)])
         outs = [np.concatenate([c[i] for c in chunks]) if chunks else
                 np.zeros((0,) + tuple(self.outputs[i].shape[1:]), np.float32)
                 for i in range(len(self.outputs))]

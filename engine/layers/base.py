@@ -16,6 +16,7 @@ import re
 
 import numpy as np
 
+from .. import device as _dev
 from .. import functional as F
 from ..tensor import Tensor
 
@@ -192,8 +193,32 @@ class Layer:
         return int(sum(t.data.size for _, t, _ in self._weights))
 
     def get_weights(self):
-        """Copies of the weights as numpy arrays (Dense: [kernel (in, out), bias])."""
-        return [t.data.copy() for _, t, _ in self._weights]
+        """Copies of the weights as numpy arrays (Dense: [kernel (in, out), bias]), from
+        either device."""
+        return [t.data.copy() if isinstance(t.data, np.ndarray) else t.data.copy_to_host()
+                for _, t, _ in self._weights]
+
+    @property
+    def device(self):
+        """"cpu" or "cuda": where the weights live ("cpu" for a layer without weights)."""
+        return self._weights[0][1].device if self._weights else "cpu"
+
+    def to(self, device):
+        """Move the weights to ``device`` ("cpu" or "cuda") in place: the weight Tensors
+        stay the same objects (optimizer state follows them); gradients are dropped.
+        Returns the layer.
+
+        Examples
+        --------
+        >>> from engine.layers import Dense
+        >>> Dense(2, input_shape=(3,)).to("cpu").device
+        'cpu'
+        """
+        device = _dev.check_device(self.describe(), device)
+        for _, t, _ in self._weights:
+            t.data = _dev.move(t.data, device)
+            t.grad = None
+        return self
 
     def set_weights(self, weights):
         """Overwrite the weights in place from a list of arrays of the same shapes."""
@@ -214,7 +239,10 @@ class Layer:
                                 f"received dtype {a.dtype}")
             arrays.append(a)
         for (_, t, _), a in zip(self._weights, arrays):
-            np.copyto(t.data, a, casting="unsafe")
+            if isinstance(t.data, np.ndarray):
+                np.copyto(t.data, a, casting="unsafe")
+            else:
+                t.data.copy_to_device(np.ascontiguousarray(a, dtype=t.data.dtype))
 
     # -- shapes -------------------------------------------------------------------------
     def build(self, input_shape):

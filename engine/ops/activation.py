@@ -13,6 +13,7 @@ import numbers
 
 import numpy as np
 
+from .. import device as _dev
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
 
@@ -38,6 +39,8 @@ def relu(x):
     Tensor([0., 2.])
     """
     x = as_tensor(x)
+    if not isinstance(x.data, np.ndarray):
+        return _dev.activation(x, "relu")
     y = np.maximum(x.data, 0)
     return record(Tensor._result(y), "relu", (x,), lambda g: (g * (y > 0),))
 
@@ -53,6 +56,8 @@ def leaky_relu(x, alpha=0.3):
     x = as_tensor(x)
     if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool):
         raise TypeError(f"leaky_relu: alpha must be a real number, received {alpha!r}")
+    if not isinstance(x.data, np.ndarray):
+        return _dev.activation(x, "leaky_relu", alpha)
     pos = x.data > 0
     y = np.where(pos, x.data, x.data * alpha)
     return record(Tensor._result(y), "leaky_relu", (x,),
@@ -68,6 +73,8 @@ def sigmoid(x):
     Tensor([0.5])
     """
     x = as_tensor(x)
+    if not isinstance(x.data, np.ndarray):
+        return _dev.activation(x, "sigmoid")
     y = expit(x.data)
     out = record(Tensor._result(y), "sigmoid", (x,), lambda g: (g * y * (1 - y),))
     out._activation_of = ("sigmoid", x, None)
@@ -77,6 +84,8 @@ def sigmoid(x):
 def tanh(x):
     """Hyperbolic tangent."""
     x = as_tensor(x)
+    if not isinstance(x.data, np.ndarray):
+        return _dev.activation(x, "tanh")
     y = np.tanh(x.data)
     return record(Tensor._result(y), "tanh", (x,), lambda g: (g * (1 - y * y),))
 
@@ -114,6 +123,8 @@ def softmax(x, axis=-1):
     """
     x = as_tensor(x)
     ax = _axis("softmax", axis, x)
+    if not isinstance(x.data, np.ndarray):
+        return _dev.softmax(x, ax)
     y = softmax_array(x.data, ax)
 
     def backward(g):
@@ -133,6 +144,7 @@ def log_softmax(x, axis=-1):
     """
     x = as_tensor(x)
     ax = _axis("log_softmax", axis, x)
+    _dev.cpu_only("log_softmax", x)
     y = log_softmax_array(x.data, ax)
 
     def backward(g):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import kernels
 from kernels.params import conv_params
 
+from .. import device as _dev
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
 
@@ -31,12 +32,14 @@ def conv(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, strategy="auto
     if w.ndim != x.ndim:
         raise ValueError(f"{op}: w must have {x.ndim} dims (C_out, C_in/groups, *kernel) to "
                          f"match x of shape {x.shape}, received w of shape {w.shape}")
-    conv_params(x.shape, w.shape, stride, padding, dilation, groups, op=op)
+    params = conv_params(x.shape, w.shape, stride, padding, dilation, groups, op=op)
     if b is not None:
         b = as_tensor(b, like=x)
         if b.shape != (w.shape[0],):
             raise ValueError(f"{op}: b must have shape ({w.shape[0]},) to match w of shape "
                              f"{w.shape}, received {b.shape}")
+    if _dev.any_cuda(x, w, b):
+        return _dev.conv(x, w, b, params, strategy, op)
     args = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
                 strategy=strategy)
     y = kernels.conv(x.data, w.data, None if b is None else b.data, **args)

@@ -10,10 +10,17 @@ import numbers
 
 import numpy as np
 
+from .. import device as _dev
 from ..autograd import record, unbroadcast
 from ..tensor import Tensor, as_tensor
 
 __all__ = ["add", "sub", "mul", "div", "neg", "power", "exp", "log", "sqrt"]
+
+
+def _cuda_operand(a, b):
+    """True when either operand is a Tensor on cuda (the op then runs in engine.device)."""
+    return ((isinstance(a, Tensor) and not isinstance(a.data, np.ndarray))
+            or (isinstance(b, Tensor) and not isinstance(b.data, np.ndarray)))
 
 
 def _pair(a, b):
@@ -40,6 +47,8 @@ def add(a, b):
     >>> add(Tensor([1.0, 2.0]), 1.0)
     Tensor([2., 3.])
     """
+    if _cuda_operand(a, b):
+        return _dev.binary("add", a, b)
     a, b = _pair(a, b)
     y = _broadcast("add", np.add, a, b)
 
@@ -51,6 +60,8 @@ def add(a, b):
 
 def sub(a, b):
     """a - b with broadcasting."""
+    if _cuda_operand(a, b):
+        return _dev.binary("sub", a, b)
     a, b = _pair(a, b)
     y = _broadcast("sub", np.subtract, a, b)
 
@@ -62,6 +73,8 @@ def sub(a, b):
 
 def mul(a, b):
     """a * b with broadcasting."""
+    if _cuda_operand(a, b):
+        return _dev.binary("mul", a, b)
     a, b = _pair(a, b)
     y = _broadcast("mul", np.multiply, a, b)
 
@@ -72,7 +85,12 @@ def mul(a, b):
 
 
 def div(a, b):
-    """a / b with broadcasting."""
+    """a / b with broadcasting (on cuda: a tensor divided by a Python number)."""
+    if _cuda_operand(a, b):
+        if isinstance(a, Tensor) and isinstance(b, numbers.Real) and not isinstance(b, bool):
+            return _dev.binary("mul", a, 1.0 / b)
+        _dev.cpu_only("div (of tensors on 'cuda', other than by a Python number)", a)
+        _dev.cpu_only("div (of tensors on 'cuda', other than by a Python number)", b)
     a, b = _pair(a, b)
     y = _broadcast("div", np.divide, a, b)
 
@@ -86,6 +104,8 @@ def div(a, b):
 def neg(x):
     """-x."""
     x = as_tensor(x)
+    if not isinstance(x.data, np.ndarray):
+        return _dev.neg(x)
     return record(Tensor._result(-x.data), "neg", (x,), lambda g: (-g,))
 
 
@@ -101,6 +121,7 @@ def power(x, exponent):
     if not isinstance(exponent, numbers.Real) or isinstance(exponent, bool):
         raise TypeError(f"power: exponent must be a real scalar, received "
                         f"{type(exponent).__name__}")
+    _dev.cpu_only("power", x)
     p = exponent
     y = x.data ** p
 
@@ -114,6 +135,7 @@ def power(x, exponent):
 def exp(x):
     """e ** x."""
     x = as_tensor(x)
+    _dev.cpu_only("exp", x)
     y = np.exp(x.data)
     return record(Tensor._result(y), "exp", (x,), lambda g: (g * y,))
 
@@ -121,6 +143,7 @@ def exp(x):
 def log(x):
     """Natural logarithm (-inf at 0, nan below, as numpy)."""
     x = as_tensor(x)
+    _dev.cpu_only("log", x)
     y = np.log(x.data)
     return record(Tensor._result(y), "log", (x,), lambda g: (g / x.data,))
 
@@ -128,5 +151,6 @@ def log(x):
 def sqrt(x):
     """Square root."""
     x = as_tensor(x)
+    _dev.cpu_only("sqrt", x)
     y = np.sqrt(x.data)
     return record(Tensor._result(y), "sqrt", (x,), lambda g: (g * 0.5 / y,))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import device as _dev
 from ..autograd import record, unbroadcast
 from ..tensor import Tensor, as_tensor
 from .elementwise import _pair
@@ -71,6 +72,8 @@ def matmul(a, b):
         raise ValueError(f"matmul: a of shape {a.shape} does not match b of shape {b.shape}: "
                          f"a.shape[-1] ({a.shape[-1]}) must equal the contracted dim of b "
                          f"({k_b})")
+    if _dev.any_cuda(a, b):
+        return _dev.matmul(a, b)
     try:
         y = gemm(a.data, b.data)
     except ValueError:
@@ -123,6 +126,8 @@ def linear(x, w, b=None):
         if b.shape != (n_out,):
             raise ValueError(f"linear: b of shape {b.shape} does not match w of shape "
                              f"{w.shape}: expected ({n_out},)")
+    if _dev.any_cuda(x, w, b):
+        return _dev.linear(x, w, b)
     x2 = x.data if x.ndim == 2 else x.data.reshape(-1, n_in)
     y = gemm(x2, w.data)
     if b is not None:

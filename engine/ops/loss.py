@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import device as _dev
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
 from .activation import expit, log_softmax_array, softmax_array
@@ -53,6 +54,8 @@ def mse_loss(pred, target):
     >>> mse_loss(Tensor([[1.0, 3.0]]), np.array([[0.0, 0.0]], np.float32))
     Tensor(5.)
     """
+    if isinstance(pred, Tensor) and not isinstance(pred.data, np.ndarray):
+        return _cuda_loss("mse_loss", pred, target)
     pred = as_tensor(pred)
     target = as_tensor(target, like=pred)
     _same_shape("mse_loss", pred, target)
@@ -83,6 +86,7 @@ def binary_cross_entropy(pred, target, from_logits=False):
     """
     op = "binary_cross_entropy"
     pred = as_tensor(pred)
+    _dev.cpu_only(op, pred, target)
     target = as_tensor(target, like=pred)
     _same_shape(op, pred, target)
     t = target.data
@@ -124,6 +128,8 @@ def categorical_cross_entropy(pred, target_onehot, from_logits=False):
     """
     op = "categorical_cross_entropy"
     pred = as_tensor(pred)
+    if not isinstance(pred.data, np.ndarray):
+        return _cuda_loss(op, pred, target_onehot, from_logits)
     target = as_tensor(target_onehot, like=pred)
     _same_shape(op, pred, target)
     if pred.ndim < 1:
@@ -197,6 +203,8 @@ def sparse_categorical_cross_entropy(pred, target_int, from_logits=False):
     if pred.ndim < 1 or pred.size == 0:
         raise ValueError(f"{op}: pred must have a non-empty class axis, received shape "
                          f"{pred.shape}")
+    if not isinstance(pred.data, np.ndarray):
+        return _cuda_loss(op, pred, target_int, from_logits)
     lab = _labels(op, pred, target_int)
     k = pred.shape[-1]
     m = pred.size // k
@@ -225,6 +233,46 @@ def sparse_categorical_cross_entropy(pred, target_int, from_logits=False):
         gp[rows, flat] = inside * (-(g / m) / ptc)
         return (gp.reshape(pred.shape),)
     return record(Tensor._result(loss), op, (pred,), backward)
+
+
+def _cuda_loss(op, pred, target, from_logits=False):
+    """The CUDA branch of the losses: mse, and the cross-entropies from logits (given, or
+    behind a softmax output).  Targets are validated on the host (a CUDA target Tensor is
+    copied for it), then uploaded."""
+    if isinstance(target, Tensor) and target.requires_grad and op != "mse_loss":
+        raise ValueError(f"{op}: target must be a constant, received a tensor that requires "
+                         f"a gradient")
+    if op == "mse_loss":
+        if isinstance(target, Tensor):
+            _dev.same_device(op, pred, target)
+            _same_shape(op, pred, target)
+            if target.requires_grad:
+                return _dev.mse(pred, target)
+            target = target.data
+        t = target if _dev.is_cuda(target) else np.asarray(target, dtype=pred.dtype)
+        _same_shape(op, pred, t)
+        if t.dtype != pred.dtype:
+            raise TypeError(f"{op}: target on 'cuda' must have the dtype {pred.dtype} of pred, "
+                            f"received {t.dtype}")
+        return _dev.mse(pred, t)
+    z = pred if from_logits else _fused_logits(pred, "softmax")
+    if z is None:
+        raise NotImplementedError(f"{op}: on 'cuda' the loss is computed from logits: pass the "
+                                  f"output of softmax (last axis) or from_logits=True")
+    t = _dev.host(target.data if isinstance(target, Tensor) else target)
+    if op == "sparse_categorical_cross_entropy":
+        if pred.ndim < 1 or pred.size == 0:
+            raise ValueError(f"{op}: pred must have a non-empty class axis, received shape "
+                             f"{pred.shape}")
+        t = _labels(op, pred, t).astype(np.int64, copy=False)
+    else:
+        t = np.asarray(t, dtype=pred.dtype)
+        if t.shape != pred.shape:
+            raise ValueError(f"{op}: pred of shape {pred.shape} does not match target of "
+                             f"shape {t.shape}: expected equal shapes")
+        if pred.size == 0:
+            raise ValueError(f"{op}: pred is empty (shape {pred.shape})")
+    return _dev.cross_entropy_from_logits(op, z, np.ascontiguousarray(t))
 
 
 def cross_entropy(logits, target_int):

@@ -5,6 +5,7 @@ import numbers
 
 import numpy as np
 
+from .. import device as _dev
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
 
@@ -57,6 +58,7 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.9
     """
     op = "batch_norm"
     x = as_tensor(x)
+    _dev.cpu_only(op, x, gamma, beta)
     if x.ndim < 2:
         raise ValueError(f"{op}: x must have at least 2 dims (N, C, *spatial), received shape "
                          f"{x.shape}")

@@ -10,6 +10,7 @@ import numpy as np
 import kernels
 from kernels.params import pool_params
 
+from .. import device as _dev
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
 
@@ -43,7 +44,9 @@ def pool(x, kind, size, stride=None, padding=0, op="pool"):
     x = as_tensor(x)
     if kind not in ("max", "avg", "sum", "l2"):
         raise ValueError(f"{op}: kind must be 'max', 'avg', 'sum' or 'l2', received {kind!r}")
-    pool_params(x.shape, size, stride, padding, op=op)
+    params = pool_params(x.shape, size, stride, padding, op=op)
+    if not isinstance(x.data, np.ndarray):
+        return _dev.pool(x, kind, params, op)
     args = dict(stride=stride, padding=padding)
     y = kernels.pool(x.data, kind, size, **args)
     return record(Tensor._result(y), op, (x,),
@@ -85,6 +88,9 @@ def global_pool(x, kind, op="global_pool"):
     if x.ndim not in (3, 4, 5):
         raise ValueError(f"{op}: x must have 3, 4 or 5 dims (N, C, *spatial), received shape "
                          f"{x.shape}")
+    if not isinstance(x.data, np.ndarray):  # one window over the whole input
+        y = _dev.pool(x, kind, pool_params(x.shape, x.shape[2:], op=op), op)
+        return _dev.reshape(y, x.shape[:2])
     y = kernels.global_pool(x.data, kind)
     expand = x.shape[:2] + (1,) * (x.ndim - 2)
     count = int(np.prod(x.shape[2:]))

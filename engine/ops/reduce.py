@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import device as _dev
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
 
@@ -47,6 +48,7 @@ def sum(x, axis=None, keepdims=False):  # noqa: A001 - mirrors numpy's name
     Tensor([4., 6.])
     """
     x = as_tensor(x)
+    _dev.cpu_only("sum", x)
     axes = _axes("sum", axis, x.ndim, x.shape)
     y = x.data.sum(axis=axes, keepdims=keepdims)
 
@@ -64,6 +66,7 @@ def mean(x, axis=None, keepdims=False):
     Tensor(2.5)
     """
     x = as_tensor(x)
+    _dev.cpu_only("mean", x)
     axes = _axes("mean", axis, x.ndim, x.shape)
     count = int(np.prod([x.shape[a] for a in axes]))
     if count == 0:
@@ -84,6 +87,7 @@ def max(x, axis=None, keepdims=False):  # noqa: A001 - mirrors numpy's name
     Tensor([5., 4.])
     """
     x = as_tensor(x)
+    _dev.cpu_only("max", x)
     axes = _axes("max", axis, x.ndim, x.shape)
     if any(x.shape[a] == 0 for a in axes):
         raise ValueError(f"max: cannot reduce over an empty axis of shape {x.shape}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import device as _dev
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
 
@@ -23,6 +24,8 @@ def reshape(x, shape):
     """
     x = as_tensor(x)
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if not isinstance(x.data, np.ndarray):
+        return _dev.reshape(x, shape)
     try:
         y = x.data.reshape(shape)
     except (ValueError, TypeError):
@@ -40,6 +43,7 @@ def transpose(x, axes=None):
     (2, 4, 3)
     """
     x = as_tensor(x)
+    _dev.cpu_only("transpose", x)
     if axes is not None:
         nd = x.ndim
         axes = tuple(axes)
@@ -84,6 +88,7 @@ def getitem(x, index):
     Tensor([2., 4.])
     """
     x = as_tensor(x)
+    _dev.cpu_only("getitem", x)
     if isinstance(index, Tensor):
         index = index.data
     if isinstance(index, tuple):
@@ -114,6 +119,7 @@ def concat(tensors, axis=-1):
     (2, 4)
     """
     ts = [as_tensor(t) for t in tensors]
+    _dev.cpu_only("concat", *ts)
     if not ts:
         raise ValueError("concat: needs at least one tensor, received none")
     nd = ts[0].ndim
@@ -152,6 +158,7 @@ def pad(x, pad_width):
     (1, 5)
     """
     x = as_tensor(x)
+    _dev.cpu_only("pad", x)
     try:
         widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
     except (ValueError, TypeError):

@@ -19,9 +19,12 @@ says whether kernels can run: on a GPU, or under the CUDA simulator
 in Python -- tiny shapes only.  Tunables (block
 sizes, GEMM tile, grid cap) are in :mod:`kernels.cuda.config`.
 """
+import sys as _sys
+import threading as _threading
+
 from numba import cuda as _cuda
 
-from . import config
+from . import config, engine_ops
 from .conv_direct import direct_forward, direct_grad_input, direct_grad_weight
 from .fft import fft_reduce_forward, fft_reduce_grad_input, fft_reduce_grad_weight, strided_crop
 from .gemm import matmul
@@ -35,7 +38,7 @@ __all__ = [
     "im2col_forward", "im2col_grad_input", "im2col_grad_weight",
     "fft_reduce_forward", "fft_reduce_grad_input", "fft_reduce_grad_weight", "strided_crop",
     "pool_forward", "pool_backward",
-    "matmul",
+    "matmul", "engine_ops",
     "set_num_threads", "get_num_threads",
 ]
 
@@ -68,3 +71,47 @@ def set_num_threads(n):
 def get_num_threads():
     """The host thread count last set with :func:`set_num_threads`."""
     return _host_threads
+
+
+def _fix_simulator_shared_arrays():
+    """Make the CUDA simulator's ``cuda.shared.array`` safe when a block's threads race.
+
+    The simulator (numba 0.68) runs each thread of a block as a Python thread and finds a
+    block's shared array in a dict keyed by the caller's (file, line): ``get``, and on a miss
+    ``np.empty`` then store, with no lock.  Two threads that both miss (the GIL switched
+    between the lookup and the store) get *different* arrays, so each sees only its own
+    writes to the GEMM tile or the reduction buffer and reads garbage for the rest: the
+    intermittent wrong results under load (the tests shorten the GIL switch interval, which
+    makes the switch likelier).  This replaces the method with the same lookup under a lock.
+    Real GPUs are unaffected; on them this function does nothing.
+    """
+    from numba.core import types
+    from numba.np import numpy_support
+    from numba.cuda.simulator import kernelapi
+    import numpy as np
+
+    shared = kernelapi.FakeCUDAShared
+    if getattr(shared.array, "_convlab_locked", False):
+        return
+    unlocked = shared.array
+    lock = _threading.Lock()
+
+    def array(self, shape, dtype):
+        if shape == 0:  # dynamic shared memory: one buffer, no lookup
+            return unlocked(self, shape, dtype)
+        if isinstance(dtype, types.Type):
+            dtype = numpy_support.as_dtype(dtype)
+        frame = _sys._getframe(1)  # the kernel line that asked, as the simulator keys it
+        key = (frame.f_code.co_filename, frame.f_lineno)
+        with lock:
+            res = self._allocations.get(key)
+            if res is None:
+                res = self._allocations[key] = np.empty(shape, dtype)
+        return res
+
+    array._convlab_locked = True
+    shared.array = array
+
+
+if simulated():
+    _fix_simulator_shared_arrays()
