@@ -23,6 +23,13 @@ import os
 # OpenMP threads that spin after a parallel region steal the cores BLAS is about to use
 # (measured: im2col 2-3x slower with the default policy).  Must be set before libgomp loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Likewise OpenBLAS: by default its idle threads busy-wait 2**28 cycles (~0.1 s) after every
+# call, so the parallel copy kernel that follows a GEMM (im2col's next chunk, Winograd's
+# output transform) runs on half the machine.  4 is OpenBLAS's minimum (sleep at once).
+# Measured on 2 cores (x 4x64x56x56, 1x1/s2 im2col, alternating backends): 1.0-1.9 ms ->
+# 0.8-1.0 ms.  Read when the library loads: numpy's OpenBLAS is only covered when kernels
+# (or engine) is imported before numpy; SciPy's is loaded lazily, after this line.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np
 
@@ -65,15 +72,21 @@ def use(strategy=None, backend=None):
 
 
 def select(x_shape, w_shape, *, stride=1, padding=0, dilation=1, groups=1, dtype="float32",
-           need_backward=False):
+           need_backward=False, pass_="fwd"):
     """Choose (strategy, backend, reason) for a convolution of these shapes.
 
     Pure and public: CONVLAB_STRATEGY > autotune cache ("measured") > rules from bench data
-    > direct.  The reason is one line, shown by model.summary() and the CLI.
+    (kernels.registry.RULES) > direct.  The reason is one line, shown by model.summary() and
+    the CLI.  ``pass_`` ("fwd", "grad_input" or "grad_weight") asks for the pass that
+    strategy="auto" runs in conv / conv_grad_input / conv_grad_weight: each pass is chosen
+    on its own.
     """
+    if pass_ not in ("fwd", "grad_input", "grad_weight"):
+        raise ValueError(f"select: pass_ must be 'fwd', 'grad_input' or 'grad_weight', "
+                         f"received {pass_!r}")
     return registry.select(x_shape, w_shape, stride=stride, padding=padding,
                            dilation=dilation, groups=groups, dtype=dtype,
-                           need_backward=need_backward)
+                           need_backward=need_backward, pass_=pass_)
 
 
 # --------------------------------------------------------------------------------------

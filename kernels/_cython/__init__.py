@@ -12,6 +12,19 @@ from .matmul import matmul
 from .pool import pool_backward, pool_forward
 from .threads import get_num_threads, set_num_threads
 
+
+def _use_numpy_blas():
+    """Route the im2col GEMMs to numpy's BLAS when its entry points are found (see
+    kernels._blas: one BLAS and one thread pool in the process)."""
+    from .. import _blas
+    from . import im2col
+    ptrs = _blas.gemm_pointers()
+    if ptrs is not None:
+        im2col.use_blas(ptrs[0], ptrs[1])
+
+
+_use_numpy_blas()
+
 __all__ = [
     "direct_forward", "direct_grad_input", "direct_grad_weight",
     "im2col_forward", "im2col_grad_input", "im2col_grad_weight",

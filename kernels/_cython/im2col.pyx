@@ -20,14 +20,16 @@ per chunk, in one of two layouts chosen by ``_plan``:
   chunk may also be part of one image's positions, when one image exceeds the budget.
 
 The column buffer plus that copy hold at most max_col_elems elements (but always at least one
-output position).  The GEMMs are BLAS (scipy.linalg.cython_blas, no GIL),
-called outside any OpenMP region; copies are split over OpenMP
+output position).  The GEMMs are BLAS, called without the GIL and outside any OpenMP region:
+numpy's OpenBLAS when kernels._blas finds its entry points (one BLAS and one thread pool in
+the process, see that module), SciPy's cython_blas otherwise; copies are split over OpenMP
 threads by rows (build) or by input plane (col2im), which never write the same cell, and stay
 on one thread when the chunk is small.  A 1x1 kernel at stride 1 needs no columns: the input
 planes are the column matrix.
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.stdint cimport int64_t, uintptr_t
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 cimport openmp
@@ -44,16 +46,55 @@ BLOCK_CHUNK_ELEMS = 1 << 21
 PARALLEL_MIN_ELEMS = 1 << 15
 
 
+# Fortran GEMMs with 64-bit integers (numpy's OpenBLAS), set by use_blas(); NULL: SciPy's.
+ctypedef void (*sgemm64_t)(const char*, const char*, const int64_t*, const int64_t*,
+                           const int64_t*, const float*, const float*, const int64_t*,
+                           const float*, const int64_t*, const float*, float*,
+                           const int64_t*) noexcept nogil
+ctypedef void (*dgemm64_t)(const char*, const char*, const int64_t*, const int64_t*,
+                           const int64_t*, const double*, const double*, const int64_t*,
+                           const double*, const int64_t*, const double*, double*,
+                           const int64_t*) noexcept nogil
+cdef sgemm64_t _sgemm64 = NULL
+cdef dgemm64_t _dgemm64 = NULL
+
+
+def use_blas(uintptr_t sgemm_address, uintptr_t dgemm_address):
+    """Call these ILP64 Fortran sgemm/dgemm (addresses from kernels._blas.gemm_pointers)
+    instead of SciPy's BLAS; 0, 0 goes back to SciPy's."""
+    global _sgemm64, _dgemm64
+    if (sgemm_address == 0) != (dgemm_address == 0):
+        raise ValueError("use_blas: give both GEMM addresses or neither")
+    _sgemm64 = <sgemm64_t>sgemm_address
+    _dgemm64 = <dgemm64_t>dgemm_address
+
+
+def blas_in_use():
+    """'numpy' or 'scipy': which BLAS the GEMMs of this module call."""
+    return "numpy" if _sgemm64 != NULL else "scipy"
+
+
 cdef void _gemm(char ta, char tb, int m, int n, int k, const floating* a, int lda,
                 const floating* b, int ldb, floating beta, floating* c,
                 int ldc) noexcept nogil:
     """Row-major C (m x n) = op(A) @ op(B) + beta * C.  A row-major matrix with leading
     dimension ld is the column-major transpose, so BLAS computes C^T = op(B)^T op(A)^T."""
     cdef floating alpha = 1
+    cdef int64_t m8 = m, n8 = n, k8 = k, lda8 = lda, ldb8 = ldb, ldc8 = ldc
     if floating is float:
-        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>b, &ldb, <float*>a, &lda, &beta, c, &ldc)
+        if _sgemm64 != NULL:
+            _sgemm64(&tb, &ta, &n8, &m8, &k8, &alpha, <float*>b, &ldb8, <float*>a, &lda8,
+                     &beta, c, &ldc8)
+        else:
+            sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>b, &ldb, <float*>a, &lda, &beta, c,
+                  &ldc)
     else:
-        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda, &beta, c, &ldc)
+        if _dgemm64 != NULL:
+            _dgemm64(&tb, &ta, &n8, &m8, &k8, &alpha, <double*>b, &ldb8, <double*>a, &lda8,
+                     &beta, c, &ldc8)
+        else:
+            dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda, &beta, c,
+                  &ldc)
 
 
 # ---- one (c, kd, kh) unit of KW rows (build) or one input plane (scatter)
