@@ -353,7 +353,7 @@ def _prepare(kind, strategy, backend, case, pass_, inputs, dtype):
 def auto_choice(case, pass_, dtype):
     """(strategy, backend, reason) that strategy="auto" runs for one pass of ``case``."""
     return kernels.select(case.x_shape, case.w_shape, dtype=dtype,
-                          need_backward=pass_ != "fwd", **case.conv_kwargs())
+                          need_backward=pass_ != "fwd", pass_=pass_, **case.conv_kwargs())
 
 
 def _row(case, pass_, strategy, backend, kind, timing, err, workspace, peak, dtype):

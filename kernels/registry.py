@@ -116,34 +116,112 @@ def _volume(shape):
     return v
 
 
-def rule_choice(params, x_shape, w_shape, need_backward=False):
-    """(strategy, reason) from simple rules.  ``params`` is a ConvParams (any ndim).
+# Thresholds of rule_choice, from `convlab compare --suite <each> --pass all --threads 2` on
+# the 2-core AMD EPYC (AVX2) this project is developed on, November 2026 (README, "How auto
+# chooses").  Each is the crossing point of two strategies' median times; where two were
+# within noise, the one with less workspace is kept.
+RULES = {
+    # depthwise / thin groups (groups > 1): a GEMM of <= 4 rows wastes BLAS; direct won every pass
+    # (mobilenet dw 3x3 at 14-112 px, effnet dw 5x5, resnext g32 with 4 channels a group).
+    "thin_group_channels": 4,
+    # Winograd needs enough channels to amortise its transforms (16c/32px tied with direct,
+    # 32c and up won by 1.3-2.5x) and enough output to fill tiles (7x7 output with 512
+    # channels: im2col 2x faster).
+    "winograd_min_channels": 16,
+    "winograd_min_out_pixels": 64,
+    # grad-weight at >= 64 channels: im2col's one long GEMM (reduction over N * positions)
+    # beats Winograd's F(2x2) from this many positions (64c/56px and 128c/28px: im2col
+    # 1.2-1.5x faster; 256c/14px: Winograd 1.5x faster).
+    "winograd_grad_weight_max_positions": 4096,
+    # FFT when k_volume * sqrt(channels summed over) reaches these scores.  Forward, 2-D:
+    # 15x15 1c lost to direct 1.6x, 21x21 1c tied, 11x11 8c lost 1.15x, 9x9 16c and 7x7 32c
+    # tied.  Grad-input (direct's scatter form is slower): 15x15 1c tied, 9x9 16c won 1.1x,
+    # 5x5 40c won 1.9x over im2col.  1-D transforms are cheaper: k65 16c won 1.8x, k31 32c
+    # 1.2x, k33 8c lost 1.2x.
+    "fft_score_fwd": 440.0,
+    "fft_score_grad_input": 150.0,
+    "fft_score_1d": 160.0,
+    # FFT for grad-weight (stride 1): from a 7x7 kernel (1-D: k >= 15) it beat im2col and
+    # direct on every measured shape (1.1-5x); at 5x5 with 20 channels it tied im2col.
+    "fft_grad_weight_min_kvol": 49,
+    "fft_grad_weight_min_k_1d": 15,
+    # direct beats im2col's copies (stride 1, >= 100 output positions an image; below that
+    # im2col's few large copies win, 8x8 digits: 1.5-2x): forward with C_in/groups *
+    # k_volume <= 32 or a kernel of >= 25 taps (1-D: >= 9), grad-input with C_out/groups *
+    # k_volume <= 150 or >= 49 taps; 3-D kernels with <= 32 channels in any stride
+    # (volume 3x3x3 16c: direct 2.7x faster forward, 2.3x grad-input); dilated kernels.
+    "direct_min_out_pixels": 100,
+    "direct_fwd_max_reduction": 32,
+    "direct_fwd_min_kvol": 25,
+    "direct_grad_input_max_reduction": 150,
+    "direct_grad_input_min_kvol": 49,
+    "direct_min_k_1d": 9,
+    "direct_3d_max_channels": 32,
+}
 
-    The thresholds are first guesses from the shape of each algorithm's cost; bench data
-    on this machine refines them (see bench/ and the autotune cache, which wins over this).
+# Backend each strategy runs on when no measurement says otherwise (backend="auto").
+RULE_BACKEND = {"direct": "cython", "im2col": "cython", "fft": "cython", "winograd": "cython"}
+
+
+def rule_choice(params, x_shape, w_shape, need_backward=False, pass_="fwd"):
+    """(strategy, reason) from the rules for one pass ("fwd", "grad_input", "grad_weight").
+
+    ``params`` is a ConvParams (any ndim).  The thresholds live in :data:`RULES`, with the
+    measurements they come from; the autotune cache (``convlab autotune``), when it holds
+    this shape, wins over them.  ``need_backward`` is kept for callers of the old form.
     """
-    cin_g = w_shape[1]
-    cout = w_shape[0]
-    k = w_shape[2:]
+    r = RULES
+    cin_g, cout = w_shape[1], w_shape[0]
+    cout_g = cout // params.groups
+    k = tuple(w_shape[2:])
     kvol = _volume(k)
-    groups = params.groups
+    nd = len(k)
     stride1 = all(s == 1 for s in params.stride)
-    dil1 = all(d == 1 for d in params.dilation)
     out_sp = params.out_spatial(x_shape[2:], k)
+    out_px = _volume(out_sp)
+    kname = "x".join(map(str, k))
+
+    if (params.groups > 1 and cin_g <= r["thin_group_channels"]
+            and cout_g <= r["thin_group_channels"]):
+        return "direct", "rule: depthwise / thin-group layer -> direct (GEMM too thin)"
 
     wino = strategy_module("winograd")
     if (wino is not None and wino.supports(params.as3d(), _lift(x_shape), _lift(w_shape)) is None
-            and cin_g >= 16 and cout // groups >= 16):
-        return "winograd", "rule: 3x3 stride-1 dense layer -> winograd (fewer multiplies)"
-    if stride1 and kvol >= 49 and cin_g * groups * cout / groups >= 1:
-        max_k = max(d * (kk - 1) + 1 for d, kk in zip(params.dilation, k))
-        if max_k >= 7 and (cin_g <= 64 or max_k >= 11):
-            return "fft", f"rule: large kernel ({'x'.join(map(str, k))}) -> fft"
-    if cin_g == 1 and cout // groups <= 4:
-        return "direct", "rule: depthwise/tiny-channel layer -> direct (GEMM too thin)"
-    if cin_g * kvol >= 8 and _volume(out_sp) >= 4:
-        return "im2col", "rule: dense layer -> im2col+GEMM (BLAS)"
-    return "direct", "rule: small problem -> direct"
+            and min(cin_g, cout_g) >= r["winograd_min_channels"]
+            and out_px >= r["winograd_min_out_pixels"]):
+        if (pass_ != "grad_weight" or min(cin_g, cout_g) < 64
+                or x_shape[0] * out_px < r["winograd_grad_weight_max_positions"]):
+            return "winograd", "rule: 3x3 stride-1 layer with >= 16 channels -> winograd"
+        return "im2col", "rule: 3x3 grad-weight over many positions -> im2col (one long GEMM)"
+
+    if stride1 and (nd < 3 or min(k) == 1):    # 3-D transforms never paid off (5x5x5 8c: 2x)
+        if pass_ == "grad_weight":
+            if (k[0] >= r["fft_grad_weight_min_k_1d"] if nd == 1
+                    else kvol >= r["fft_grad_weight_min_kvol"]):
+                return "fft", f"rule: grad-weight of a large kernel ({kname}) -> fft"
+        else:
+            chans = cin_g if pass_ == "fwd" else cout_g
+            score = kvol * min(chans, 64) ** 0.5
+            limit = (r["fft_score_1d"] if nd == 1 else
+                     r["fft_score_fwd"] if pass_ == "fwd" else r["fft_score_grad_input"])
+            if score >= limit:
+                return "fft", f"rule: large kernel ({kname}) x channels -> fft"
+
+    if stride1 and out_px >= r["direct_min_out_pixels"] and pass_ != "grad_weight":
+        long_k = k[0] >= r["direct_min_k_1d"] if nd == 1 else kvol >= (
+            r["direct_fwd_min_kvol"] if pass_ == "fwd" else r["direct_grad_input_min_kvol"])
+        thin = (cin_g * kvol <= r["direct_fwd_max_reduction"] if pass_ == "fwd"
+                else cout_g * kvol <= r["direct_grad_input_max_reduction"])
+        if long_k:
+            return "direct", f"rule: {kname} kernel, too few channels for fft -> direct"
+        if thin:
+            return "direct", "rule: few channels x small kernel -> direct"
+    if pass_ != "grad_weight":
+        if nd == 3 and min(k) > 1 and cin_g <= r["direct_3d_max_channels"]:
+            return "direct", "rule: 3-D kernel with <= 32 channels -> direct"
+        if any(d > 1 for d in params.dilation):
+            return "direct", "rule: dilated kernel -> direct (im2col copies strided)"
+    return "im2col", "rule: dense layer -> im2col+GEMM (BLAS)"
 
 
 def _lift(shape):
@@ -214,11 +292,14 @@ def _select_uncached(p, x_shape, w_shape, dtype, need_backward, pass_):
                         f"measured: {hit['strategy']}/{hit['backend']} fastest "
                         f"({hit.get('median_ms', float('nan')):.3g} ms, autotune cache, "
                         f"pass {ps})")
-    strat, reason = rule_choice(p, x_shape, w_shape, need_backward)
+    strat, reason = rule_choice(p, x_shape, w_shape, need_backward, pass_)
     mod = strategy_module(strat)
     if mod is None or mod.supports(p3, x5, w5) is not None:
         strat, reason = "direct", "fallback: direct supports every configuration"
         mod = strategy_module("direct")
+    preferred = RULE_BACKEND.get(strat)
+    if preferred in mod.BACKENDS and backend_ok(preferred) and not config.FORCE_BACKEND:
+        return strat, preferred, reason
     try:
         b = resolve_backend("auto", mod.BACKENDS, "select")
     except ValueError:
