@@ -219,3 +219,40 @@ def test_corrupt_cache_warns_once_and_falls_back_to_rules(cache, content, monkey
     assert str(cache) in str(runtime[0].message)
     monkeypatch.setattr(config, "USE_AUTOTUNE", False)
     assert first == sel(X, W, KW) and second == sel(X, W, KW, need_backward=True)
+
+
+# The rules of kernels.registry.RULES on the shapes they were derived from (bench suites):
+# (x, w, conv kwargs, expected strategy for fwd, grad_input, grad_weight).
+RULE_CASES = [
+    ((8, 256, 14, 14), (256, 1, 3, 3), dict(padding=1, groups=256),
+     ("direct", "direct", "direct")),                       # depthwise
+    ((4, 128, 28, 28), (128, 4, 3, 3), dict(padding=1, groups=32),
+     ("direct", "direct", "direct")),                       # resnext, 4 channels a group
+    ((8, 256, 14, 14), (256, 256, 3, 3), dict(padding=1),
+     ("winograd", "winograd", "winograd")),
+    ((4, 64, 56, 56), (64, 64, 3, 3), dict(padding=1),
+     ("winograd", "winograd", "im2col")),                   # long grad-weight reduction
+    ((8, 512, 7, 7), (512, 512, 3, 3), dict(padding=1),
+     ("im2col", "im2col", "im2col")),                       # too few tiles for winograd
+    ((1, 1, 512, 512), (1, 1, 31, 31), dict(padding="same"), ("fft", "fft", "fft")),
+    ((1, 1, 256, 256), (1, 1, 15, 15), dict(padding="same"), ("direct", "fft", "fft")),
+    ((4, 16, 8192), (16, 16, 65), dict(padding="same"), ("fft", "fft", "fft")),
+    ((64, 20, 24, 24), (40, 20, 5, 5), {}, ("direct", "fft", "fft")),        # MNIST conv2
+    ((64, 1, 28, 28), (20, 1, 5, 5), {}, ("direct", "im2col", "im2col")),    # MNIST conv1
+    ((2, 16, 32, 32, 32), (16, 16, 3, 3, 3), dict(padding=1), ("direct", "direct", "im2col")),
+    ((4, 64, 56, 56), (128, 64, 1, 1), dict(stride=2), ("im2col", "im2col", "im2col")),
+    ((8, 64, 1024), (64, 64, 3), dict(padding="same", dilation=8),
+     ("direct", "direct", "im2col")),
+]
+
+
+@pytest.mark.skipif(not HAS_COMPILED, reason="no compiled backend: auto means reference")
+@pytest.mark.parametrize("x,w,kw,expected", RULE_CASES)
+def test_rules_choose_per_pass_as_documented(x, w, kw, expected, rules_only):
+    got = tuple(sel(x, w, kw, pass_=p)[0] for p in ("fwd", "grad_input", "grad_weight"))
+    assert got == expected
+
+
+def test_select_rejects_an_unknown_pass():
+    with pytest.raises(ValueError, match="pass_ must be"):
+        kernels.select((1, 1, 8), (1, 1, 3), pass_="backward")
