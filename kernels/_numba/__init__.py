@@ -1,9 +1,9 @@
 """The Numba backend: every function of the :mod:`kernels.backends` contract.
 
-Kernels are ``@njit(cache=True)`` (``parallel=True`` with ``prange`` over outputs that each
-iteration owns), compiled lazily on first use per dtype and cached on disk next to their
-sources.  Each public function is a thin wrapper that checks shapes, dtypes and contiguity
-and then calls its kernel.
+Kernels are ``@njit(nogil=True, cache=True)`` functions over jobs that each own their part of
+the output, run on threads by threads.run_jobs, compiled lazily on first use (once per dtype,
+tests/test_numba_compile.py) and cached on disk next to their sources.  Each public function
+is a thin wrapper that checks shapes, dtypes and contiguity and then calls its kernel.
 """
 from .conv_direct import direct_forward, direct_grad_input, direct_grad_weight
 from .fft import fft_reduce_forward, fft_reduce_grad_input, fft_reduce_grad_weight, strided_crop

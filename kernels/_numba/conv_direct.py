@@ -30,41 +30,22 @@ pairs, in which case the first array is the unpadded input (or its gradient) and
 reads zeros outside it.
 
 Threads: each kernel is one ``@njit(nogil=True, cache=True)`` function over the jobs
-first, first + step, ..., run on ``numba.get_num_threads()`` Python threads (see _run).
-With ``parallel=True`` instead, Numba's parfor pass re-optimised the inlined job bodies: the
-cold compile of the three float32 kernels took 28 s of CPU (10.5 s for the simpler kernels
-these replaced); this way, with the geometry and tap tables computed in Python, 9.5 s.
+first, first + step, ..., run by threads.run_jobs; with ``parallel=True`` instead, Numba's
+parfor pass re-optimised the inlined job bodies: the cold compile of the three float32
+kernels took 28 s of CPU (10.5 s for the simpler kernels these replaced); this way, with the
+geometry and tap tables computed in Python, 9.5 s.
 """
 from __future__ import annotations
-
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 from numba import njit
 
 from ._checks import check_arrays, check_conv_shapes, conv_ints
+from .threads import run_jobs
 
 CHUNK = 2048          # elements of one wide accumulator chunk (8 KiB of float32)
 GW_LANES = 4096       # grad-weight: taps x lanes of the per-lane sums (16 KiB of float32)
-
-_pool = None
-
-
-def _run(kernel, jobs, *args):
-    """kernel(*args, first, step) on min(numba.get_num_threads(), jobs) threads, thread t
-    taking jobs t, t + step, ... (the kernels release the GIL)."""
-    global _pool
-    step = max(1, min(numba.get_num_threads(), jobs))
-    if step == 1:
-        kernel(*args, 0, 1)
-        return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(numba.config.NUMBA_NUM_THREADS,
-                                   thread_name_prefix="convlab-direct")
-    for f in [_pool.submit(kernel, *args, t, step) for t in range(step)]:
-        f.result()
-
 
 def _blocks(outer, inner):
     """Blocks to split ``inner`` into so that outer * blocks gives every thread 4 jobs."""
@@ -198,8 +179,9 @@ def _forward(x, wf, y, offs, s, lo, geo, groups, nblk, first, step):
                     nr = min(rows, oh_n - oh0)
                     for ow0 in range(0, ow_n, cols):
                         nc = min(cols, ow_n - ow0)
-                        _taps(acc, src, (od * hp + oh0) * wp + ow0, offs, wts, 0, taps,
-                              (nr - 1) * wp + nc)
+                        # np.int64(0): a literal 0 would compile _taps a second time
+                        _taps(acc, src, (od * hp + oh0) * wp + ow0, offs, wts, np.int64(0),
+                              taps, (nr - 1) * wp + nc)
                         for r in range(nr):     # views indexed from 0 vectorise
                             yr = y[n, co, od, oh0 + r, ow0:ow0 + nc]
                             ar = acc[r * wp:r * wp + nc]
@@ -394,8 +376,8 @@ def direct_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, pad=None):
     s, d = tuple(ints[:3]), tuple(ints[3:6])
     geo, offs = _source(xp.shape, xps, w.shape, y.shape, s, d, CHUNK)
     nblk = _blocks(xp.shape[0] * groups, w.shape[0] // groups)
-    _run(_forward, xp.shape[0] * groups * nblk, xp, w.reshape(w.shape[0], -1), y, offs, s, lo,
-         geo, groups, nblk)
+    run_jobs(_forward, xp.shape[0] * groups * nblk, xp, w.reshape(w.shape[0], -1), y, offs, s,
+             lo, geo, groups, nblk)
 
 
 def direct_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, pad=None):
@@ -441,8 +423,9 @@ def direct_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, pad=None):
     geo = ((w.shape[1], cout_g, ktaps) + tuple(q) + (eh, ew, esz)
            + _chunking(xe[1], xe[2], ew, CHUNK) + tuple(xps))
     nblk = _blocks(gxp.shape[0] * groups, w.shape[1])
-    _run(_grad_input, gxp.shape[0] * groups * nblk, gy, w.reshape(w.shape[0], w.shape[1], -1),
-         gxp, toff, tidx, pstart, s, lo, geo, groups, nblk)
+    run_jobs(_grad_input, gxp.shape[0] * groups * nblk, gy,
+             w.reshape(w.shape[0], w.shape[1], -1), gxp, toff, tidx, pstart, s, lo, geo, groups,
+             nblk)
 
 
 def direct_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, pad=None):
@@ -471,6 +454,6 @@ def direct_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, pad=None):
     nblk = _blocks(c_out, xp.shape[0])
     # one partial result per block of images, summed here (gw itself when there is one)
     part = gw.reshape(1, c_out, taps) if nblk == 1 else np.empty((nblk, c_out, taps), gw.dtype)
-    _run(_grad_weight, c_out * nblk, gy, xp, part, offs, s, lo, geo, groups)
+    run_jobs(_grad_weight, c_out * nblk, gy, xp, part, offs, s, lo, geo, groups)
     if nblk > 1:
         np.sum(part, axis=0, out=gw.reshape(c_out, taps))

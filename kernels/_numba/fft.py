@@ -3,20 +3,25 @@
 The transforms themselves are scipy.fft (kernels/conv/fft.py); between them, convolution is
 a small matrix product per frequency over the channels of one group.  Spectra are flattened
 over frequency: X (N, C, F), W (C_out, Cg, F), Y / GY (N, C_out, F), complex64 or complex128.
-Each kernel runs ``prange`` over (row, frequency block) jobs, each writing only its own block
-of one output row, with its innermost loop along the block's frequencies.
+Each kernel runs over (row, frequency block) jobs on threads (threads.run_jobs), each job
+writing only its own block of one output row, with its innermost loop along the block's
+frequencies.
 """
 from __future__ import annotations
 
-from numba import njit, prange
+import numpy as np
+from numba import njit
 
 from ._checks import COMPLEX, check_arrays, positive_ints
+from .threads import run_jobs
 
 
 @njit(cache=True)
 def _cmul_acc(y, x, w, f0, f1, sign):
     """y[f] += x[f] * w[f] (sign 1) or x[f] * conj(w[f]) (sign -1) for f in [f0, f1), on
-    float views (re, im interleaved): plain float arithmetic vectorises, complex does not."""
+    float views (re, im interleaved): plain float arithmetic vectorises, complex does not.
+    Callers pass the sign as np.int64, not a literal: each literal value would compile this
+    function again."""
     s = y.dtype.type(sign)
     for f in range(f0, f1):
         xr = x[2 * f]
@@ -32,13 +37,13 @@ def _cmul_acc(y, x, w, f0, f1, sign):
 # those reads in cache across consecutive jobs (rows of one image share their inputs).
 
 
-@njit(parallel=True, cache=True)
-def _reduce_forward(X, W, Y, groups, fb):
+@njit(nogil=True, cache=True)
+def _reduce_forward(X, W, Y, groups, fb, first, step):
     n_batch, c_out, nf = Y.shape[0], Y.shape[1], Y.shape[2] // 2
     cg = W.shape[1]
     cout_g = c_out // groups
     nblk = (nf + fb - 1) // fb
-    for job in prange(n_batch * nblk * c_out):
+    for job in range(first, n_batch * nblk * c_out, step):
         n = job // (nblk * c_out)
         rest = job - n * (nblk * c_out)
         blk = rest // c_out
@@ -49,17 +54,17 @@ def _reduce_forward(X, W, Y, groups, fb):
         y = Y[n, co]
         y[2 * f0:2 * f1] = 0
         for ci in range(cg):
-            _cmul_acc(y, X[n, c0 + ci], W[co, ci], f0, f1, -1)
+            _cmul_acc(y, X[n, c0 + ci], W[co, ci], f0, f1, np.int64(-1))
 
 
-@njit(parallel=True, cache=True)
-def _reduce_grad_input(GY, W, GX, groups, fb):
+@njit(nogil=True, cache=True)
+def _reduce_grad_input(GY, W, GX, groups, fb, first, step):
     n_batch, c_out, nf = GY.shape[0], GY.shape[1], GY.shape[2] // 2
     c_in = GX.shape[1]
     cg = W.shape[1]
     cout_g = c_out // groups
     nblk = (nf + fb - 1) // fb
-    for job in prange(n_batch * nblk * c_in):
+    for job in range(first, n_batch * nblk * c_in, step):
         n = job // (nblk * c_in)
         rest = job - n * (nblk * c_in)
         blk = rest // c_in
@@ -71,16 +76,16 @@ def _reduce_grad_input(GY, W, GX, groups, fb):
         gx = GX[n, c]
         gx[2 * f0:2 * f1] = 0
         for co in range(g * cout_g, (g + 1) * cout_g):
-            _cmul_acc(gx, GY[n, co], W[co, ci], f0, f1, 1)
+            _cmul_acc(gx, GY[n, co], W[co, ci], f0, f1, np.int64(1))
 
 
-@njit(parallel=True, cache=True)
-def _reduce_grad_weight(GY, X, GW, groups, fb):
+@njit(nogil=True, cache=True)
+def _reduce_grad_weight(GY, X, GW, groups, fb, first, step):
     n_batch, c_out, nf = GY.shape[0], GY.shape[1], GY.shape[2] // 2
     cg = GW.shape[1]
     cout_g = c_out // groups
     nblk = (nf + fb - 1) // fb
-    for job in prange(nblk * c_out * cg):
+    for job in range(first, nblk * c_out * cg, step):
         blk = job // (c_out * cg)
         rest = job - blk * (c_out * cg)
         co = rest // cg
@@ -91,7 +96,7 @@ def _reduce_grad_weight(GY, X, GW, groups, fb):
         gw = GW[co, ci]
         gw[2 * f0:2 * f1] = 0
         for n in range(n_batch):
-            _cmul_acc(gw, GY[n, co], X[n, c], f0, f1, -1)
+            _cmul_acc(gw, GY[n, co], X[n, c], f0, f1, np.int64(-1))
 
 
 def _floats(a):
@@ -106,10 +111,10 @@ def _block(nf, rows, itemsize):
     return max(1, min(nf, max(256, fb)))
 
 
-@njit(parallel=True, cache=True)
-def _strided_crop(src, dst, sd, sh, sw):
+@njit(nogil=True, cache=True)
+def _strided_crop(src, dst, sd, sh, sw, first, step):
     a_n, b_n, i_n, j_n, k_n = dst.shape
-    for job in prange(a_n * b_n):
+    for job in range(first, a_n * b_n, step):
         a = job // b_n
         b = job - a * b_n
         for i in range(i_n):
@@ -158,8 +163,9 @@ def fft_reduce_forward(X, W, Y, groups):
             or c_out % groups):
         raise _shape_error(op, f"expected X (N, C, F), W (C_out, C/{groups}, F), "
                            "Y (N, C_out, F)", X=X, W=W, Y=Y)
-    _reduce_forward(_floats(X), _floats(W), _floats(Y), groups,
-                    _block(nf, 2 * cg, X.itemsize))
+    fb = _block(nf, 2 * cg, X.itemsize)
+    run_jobs(_reduce_forward, n * -(-nf // fb) * c_out, _floats(X), _floats(W), _floats(Y),
+             groups, fb)
 
 
 def fft_reduce_grad_input(GY, W, GX, groups):
@@ -183,8 +189,9 @@ def fft_reduce_grad_input(GY, W, GX, groups):
             or c_out % groups):
         raise _shape_error(op, f"expected GY (N, C_out, F), W (C_out, C/{groups}, F), "
                            "GX (N, C, F)", GY=GY, W=W, GX=GX)
-    _reduce_grad_input(_floats(GY), _floats(W), _floats(GX), groups,
-                       _block(nf, 2 * (c_out // groups), GY.itemsize))
+    fb = _block(nf, 2 * (c_out // groups), GY.itemsize)
+    run_jobs(_reduce_grad_input, n * -(-nf // fb) * cg * groups, _floats(GY), _floats(W),
+             _floats(GX), groups, fb)
 
 
 def fft_reduce_grad_weight(GY, X, GW, groups):
@@ -208,8 +215,9 @@ def fft_reduce_grad_weight(GY, X, GW, groups):
             or GW.shape != (c_out, c // groups, nf)):
         raise _shape_error(op, f"expected GY (N, C_out, F), X (N, C, F), "
                            f"GW (C_out, C/{groups}, F)", GY=GY, X=X, GW=GW)
-    _reduce_grad_weight(_floats(GY), _floats(X), _floats(GW), groups,
-                        _block(nf, 2 * n, GY.itemsize))
+    fb = _block(nf, 2 * n, GY.itemsize)
+    run_jobs(_reduce_grad_weight, -(-nf // fb) * c_out * (c // groups), _floats(GY), _floats(X),
+             _floats(GW), groups, fb)
 
 
 def strided_crop(src, dst, sd, sh, sw):
@@ -230,4 +238,4 @@ def strided_crop(src, dst, sd, sh, sw):
     if src.shape[:2] != dst.shape[:2] or not fits:
         raise ValueError(f"{op}: dst {dst.shape} with strides {(sd, sh, sw)} reaches outside "
                          f"src {src.shape}")
-    _strided_crop(src, dst, sd, sh, sw)
+    run_jobs(_strided_crop, dst.shape[0] * dst.shape[1], src, dst, sd, sh, sw)

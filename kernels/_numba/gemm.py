@@ -1,18 +1,19 @@
 """A cache-blocked matmul, written to be compared with BLAS (never to replace it).
 
-``c = a @ b`` for C-contiguous 2-D float32/float64 arrays.  ``prange`` runs over blocks of
-``BLOCK_M`` rows of c (each owned by one iteration); within a block the product walks tiles of
-``BLOCK_N`` columns and ``BLOCK_K`` inner-dimension steps, so that a (BLOCK_K x BLOCK_N) panel
-of b stays in cache while it is used by every row of the block.  The innermost loop runs along
-a row of c and a row of b (contiguous, vectorised by LLVM), updating four rows of c per panel
-row of b to reuse each loaded b value four times.  Edges that are not tile multiples are
-handled by clipping the tile bounds.
+``c = a @ b`` for C-contiguous 2-D float32/float64 arrays.  Threads run over blocks of
+``BLOCK_M`` rows of c (one job each, see threads.run_jobs); within a block the product walks
+tiles of ``BLOCK_N`` columns and ``BLOCK_K`` inner-dimension steps, so that a
+(BLOCK_K x BLOCK_N) panel of b stays in cache while it is used by every row of the block.
+The innermost loop runs along a row of c and a row of b (contiguous, vectorised by LLVM),
+updating four rows of c per panel row of b to reuse each loaded b value four times.  Edges
+that are not tile multiples are handled by clipping the tile bounds.
 """
 from __future__ import annotations
 
-from numba import njit, prange
+from numba import njit
 
 from ._checks import check_arrays
+from .threads import run_jobs
 
 # Tile sizes (elements).  Numba freezes module globals at compile time: changing these
 # requires clearing the kernel cache (kernels/_numba/__pycache__).
@@ -21,11 +22,12 @@ BLOCK_N = 256
 BLOCK_K = 128
 
 
-@njit(parallel=True, cache=True)
-def _matmul(a, b, c):
+@njit(nogil=True, cache=True)
+def _matmul(a, b, c, first, step):
+    """Jobs first, first + step, ... of c = a @ b: job ib is rows ib*BLOCK_M ... of c."""
     m, kk = a.shape
     n = b.shape[1]
-    for ib in prange((m + BLOCK_M - 1) // BLOCK_M):
+    for ib in range(first, (m + BLOCK_M - 1) // BLOCK_M, step):
         i0 = ib * BLOCK_M
         i1 = min(i0 + BLOCK_M, m)
         c[i0:i1] = 0
@@ -80,4 +82,4 @@ def matmul(a, b, c):
     if a.shape[1] != b.shape[0] or c.shape != (a.shape[0], b.shape[1]):
         raise ValueError(f"matmul: expected a (M, K), b (K, N), c (M, N), received a "
                          f"{a.shape}, b {b.shape}, c {c.shape}")
-    _matmul(a, b, c)
+    run_jobs(_matmul, -(-a.shape[0] // BLOCK_M), a, b, c)

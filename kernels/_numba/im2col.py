@@ -24,17 +24,18 @@ two layouts chosen by :func:`_plan`:
 
 The column buffer plus that transposed copy hold at most ``max_col_elems`` elements (at least
 one output position).  A 1x1 kernel at stride 1 needs no columns: the input planes are the
-column matrix.  The copies are Numba kernels, running ``prange`` over independent rows /
-planes when the chunk is big enough (a thread wake-up costs more than a small copy); the
-GEMMs are ``np.dot`` called from Python between them (BLAS, threaded by BLAS itself), never
-inside a parallel region.
+column matrix.  The copies are Numba kernels over independent rows / planes, run on threads
+(threads.run_jobs) when the chunk is big enough (a thread wake-up costs more than a small
+copy); the GEMMs are ``np.dot`` called from Python between them (BLAS, threaded by BLAS
+itself), never while copy threads run.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._checks import check_arrays, check_conv_shapes, conv_ints, positive_ints
+from .threads import run_jobs
 
 # Multiply-adds of one image's GEMM from which images get GEMMs of their own (block layout).
 BLOCK_MIN_MACS = 1 << 24
@@ -160,62 +161,47 @@ def _wide_row(a3, b2, t, m, p0, q, to_wide):
             arow[p0 + j] = brow[j]
 
 
-# The parallel kernels below each do one chunk's copies, over threads when ``par`` (else
-# serially: a thread wake-up costs more than a small copy).  Copies are explicit range loops:
-# ParallelAccelerator would turn slice assignments into parallel regions of their own.
-# Column layout of a chunk of m images and q positions: row r of image i starts at
-# i*istride + r*rstride (blocks: istride = rows*q, rstride = q; wide: istride = q,
+# The kernels below each do jobs first, first + step, ... of one chunk's copies (see
+# threads.run_jobs).  Column layout of a chunk of m images and q positions: row r of image i
+# starts at i*istride + r*rstride (blocks: istride = rows*q, rstride = q; wide: istride = q,
 # rstride = m*q).
 
-@njit(parallel=True, cache=True)
-def _build(xp, n0, m, kshape, strides, dils, oshape, p0, q, buf, istride, rstride, par):
-    """Columns p0 .. p0 + q of images n0 .. n0 + m (every channel) into buf."""
-    units = xp.shape[1] * kshape[0] * kshape[1]                # (c, kd, kh) row triples
-    if par:
-        for t in prange(m * units):
-            i = t // units
-            _build_unit(xp, n0 + i, t - i * units, kshape, strides, dils, oshape, p0, q, buf,
-                        i * istride, rstride)
-    else:
-        for t in range(m * units):
-            i = t // units
-            _build_unit(xp, n0 + i, t - i * units, kshape, strides, dils, oshape, p0, q, buf,
-                        i * istride, rstride)
+@njit(nogil=True, cache=True)
+def _build(xp, n0, m, kshape, strides, dils, oshape, p0, q, buf, istride, rstride, first,
+           step):
+    """Columns p0 .. p0 + q of images n0 .. n0 + m (every channel) into buf; job t is unit
+    t % units of image n0 + t // units, units = C*KD*KH (c, kd, kh) row triples."""
+    units = xp.shape[1] * kshape[0] * kshape[1]
+    for t in range(first, m * units, step):
+        i = t // units
+        _build_unit(xp, n0 + i, t - i * units, kshape, strides, dils, oshape, p0, q, buf,
+                    i * istride, rstride)
 
 
-@njit(parallel=True, cache=True)
-def _col2im(buf, istride, rstride, gxp, n0, m, kshape, strides, dils, oshape, p0, q, par):
+@njit(nogil=True, cache=True)
+def _col2im(buf, istride, rstride, gxp, n0, m, kshape, strides, dils, oshape, p0, q, first,
+            step):
     """Scatter-add a column chunk (images n0 .. n0 + m, positions p0 .. p0 + q) into gxp,
-    clearing each plane first on the chunk at p0 = 0."""
+    clearing each plane first on the chunk at p0 = 0; job t is plane (n0 + t // C, t % C)."""
     c_in = gxp.shape[1]
-    if par:
-        for t in prange(m * c_in):
-            i = t // c_in
-            _col2im_plane(buf, i * istride, rstride, gxp, n0 + i, t - i * c_in, kshape,
-                          strides, dils, oshape, p0, q, p0 == 0)
-    else:
-        for t in range(m * c_in):
-            i = t // c_in
-            _col2im_plane(buf, i * istride, rstride, gxp, n0 + i, t - i * c_in, kshape,
-                          strides, dils, oshape, p0, q, p0 == 0)
+    for t in range(first, m * c_in, step):
+        i = t // c_in
+        _col2im_plane(buf, i * istride, rstride, gxp, n0 + i, t - i * c_in, kshape, strides,
+                      dils, oshape, p0, q, p0 == 0)
 
 
-@njit(parallel=True, cache=True)
-def _wide(a3, b2, p0, q, to_wide, par):
+@njit(nogil=True, cache=True)
+def _wide(a3, b2, p0, q, to_wide, first, step):
     """Copy between a3 (m images, C_out, P) positions p0 .. p0 + q and the wide b2
-    (C_out, m*q), in the direction ``to_wide``."""
+    (C_out, m*q), in the direction ``to_wide``; job t is row (t // m, t % m)."""
     m = a3.shape[0]
-    if par:
-        for t in prange(b2.shape[0] * m):
-            _wide_row(a3, b2, t, m, p0, q, to_wide)
-    else:
-        for t in range(b2.shape[0] * m):
-            _wide_row(a3, b2, t, m, p0, q, to_wide)
+    for t in range(first, b2.shape[0] * m, step):
+        _wide_row(a3, b2, t, m, p0, q, to_wide)
 
 
 # The drivers loop over chunks of images (or of one image's positions) in Python: each chunk
-# is one parallel copy kernel and then per-group GEMMs through np.dot, i.e. numpy's BLAS
-# (never inside a parallel region), writing into y / reading gy in place where the layout
+# is one (threaded) copy kernel and then per-group GEMMs through np.dot, i.e. numpy's BLAS
+# (never while copy threads run), writing into y / reading gy in place where the layout
 # allows.  numpy's bundled OpenBLAS is a newer build than the scipy one that np.dot inside
 # Numba would call, 10-25% faster on these skinny GEMMs (AVX2, one thread), and the
 # Python-level loop costs microseconds per chunk.
@@ -237,6 +223,7 @@ def _forward(xp, w, y, strides, dils, groups, nb, pc, block, direct, par):
     rg, rows, npos, cog = _shapes(w.shape, y.shape, groups)
     n_batch, c_out = y.shape[:2]
     kshape, oshape = w.shape[2:], y.shape[2:]
+    units = xp.shape[1] * kshape[0] * kshape[1]        # _build's jobs
     w2 = w.reshape(c_out, rg)
     y3 = y.reshape(n_batch, c_out, npos)
     if direct:
@@ -250,7 +237,8 @@ def _forward(xp, w, y, strides, dils, groups, nb, pc, block, direct, par):
     tmp = None if block else np.empty(c_out * nb * pc, y.dtype)
     for n0, m, p0, q in _chunks(n_batch, npos, nb, pc):
         istride, rstride = (rows * q, q) if block else (q, m * q)
-        _build(xp, n0, m, kshape, strides, dils, oshape, p0, q, buf, istride, rstride, par)
+        run_jobs(_build, m * units, xp, n0, m, kshape, strides, dils, oshape, p0, q, buf,
+                 istride, rstride, parallel=par)
         if block:
             for i in range(m):
                 cols = buf[i * rows * q:(i + 1) * rows * q].reshape(rows, q)
@@ -263,7 +251,7 @@ def _forward(xp, w, y, strides, dils, groups, nb, pc, block, direct, par):
         for g in range(groups):
             np.dot(w2[g * cog:(g + 1) * cog], cols[g * rg:(g + 1) * rg],
                    out=yw[g * cog:(g + 1) * cog])
-        _wide(y3[n0:n0 + m], yw, p0, q, False, par)
+        run_jobs(_wide, c_out * m, y3[n0:n0 + m], yw, p0, q, False, parallel=par)
 
 
 def _grad_input(gy, w, gxp, strides, dils, groups, nb, pc, block, direct, par):
@@ -292,17 +280,19 @@ def _grad_input(gy, w, gxp, strides, dils, groups, nb, pc, block, direct, par):
         else:
             cols = buf[:rows * m * q].reshape(rows, m * q)
             gw_ = tmp[:c_out * m * q].reshape(c_out, m * q)
-            _wide(gy3[n0:n0 + m], gw_, p0, q, True, par)
+            run_jobs(_wide, c_out * m, gy3[n0:n0 + m], gw_, p0, q, True, parallel=par)
             for g in range(groups):
                 np.dot(wt[:, g * cog:(g + 1) * cog], gw_[g * cog:(g + 1) * cog],
                        out=cols[g * rg:(g + 1) * rg])
-        _col2im(buf, istride, rstride, gxp, n0, m, kshape, strides, dils, oshape, p0, q, par)
+        run_jobs(_col2im, m * gxp.shape[1], buf, istride, rstride, gxp, n0, m, kshape, strides,
+                 dils, oshape, p0, q, parallel=par)
 
 
 def _grad_weight(gy, xp, gw, strides, dils, groups, nb, pc, block, direct, par):
     rg, rows, npos, cog = _shapes(gw.shape, gy.shape, groups)
     n_batch, c_out = gy.shape[:2]
     kshape, oshape = gw.shape[2:], gy.shape[2:]
+    units = xp.shape[1] * kshape[0] * kshape[1]        # _build's jobs
     gw2 = gw.reshape(c_out, rg)
     gy3 = gy.reshape(n_batch, c_out, npos)
     part = np.empty((cog, rg), gy.dtype)
@@ -327,7 +317,8 @@ def _grad_weight(gy, xp, gw, strides, dils, groups, nb, pc, block, direct, par):
     for n0, m, p0, q in _chunks(n_batch, npos, nb, pc):
         first = n0 == 0 and p0 == 0
         istride, rstride = (rows * q, q) if block else (q, m * q)
-        _build(xp, n0, m, kshape, strides, dils, oshape, p0, q, buf, istride, rstride, par)
+        run_jobs(_build, m * units, xp, n0, m, kshape, strides, dils, oshape, p0, q, buf,
+                 istride, rstride, parallel=par)
         if block:
             for i in range(m):
                 cols = buf[i * rows * q:(i + 1) * rows * q].reshape(rows, q)
@@ -337,7 +328,7 @@ def _grad_weight(gy, xp, gw, strides, dils, groups, nb, pc, block, direct, par):
             continue
         cols = buf[:rows * m * q].reshape(rows, m * q)
         gw_ = tmp[:c_out * m * q].reshape(c_out, m * q)
-        _wide(gy3[n0:n0 + m], gw_, p0, q, True, par)
+        run_jobs(_wide, c_out * m, gy3[n0:n0 + m], gw_, p0, q, True, parallel=par)
         for g in range(groups):
             acc(g, gw_[g * cog:(g + 1) * cog], cols[g * rg:(g + 1) * rg].T, first)
 

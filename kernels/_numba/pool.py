@@ -1,8 +1,9 @@
 """Pooling over windows of a padded input: max, avg, sum and l2 in one kernel pair.
 
 Kind codes (kernels.backends.POOL_KINDS): 0 max, 1 avg (divides by the full window volume),
-2 sum, 3 l2 (``sqrt(sum x^2)``).  Both kernels run ``prange`` over (n, c) planes, each plane
-owned by one iteration (the backward scatter of overlapping windows stays inside the plane).
+2 sum, 3 l2 (``sqrt(sum x^2)``).  Both kernels run over (n, c) planes on threads
+(threads.run_jobs), each plane owned by one job (the backward scatter of overlapping windows
+stays inside the plane).
 
 Max pooling propagates NaN explicitly (comparisons with NaN are false): a window holding a
 NaN gives NaN, and its gradient goes to the first NaN.  Otherwise the gradient goes to the
@@ -13,9 +14,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._checks import check_arrays, positive_ints
+from .threads import run_jobs
 
 MAX, AVG, SUM, L2 = 0, 1, 2, 3
 
@@ -37,11 +39,11 @@ def _argmax(plane, d0, h0, w0, kd_n, kh_n, kw_n):
     return bd, bh, bw
 
 
-@njit(parallel=True, cache=True)
-def _forward(xp, y, kind, kd_n, kh_n, kw_n, sd, sh, sw):
+@njit(nogil=True, cache=True)
+def _forward(xp, y, kind, kd_n, kh_n, kw_n, sd, sh, sw, first, step):
     n_batch, c_n, od_n, oh_n, ow_n = y.shape
     inv_vol = 1.0 / (kd_n * kh_n * kw_n)
-    for job in prange(n_batch * c_n):
+    for job in range(first, n_batch * c_n, step):
         n = job // c_n
         c = job - n * c_n
         plane = xp[n, c]
@@ -66,11 +68,11 @@ def _forward(xp, y, kind, kd_n, kh_n, kw_n, sd, sh, sw):
                     y[n, c, od, oh, ow] = s
 
 
-@njit(parallel=True, cache=True)
-def _backward(gy, xp, y, gxp, kind, kd_n, kh_n, kw_n, sd, sh, sw):
+@njit(nogil=True, cache=True)
+def _backward(gy, xp, y, gxp, kind, kd_n, kh_n, kw_n, sd, sh, sw, first, step):
     n_batch, c_n, od_n, oh_n, ow_n = gy.shape
     inv_vol = 1.0 / (kd_n * kh_n * kw_n)
-    for job in prange(n_batch * c_n):
+    for job in range(first, n_batch * c_n, step):
         n = job // c_n
         c = job - n * c_n
         plane = xp[n, c]
@@ -139,7 +141,7 @@ def pool_forward(xp, y, kind, kd, kh, kw, sd, sh, sw):
     [1.0, 3.0]
     """
     ints = _check("pool_forward", ("xp", "y"), (xp, y), kind, kd, kh, kw, sd, sh, sw)
-    _forward(xp, y, *ints)
+    run_jobs(_forward, y.shape[0] * y.shape[1], xp, y, *ints)
 
 
 def pool_backward(gy, xp, y, gxp, kind, kd, kh, kw, sd, sh, sw):
@@ -162,4 +164,4 @@ def pool_backward(gy, xp, y, gxp, kind, kd, kh, kw, sd, sh, sw):
     if y.shape != gy.shape or gxp.shape != xp.shape:
         raise ValueError(f"{op}: y must have gy's shape {gy.shape} and gxp xp's shape "
                          f"{xp.shape}, received y {y.shape}, gxp {gxp.shape}")
-    _backward(gy, xp, y, gxp, *ints)
+    run_jobs(_backward, gy.shape[0] * gy.shape[1], gy, xp, y, gxp, *ints)

@@ -18,9 +18,9 @@ Every kernel works on blocks of about ``BLOCK_TILES`` tiles of one channel, held
 scratch buffer as planes of one value per tile (``[row][column][tile]``), so that both 1-D
 passes of a separable transform are loops over a contiguous run of tiles (vectorised,
 8 floats a step with AVX2) that write one output plane each.  Only the gather of the input
-patches (and the scatter of output tiles) touches the image with a stride.  prange runs over
-(channel, group of blocks) jobs, each owning its output columns; one parallel driver
-serves the three kernels (compile time).
+patches (and the scatter of output tiles) touches the image with a stride.  Threads run over
+(channel, group of blocks) jobs, each owning its output columns; one kernel serves the three
+transforms (compile time).
 
 The 1-D transforms below are B^T, A^T and A written out (float32 constants keep float32
 arithmetic in float32); kernels/conv/winograd.py holds the same matrices as arrays and the
@@ -29,9 +29,10 @@ tests check one against the other.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._checks import check_arrays
+from .threads import run_jobs
 
 
 BLOCK_TILES = 128
@@ -39,27 +40,41 @@ BLOCK_TILES = 128
 
 # ---- 1-D transforms over planes: out[k][t] = sum_i T[k, i] * inp[i][t] for t < n.  The
 # planes are slices of 1-D buffers: plane i of ``s`` starts at so + i * ss, plane k of ``d``
-# at do + k * ds.  Each output plane is one call of _comb, whose loops (one per plane count)
-# are the only vectorised loops to compile; zero coefficients cost a multiply-add, not a
-# compile.  The float32 constants keep float32 arithmetic in float32.
+# at do + k * ds.  Each output plane is one call of _comb2/4/6 (one per plane count), whose
+# loops are the only vectorised loops to compile; zero coefficients cost a multiply-add, not
+# a compile.  No helper here is passed a literal int (a constant such as 0 or 4): Numba
+# compiles a function again for each literal argument value (Literal[int](0) is not int64),
+# which tripled the cold compile of this module; hence ``zero = np.int64(0)`` below.  The
+# float32 constants keep float32 arithmetic in float32.
 
 _f = np.float32
 
 
 @njit
-def _comb(s, so, ss, k, d, do, n, c0, c1, c2, c3, c4, c5):
-    """d[do + t] = sum_{i < k} c_i * s[so + i * ss + t] for t < n, k = 2, 4 or 6."""
+def _comb2(s, so, ss, d, do, n, c0, c1):
+    """d[do + t] = c0 * s[so + t] + c1 * s[so + ss + t] for t < n."""
     o = d[do:do + n]
     s0, s1 = s[so:so + n], s[so + ss:so + ss + n]
-    if k == 2:
-        for t in range(n):
-            o[t] = c0 * s0[t] + c1 * s1[t]
-        return
+    for t in range(n):
+        o[t] = c0 * s0[t] + c1 * s1[t]
+
+
+@njit
+def _comb4(s, so, ss, d, do, n, c0, c1, c2, c3):
+    """d[do + t] = sum_{i < 4} c_i * s[so + i * ss + t] for t < n."""
+    o = d[do:do + n]
+    s0, s1 = s[so:so + n], s[so + ss:so + ss + n]
     s2, s3 = s[so + 2 * ss:so + 2 * ss + n], s[so + 3 * ss:so + 3 * ss + n]
-    if k == 4:
-        for t in range(n):
-            o[t] = (c0 * s0[t] + c1 * s1[t]) + (c2 * s2[t] + c3 * s3[t])
-        return
+    for t in range(n):
+        o[t] = (c0 * s0[t] + c1 * s1[t]) + (c2 * s2[t] + c3 * s3[t])
+
+
+@njit
+def _comb6(s, so, ss, d, do, n, c0, c1, c2, c3, c4, c5):
+    """d[do + t] = sum_{i < 6} c_i * s[so + i * ss + t] for t < n."""
+    o = d[do:do + n]
+    s0, s1 = s[so:so + n], s[so + ss:so + ss + n]
+    s2, s3 = s[so + 2 * ss:so + 2 * ss + n], s[so + 3 * ss:so + 3 * ss + n]
     s4, s5 = s[so + 4 * ss:so + 4 * ss + n], s[so + 5 * ss:so + 5 * ss + n]
     for t in range(n):
         o[t] = (c0 * s0[t] + c1 * s1[t]) + (c2 * s2[t] + c3 * s3[t]) + (c4 * s4[t] + c5 * s5[t])
@@ -70,17 +85,17 @@ def _bt(m, s, so, ss, d, do, ds, n):
     """B^T of F(m, 3): alpha planes -> alpha planes."""
     z = _f(0)
     if m == 2:
-        _comb(s, so, ss, 4, d, do, n, _f(1), z, _f(-1), z, z, z)
-        _comb(s, so, ss, 4, d, do + ds, n, z, _f(1), _f(1), z, z, z)
-        _comb(s, so, ss, 4, d, do + 2 * ds, n, z, _f(-1), _f(1), z, z, z)
-        _comb(s, so, ss, 4, d, do + 3 * ds, n, z, _f(1), z, _f(-1), z, z)
+        _comb4(s, so, ss, d, do, n, _f(1), z, _f(-1), z)
+        _comb4(s, so, ss, d, do + ds, n, z, _f(1), _f(1), z)
+        _comb4(s, so, ss, d, do + 2 * ds, n, z, _f(-1), _f(1), z)
+        _comb4(s, so, ss, d, do + 3 * ds, n, z, _f(1), z, _f(-1))
     else:
-        _comb(s, so, ss, 6, d, do, n, _f(1), _f(1.5), _f(-2), _f(-1.5), _f(1), z)
-        _comb(s, so, ss, 6, d, do + ds, n, z, _f(-1), _f(-2.5), _f(-0.5), _f(1), z)
-        _comb(s, so, ss, 6, d, do + 2 * ds, n, z, _f(1), _f(0.5), _f(-2.5), _f(1), z)
-        _comb(s, so, ss, 6, d, do + 3 * ds, n, z, _f(2), _f(-1), _f(-2), _f(1), z)
-        _comb(s, so, ss, 6, d, do + 4 * ds, n, z, _f(-0.5), _f(-1), _f(0.5), _f(1), z)
-        _comb(s, so, ss, 6, d, do + 5 * ds, n, z, _f(1), _f(1.5), _f(-2), _f(-1.5), _f(1))
+        _comb6(s, so, ss, d, do, n, _f(1), _f(1.5), _f(-2), _f(-1.5), _f(1), z)
+        _comb6(s, so, ss, d, do + ds, n, z, _f(-1), _f(-2.5), _f(-0.5), _f(1), z)
+        _comb6(s, so, ss, d, do + 2 * ds, n, z, _f(1), _f(0.5), _f(-2.5), _f(1), z)
+        _comb6(s, so, ss, d, do + 3 * ds, n, z, _f(2), _f(-1), _f(-2), _f(1), z)
+        _comb6(s, so, ss, d, do + 4 * ds, n, z, _f(-0.5), _f(-1), _f(0.5), _f(1), z)
+        _comb6(s, so, ss, d, do + 5 * ds, n, z, _f(1), _f(1.5), _f(-2), _f(-1.5), _f(1))
 
 
 @njit
@@ -88,13 +103,13 @@ def _at(m, s, so, ss, d, do, ds, n):
     """A^T of F(m, 3): alpha planes -> m planes."""
     z = _f(0)
     if m == 2:
-        _comb(s, so, ss, 4, d, do, n, _f(1), _f(1), _f(1), z, z, z)
-        _comb(s, so, ss, 4, d, do + ds, n, z, _f(1), _f(-1), _f(-1), z, z)
+        _comb4(s, so, ss, d, do, n, _f(1), _f(1), _f(1), z)
+        _comb4(s, so, ss, d, do + ds, n, z, _f(1), _f(-1), _f(-1))
     else:
-        _comb(s, so, ss, 6, d, do, n, _f(1), _f(1), _f(1), _f(1), _f(1), z)
-        _comb(s, so, ss, 6, d, do + ds, n, z, _f(1), _f(-1), _f(-0.5), _f(2), z)
-        _comb(s, so, ss, 6, d, do + 2 * ds, n, z, _f(1), _f(1), _f(0.25), _f(4), z)
-        _comb(s, so, ss, 6, d, do + 3 * ds, n, z, _f(1), _f(-1), _f(-0.125), _f(8), _f(1))
+        _comb6(s, so, ss, d, do, n, _f(1), _f(1), _f(1), _f(1), _f(1), z)
+        _comb6(s, so, ss, d, do + ds, n, z, _f(1), _f(-1), _f(-0.5), _f(2), z)
+        _comb6(s, so, ss, d, do + 2 * ds, n, z, _f(1), _f(1), _f(0.25), _f(4), z)
+        _comb6(s, so, ss, d, do + 3 * ds, n, z, _f(1), _f(-1), _f(-0.125), _f(8), _f(1))
 
 
 @njit
@@ -102,23 +117,17 @@ def _a(m, s, so, ss, d, do, ds, n):
     """A of F(m, 3): m planes -> alpha planes."""
     z = _f(0)
     if m == 2:
-        _comb(s, so, ss, 2, d, do, n, _f(1), z, z, z, z, z)
-        _comb(s, so, ss, 2, d, do + ds, n, _f(1), _f(1), z, z, z, z)
-        _comb(s, so, ss, 2, d, do + 2 * ds, n, _f(1), _f(-1), z, z, z, z)
-        _comb(s, so, ss, 2, d, do + 3 * ds, n, z, _f(-1), z, z, z, z)
+        _comb2(s, so, ss, d, do, n, _f(1), z)
+        _comb2(s, so, ss, d, do + ds, n, _f(1), _f(1))
+        _comb2(s, so, ss, d, do + 2 * ds, n, _f(1), _f(-1))
+        _comb2(s, so, ss, d, do + 3 * ds, n, z, _f(-1))
     else:
-        _comb(s, so, ss, 4, d, do, n, _f(1), z, z, z, z, z)
-        _comb(s, so, ss, 4, d, do + ds, n, _f(1), _f(1), _f(1), _f(1), z, z)
-        _comb(s, so, ss, 4, d, do + 2 * ds, n, _f(1), _f(-1), _f(1), _f(-1), z, z)
-        _comb(s, so, ss, 4, d, do + 3 * ds, n, _f(1), _f(-0.5), _f(0.25), _f(-0.125), z, z)
-        _comb(s, so, ss, 4, d, do + 4 * ds, n, _f(1), _f(2), _f(4), _f(8), z, z)
-        _comb(s, so, ss, 4, d, do + 5 * ds, n, z, z, z, _f(1), z, z)
-
-
-@njit
-def _jobs(blocks, channels):
-    """Groups of blocks per channel so there are >= 16 jobs when possible."""
-    return max(1, min(blocks, (16 + channels - 1) // channels))
+        _comb4(s, so, ss, d, do, n, _f(1), z, z, z)
+        _comb4(s, so, ss, d, do + ds, n, _f(1), _f(1), _f(1), _f(1))
+        _comb4(s, so, ss, d, do + 2 * ds, n, _f(1), _f(-1), _f(1), _f(-1))
+        _comb4(s, so, ss, d, do + 3 * ds, n, _f(1), _f(-0.5), _f(0.25), _f(-0.125))
+        _comb4(s, so, ss, d, do + 4 * ds, n, _f(1), _f(2), _f(4), _f(8))
+        _comb4(s, so, ss, d, do + 5 * ds, n, z, z, z, _f(1))
 
 
 @njit
@@ -155,13 +164,13 @@ def _scatter(o, base, nt, row, o_w, tw, m):
 
 
 # ---- one job: channel c, blocks [k0, k1) of rpb tile rows each.  The block's planes are
-# [row][column][tile] with nt tiles per plane.  Plain (not parallel) functions, so that the
-# parallel drivers below stay small (compile time).
+# [row][column][tile] with nt tiles per plane.  Plain functions called by the one kernel
+# below.
 
 
 @njit
 def _input_job(x, vf, m, c, k0, k1, rpb, rows, r0, pad_top, pad_left, th, tw, cols):
-    alpha = m + 2
+    alpha, zero = m + 2, np.int64(0)
     c_n, h_n, w_n = x.shape[1], x.shape[2], x.shape[3]
     plane = c_n * cols                         # distance between v[e] and v[e + 1]
     d = np.empty(alpha * alpha * rpb * tw, x.dtype)
@@ -184,16 +193,15 @@ def _input_job(x, vf, m, c, k0, k1, rpb, rows, r0, pad_top, pad_left, th, tw, co
                 else:
                     _gather(x[n, c, h], w_n, -pad_left, d, base, nt, tw, m, alpha)
         # along H over (column, tile) planes: e[a][k][t] = (B^T d[:, k, t])[a]
-        _bt(m, d, 0, alpha * nt, e, 0, alpha * nt, alpha * nt)
+        _bt(m, d, zero, alpha * nt, e, zero, alpha * nt, alpha * nt)
         # along W, straight into v: v[a * alpha + b, c, tile] = (B^T e[a, :, t])[b]
         for a in range(alpha):
-            _bt(m, e, a * alpha * nt, nt, vf, (a * alpha * c_n + c) * cols + b0 * tw, plane,
-                nt)
+            _bt(m, e, a * alpha * nt, nt, vf, (a * alpha * c_n + c) * cols + b0 * tw, plane, nt)
 
 
 @njit
 def _output_job(mf, y, m, c, k0, k1, rpb, rows, r0, th, tw, cols):
-    alpha = m + 2
+    alpha, zero = m + 2, np.int64(0)
     c_n, o_h, o_w = y.shape[1], y.shape[2], y.shape[3]
     plane = c_n * cols
     q = np.empty(alpha * m * rpb * tw, y.dtype)
@@ -206,7 +214,7 @@ def _output_job(mf, y, m, c, k0, k1, rpb, rows, r0, th, tw, cols):
         for a in range(alpha):
             _at(m, mf, (a * alpha * c_n + c) * cols + b0 * tw, plane, q, a * m * nt, nt, nt)
         # along H over (column, tile) planes: o[i][p][t] = (A^T q[:, p, t])[i]
-        _at(m, q, 0, m * nt, o, 0, m * nt, m * nt)
+        _at(m, q, zero, m * nt, o, zero, m * nt, m * nt)
         # scatter the tiles, cropped at the high edges
         for rl in range(b0, b1):
             n = (r0 + rl) // th
@@ -218,7 +226,7 @@ def _output_job(mf, y, m, c, k0, k1, rpb, rows, r0, th, tw, cols):
 
 @njit
 def _adjoint_job(gy, df, m, c, k0, k1, rpb, rows, r0, th, tw, cols):
-    alpha = m + 2
+    alpha, zero = m + 2, np.int64(0)
     c_n, o_h, o_w = gy.shape[1], gy.shape[2], gy.shape[3]
     plane = c_n * cols
     g = np.empty(m * m * rpb * tw, gy.dtype)
@@ -237,30 +245,28 @@ def _adjoint_job(gy, df, m, c, k0, k1, rpb, rows, r0, th, tw, cols):
                 if h0 + i >= o_h:
                     _zero(g, base, nt, tw, m)
                 else:
-                    _gather(gy[n, c, h0 + i], o_w, 0, g, base, nt, tw, m, m)
+                    _gather(gy[n, c, h0 + i], o_w, zero, g, base, nt, tw, m, m)
         # along H over (column, tile) planes: h[a][p][t] = (A g[:, p, t])[a]
-        _a(m, g, 0, m * nt, h, 0, m * nt, m * nt)
+        _a(m, g, zero, m * nt, h, zero, m * nt, m * nt)
         # along W, straight into dm: dm[a * alpha + b, c, tile] = (A h[a, :, t])[b]
         for a in range(alpha):
             _a(m, h, a * m * nt, nt, df, (a * alpha * c_n + c) * cols + b0 * tw, plane, nt)
 
 
-# ---- the parallel driver, one for the three kernels (one parfor to compile): jobs are
-# (channel, group of blocks), >= 16 when possible
+# ---- the kernel, one for the three transforms (one function to compile): jobs are
+# (channel, group of ``per`` blocks), run on threads (threads.run_jobs)
 
 _INPUT, _OUTPUT, _ADJOINT = 0, 1, 2
 
 
-@njit(cache=True, parallel=True)
-def _run(kind, image, gemm, m, r0, pad_top, pad_left, th, tw):
+@njit(nogil=True, cache=True)
+def _run(kind, image, gemm, m, r0, pad_top, pad_left, th, tw, rpb, split, first, step):
     c_n, cols = image.shape[1], gemm.shape[2]
     rows = cols // tw
-    rpb = max(1, BLOCK_TILES // tw)            # tile rows per block
     blocks = (rows + rpb - 1) // rpb
-    split = _jobs(blocks, c_n)
     per = (blocks + split - 1) // split
     flat = gemm.reshape(gemm.size)
-    for job in prange(c_n * split):
+    for job in range(first, c_n * split, step):
         c, k0 = job // split, job % split * per
         k1 = min(blocks, k0 + per)
         if kind == _INPUT:
@@ -270,6 +276,17 @@ def _run(kind, image, gemm, m, r0, pad_top, pad_left, th, tw):
             _output_job(flat, image, m, c, k0, k1, rpb, rows, r0, th, tw, cols)
         else:
             _adjoint_job(image, flat, m, c, k0, k1, rpb, rows, r0, th, tw, cols)
+
+
+def _launch(kind, image, gemm, m, r0, pad_top, pad_left, th, tw):
+    """Run the kernel on blocks of ``BLOCK_TILES // tw`` tile rows, split into >= 16 jobs
+    when possible."""
+    rpb = max(1, BLOCK_TILES // tw)            # tile rows per block
+    blocks = -(-(gemm.shape[2] // tw) // rpb)
+    channels = image.shape[1]
+    split = max(1, min(blocks, -(-16 // channels)))
+    run_jobs(_run, channels * split, kind, image, gemm, m, r0, pad_top, pad_left, th, tw, rpb,
+             split)
 
 
 # ---- public wrappers: check, then call the kernel
@@ -323,7 +340,7 @@ def input_transform(x, v, m, r0, pad_top, pad_left, out_h, out_w):
     op = "winograd input_transform"
     th, tw = _check(op, m, x, "x", v, "v", r0, (out_h, out_w))
     if v.size:
-        _run(_INPUT, x, v, m, r0, int(pad_top), int(pad_left), th, tw)
+        _launch(_INPUT, x, v, m, r0, int(pad_top), int(pad_left), th, tw)
 
 
 def output_transform(mm, y, m, r0):
@@ -348,7 +365,7 @@ def output_transform(mm, y, m, r0):
     op = "winograd output_transform"
     th, tw = _check(op, m, y, "y", mm, "mm", r0, y.shape[2:])
     if mm.size:
-        _run(_OUTPUT, y, mm, m, r0, 0, 0, th, tw)
+        _launch(_OUTPUT, y, mm, m, r0, 0, 0, th, tw)
 
 
 def output_transform_adjoint(gy, dm, m, r0):
@@ -373,4 +390,4 @@ def output_transform_adjoint(gy, dm, m, r0):
     op = "winograd output_transform_adjoint"
     th, tw = _check(op, m, gy, "gy", dm, "dm", r0, gy.shape[2:])
     if dm.size:
-        _run(_ADJOINT, gy, dm, m, r0, 0, 0, th, tw)
+        _launch(_ADJOINT, gy, dm, m, r0, 0, 0, th, tw)
