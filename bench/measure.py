@@ -423,11 +423,13 @@ def measure_cases(cases, passes, pairs, baselines=(), *, repeat=5, warmup=1,
         for pass_ in passes:
             ref = reference(case, pass_, inputs) if errors else None
             group = []
-            entries = [("convlab", s, b) for s, b in pairs] + \
-                [("baseline", b, _BASELINE_BACKEND[b]) for b in baselines]
+            # auto right after the pairs it chooses from, baselines last: a foreign
+            # runtime's idle threads must not sit on the cores while convlab is timed.
+            entries = [("convlab", s, b) for s, b in pairs]
             if auto:
                 entries.append(("auto", "auto", "/".join(auto_choice(case, pass_,
                                                                      dtype)[:2])))
+            entries += [("baseline", b, _BASELINE_BACKEND[b]) for b in baselines]
             for kind, strategy, backend in entries:
                 try:
                     fn, out, workspace = _prepare(kind, strategy, backend, case, pass_,

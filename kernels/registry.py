@@ -117,53 +117,57 @@ def _volume(shape):
 
 
 # Thresholds of rule_choice, from `convlab compare --suite <each> --pass all --threads 2` on
-# the 2-core AMD EPYC (AVX2) this project is developed on, November 2026 (README, "How auto
-# chooses").  Each is the crossing point of two strategies' median times; where two were
-# within noise, the one with less workspace is kept.
+# the 2-core AMD EPYC (AVX2) this project is developed on, on a quiet machine, November 2026
+# (README, "How auto chooses").  Each is a crossing point of two strategies' median times;
+# where two were within noise, the one with less workspace is kept.
 RULES = {
-    # depthwise / thin groups (groups > 1): a GEMM of <= 4 rows wastes BLAS; direct won every pass
-    # (mobilenet dw 3x3 at 14-112 px, effnet dw 5x5, resnext g32 with 4 channels a group).
+    # depthwise / thin groups (groups > 1): a GEMM of <= 4 rows wastes BLAS; direct won every
+    # pass (mobilenet dw 3x3 at 14-112 px, effnet dw 5x5, resnext g32 with 4 channels a group).
     "thin_group_channels": 4,
     # Winograd needs enough channels to amortise its transforms (16c/32px tied with direct,
-    # 32c and up won by 1.3-2.5x) and enough output to fill tiles (7x7 output with 512
-    # channels: im2col 2x faster).
+    # 32c and up won by 1.1-2x over im2col, every pass) and enough output to fill tiles (7x7
+    # output with 512 channels: im2col 2x faster).
     "winograd_min_channels": 16,
     "winograd_min_out_pixels": 64,
-    # grad-weight at >= 64 channels: im2col's one long GEMM (reduction over N * positions)
-    # beats Winograd's F(2x2) from this many positions (64c/56px and 128c/28px: im2col
-    # 1.2-1.5x faster; 256c/14px: Winograd 1.5x faster).
-    "winograd_grad_weight_max_positions": 4096,
-    # FFT when k_volume * sqrt(channels summed over) reaches these scores.  Forward, 2-D:
-    # 15x15 1c lost to direct 1.6x, 21x21 1c tied, 11x11 8c lost 1.15x, 9x9 16c and 7x7 32c
-    # tied.  Grad-input (direct's scatter form is slower): 15x15 1c tied, 9x9 16c won 1.1x,
-    # 5x5 40c won 1.9x over im2col.  1-D transforms are cheaper: k65 16c won 1.8x, k31 32c
-    # 1.2x, k33 8c lost 1.2x.
-    "fft_score_fwd": 440.0,
+    # FFT when k_volume * sqrt(channels summed over) reaches these scores (2-D and 1-D; 3-D
+    # transforms lost every forward and grad-input pass).  Forward: 7x7 32c (277) lost to
+    # im2col 1.2x, 9x9 16c (324) won 1.2x, 11x11 8c (342) won 1.8x, 21x21 1c won 1.7x.
+    # Grad-input (direct's scatter form is slower): 15x15 1c (225) tied, 9x9 16c won 1.3x,
+    # 5x5 40c (158) tied im2col.  1-D transforms are cheaper: k65 16c won 1.9x, k31 32c 1.7x.
+    "fft_score_fwd": 300.0,
     "fft_score_grad_input": 150.0,
     "fft_score_1d": 160.0,
-    # FFT for grad-weight (stride 1): from a 7x7 kernel (1-D: k >= 15) it beat im2col and
-    # direct on every measured shape (1.1-5x); from 5x5 when both channel counts are >= 16
-    # and the output has >= 100 positions (MNIST conv2, 20 -> 40 channels at 24 px: 1.3-1.6x
-    # over im2col in three runs; at 12 px im2col won 1.9x; 1 -> 20 channels im2col won 4x).
+    # ... on outputs of >= 100 positions an image (MNIST 5x5 20 -> 50 channels on 8x8
+    # outputs: im2col 1.8x faster than FFT).
+    "fft_min_out_pixels": 100,
+    # FFT for grad-weight (stride 1): from a 7x7 kernel (1-D: k >= 15; 3-D 5x5x5 8c won 1.4x)
+    # it beat im2col and direct on every measured shape (1.1-5x); from 5x5 when both channel
+    # counts are >= 16 and the output has >= 100 positions (MNIST conv2, 20 -> 40 channels at
+    # 24 px: 1.1-1.6x over im2col in four runs; at 12 px im2col won 1.9x; 1 -> 20 channels
+    # im2col won 4x).
     "fft_grad_weight_min_kvol": 49,
     "fft_grad_weight_min_k_1d": 15,
     "fft_grad_weight_min_kvol_wide": 25,
     "fft_grad_weight_wide_channels": 16,
-    # direct beats im2col's copies (stride 1, >= 100 output positions an image; below that
-    # im2col's few large copies win, 8x8 digits: 1.5-2x): forward with C_in/groups *
-    # k_volume <= 32 or a kernel of >= 25 taps (1-D: >= 9), grad-input with C_out/groups *
-    # k_volume <= 150 or >= 49 taps; 3-D kernels with <= 32 channels in any stride
-    # (volume 3x3x3 16c: direct 2.7x faster forward, 2.3x grad-input); dilated kernels.
+    # direct beats im2col (stride 1, >= 100 output positions an image; below that im2col's
+    # few large copies win, 8x8 digits: 1.5-2x) when the GEMM would be thin: forward with a
+    # reduction C_in/groups * k_volume <= 16 or <= 8 output channels (1-channel 15x15 filter:
+    # im2col 12x slower); grad-input with C_out/groups * k_volume <= 150 (1-D k9 16 -> 1
+    # channels: direct 1.3x faster; k3 64 channels: im2col 1.3x faster) or a kernel of >= 49
+    # taps that FFT did not take; 3-D kernels up to 32 channels (volume 3x3x3 16c: direct
+    # 1.8x faster forward, 1.2x grad-input; with stride 2 im2col won 1.5x).
     "direct_min_out_pixels": 100,
-    "direct_fwd_max_reduction": 32,
-    "direct_fwd_min_kvol": 25,
+    "direct_fwd_max_reduction": 16,
+    "direct_fwd_max_out_channels": 8,
     "direct_grad_input_max_reduction": 150,
     "direct_grad_input_min_kvol": 49,
-    "direct_min_k_1d": 9,
     "direct_3d_max_channels": 32,
 }
 
-# Backend each strategy runs on when no measurement says otherwise (backend="auto").
+# Backend each strategy runs on when no measurement says otherwise (backend="auto"): Cython
+# needs no compile at first use, and was as fast or faster in the geometric mean of every
+# strategy (1 and 2 threads, default suite: direct 0.91x numba's time, im2col 0.88x, fft
+# 0.96x, winograd 0.65x).
 RULE_BACKEND = {"direct": "cython", "im2col": "cython", "fft": "cython", "winograd": "cython"}
 
 
@@ -179,10 +183,9 @@ def rule_choice(params, x_shape, w_shape, need_backward=False, pass_="fwd"):
     cout_g = cout // params.groups
     k = tuple(w_shape[2:])
     kvol = _volume(k)
-    nd = len(k)
+    nd = sum(1 for kk in k if kk > 1) if len(k) == 3 else len(k)   # 3-D with a flat axis: 2-D
     stride1 = all(s == 1 for s in params.stride)
-    out_sp = params.out_spatial(x_shape[2:], k)
-    out_px = _volume(out_sp)
+    out_px = _volume(params.out_spatial(x_shape[2:], k))
     kname = "x".join(map(str, k))
 
     if (params.groups > 1 and cin_g <= r["thin_group_channels"]
@@ -193,41 +196,35 @@ def rule_choice(params, x_shape, w_shape, need_backward=False, pass_="fwd"):
     if (wino is not None and wino.supports(params.as3d(), _lift(x_shape), _lift(w_shape)) is None
             and min(cin_g, cout_g) >= r["winograd_min_channels"]
             and out_px >= r["winograd_min_out_pixels"]):
-        if (pass_ != "grad_weight" or min(cin_g, cout_g) < 64
-                or x_shape[0] * out_px < r["winograd_grad_weight_max_positions"]):
-            return "winograd", "rule: 3x3 stride-1 layer with >= 16 channels -> winograd"
-        return "im2col", "rule: 3x3 grad-weight over many positions -> im2col (one long GEMM)"
+        return "winograd", "rule: 3x3 stride-1 layer with >= 16 channels -> winograd"
 
-    if stride1 and (nd < 3 or min(k) == 1):    # 3-D transforms never paid off (5x5x5 8c: 2x)
+    if stride1 and out_px >= r["fft_min_out_pixels"]:
         if pass_ == "grad_weight":
-            wide = (min(cin_g, cout_g) >= r["fft_grad_weight_wide_channels"]
+            wide = (nd < 3 and min(cin_g, cout_g) >= r["fft_grad_weight_wide_channels"]
                     and out_px >= r["direct_min_out_pixels"]
                     and kvol >= r["fft_grad_weight_min_kvol_wide"])
-            if wide or (k[0] >= r["fft_grad_weight_min_k_1d"] if nd == 1
+            if wide or (k[0] >= r["fft_grad_weight_min_k_1d"] if len(k) == 1
                         else kvol >= r["fft_grad_weight_min_kvol"]):
                 return "fft", f"rule: grad-weight of a large kernel ({kname}) -> fft"
-        else:
+        elif nd < 3:
             chans = cin_g if pass_ == "fwd" else cout_g
             score = kvol * min(chans, 64) ** 0.5
-            limit = (r["fft_score_1d"] if nd == 1 else
+            limit = (r["fft_score_1d"] if len(k) == 1 else
                      r["fft_score_fwd"] if pass_ == "fwd" else r["fft_score_grad_input"])
             if score >= limit:
                 return "fft", f"rule: large kernel ({kname}) x channels -> fft"
 
-    if stride1 and out_px >= r["direct_min_out_pixels"] and pass_ != "grad_weight":
-        long_k = k[0] >= r["direct_min_k_1d"] if nd == 1 else kvol >= (
-            r["direct_fwd_min_kvol"] if pass_ == "fwd" else r["direct_grad_input_min_kvol"])
-        thin = (cin_g * kvol <= r["direct_fwd_max_reduction"] if pass_ == "fwd"
-                else cout_g * kvol <= r["direct_grad_input_max_reduction"])
-        if long_k:
-            return "direct", f"rule: {kname} kernel, too few channels for fft -> direct"
-        if thin:
-            return "direct", "rule: few channels x small kernel -> direct"
-    if pass_ != "grad_weight":
-        if nd == 3 and min(k) > 1 and cin_g <= r["direct_3d_max_channels"]:
+    if pass_ != "grad_weight" and stride1:
+        if nd == 3 and cin_g <= r["direct_3d_max_channels"]:
             return "direct", "rule: 3-D kernel with <= 32 channels -> direct"
-        if any(d > 1 for d in params.dilation):
-            return "direct", "rule: dilated kernel -> direct (im2col copies strided)"
+        if out_px >= r["direct_min_out_pixels"]:
+            if pass_ == "fwd" and (cin_g * kvol <= r["direct_fwd_max_reduction"]
+                                   or cout_g <= r["direct_fwd_max_out_channels"]):
+                return "direct", "rule: thin GEMM (few channels x small kernel) -> direct"
+            if pass_ == "grad_input" and (
+                    cout_g * kvol <= r["direct_grad_input_max_reduction"]
+                    or kvol >= r["direct_grad_input_min_kvol"]):
+                return "direct", "rule: thin GEMM or long kernel -> direct"
     return "im2col", "rule: dense layer -> im2col+GEMM (BLAS)"
 
 

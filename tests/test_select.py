@@ -231,18 +231,23 @@ RULE_CASES = [
     ((8, 256, 14, 14), (256, 256, 3, 3), dict(padding=1),
      ("winograd", "winograd", "winograd")),
     ((4, 64, 56, 56), (64, 64, 3, 3), dict(padding=1),
-     ("winograd", "winograd", "im2col")),                   # long grad-weight reduction
+     ("winograd", "winograd", "winograd")),
     ((8, 512, 7, 7), (512, 512, 3, 3), dict(padding=1),
      ("im2col", "im2col", "im2col")),                       # too few tiles for winograd
     ((1, 1, 512, 512), (1, 1, 31, 31), dict(padding="same"), ("fft", "fft", "fft")),
     ((1, 1, 256, 256), (1, 1, 15, 15), dict(padding="same"), ("direct", "fft", "fft")),
     ((4, 16, 8192), (16, 16, 65), dict(padding="same"), ("fft", "fft", "fft")),
-    ((64, 20, 24, 24), (40, 20, 5, 5), {}, ("direct", "fft", "fft")),        # MNIST conv2
-    ((64, 1, 28, 28), (20, 1, 5, 5), {}, ("direct", "im2col", "im2col")),    # MNIST conv1
+    ((64, 20, 24, 24), (40, 20, 5, 5), {}, ("im2col", "fft", "fft")),        # MNIST conv2
+    ((64, 1, 28, 28), (20, 1, 5, 5), {}, ("im2col", "im2col", "im2col")),    # MNIST conv1
+    ((16, 1, 4096), (16, 1, 9), dict(padding="same"), ("direct", "direct", "im2col")),
+    ((1, 8, 128, 128), (8, 8, 11, 11), dict(padding=5), ("fft", "fft", "fft")),
+    ((2, 16, 32, 32, 32), (32, 16, 3, 3, 3), dict(stride=2, padding=1),
+     ("im2col", "im2col", "im2col")),
     ((2, 16, 32, 32, 32), (16, 16, 3, 3, 3), dict(padding=1), ("direct", "direct", "im2col")),
     ((4, 64, 56, 56), (128, 64, 1, 1), dict(stride=2), ("im2col", "im2col", "im2col")),
     ((8, 64, 1024), (64, 64, 3), dict(padding="same", dilation=8),
-     ("direct", "direct", "im2col")),
+     ("im2col", "im2col", "im2col")),
+    ((1, 8, 32, 32, 32), (8, 8, 5, 5, 5), dict(padding=2), ("direct", "direct", "fft")),
 ]
 
 
