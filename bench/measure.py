@@ -579,6 +579,11 @@ def busy_warning():
             f"noisy, parallel kernels suffer most; try again when idle or with --threads 1")
 
 
+def _cython_blas():
+    from kernels import _blas
+    return _blas.describe()
+
+
 def machine_info(peak=True):
     """[(label, value)] describing this machine and convlab's setup (for `convlab info`)."""
     try:
@@ -594,6 +599,10 @@ def machine_info(peak=True):
         ("load average", " ".join(f"{v:.2f}" for v in os.getloadavg())
          if hasattr(os, "getloadavg") else "unknown"),
         ("BLAS (numpy)", _blas()),
+        ("BLAS of the Cython GEMMs", _cython_blas()),
+        ("idle-thread policy", f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
+                               f"OPENBLAS_THREAD_TIMEOUT="
+                               f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset')}"),
         ("numpy", np.__version__),
         ("numba", _numba()),
         ("cython extensions", _cython()),
