@@ -349,7 +349,7 @@ def linear(x, w, b):
     n_in, n_out = w.shape
     x2 = x.data.reshape(x.size // n_in, n_in)
     y = empty((x2.shape[0], n_out), x.dtype)
-    ops.matmul_t(x2, w.data, y)
+    _kernels().matmul(x2, w.data, y)
     if b is not None:
         ops.binary(y, b.data, y, "add", 1)
     out_shape = x.shape[:-1] + (n_out,)
@@ -359,11 +359,11 @@ def linear(x, w, b):
         gx = gw = gb = None
         if x.requires_grad:
             gx = empty(x2.shape, g.dtype)
-            ops.matmul_t(g2, w.data, gx, trans_b=True)
+            _kernels().matmul(g2, w.data, gx, trans_b=True)
             gx = gx.reshape(x.shape)
         if w.requires_grad:
             gw = empty(w.shape, g.dtype)
-            ops.matmul_t(x2, g2, gw, trans_a=True)
+            _kernels().matmul(x2, g2, gw, trans_a=True)
         if b is not None and b.requires_grad:
             gb = empty(b.shape, g.dtype)
             ops.channel_sum(g2, gb, 1)
@@ -379,16 +379,16 @@ def matmul(a, b):
                                   f"shapes {a.shape} and {b.shape}")
     ops = _ops()
     y = empty((a.shape[0], b.shape[1]), a.dtype)
-    ops.matmul_t(a.data, b.data, y)
+    _kernels().matmul(a.data, b.data, y)
 
     def backward(g):
         ga = gb = None
         if a.requires_grad:
             ga = empty(a.shape, g.dtype)
-            ops.matmul_t(g, b.data, ga, trans_b=True)
+            _kernels().matmul(g, b.data, ga, trans_b=True)
         if b.requires_grad:
             gb = empty(b.shape, g.dtype)
-            ops.matmul_t(a.data, g, gb, trans_a=True)
+            _kernels().matmul(a.data, g, gb, trans_a=True)
         return ga, gb
     return _result(y, "matmul", (a, b), backward)
 

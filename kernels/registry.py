@@ -124,27 +124,31 @@ RULES = {
     # depthwise / thin groups (groups > 1): a GEMM of <= 4 rows wastes BLAS; direct won every
     # pass (mobilenet dw 3x3 at 14-112 px, effnet dw 5x5, resnext g32 with 4 channels a group).
     "thin_group_channels": 4,
-    # Winograd needs enough channels to amortise its transforms (16c/32px tied with direct,
-    # 32c and up won by 1.1-2x over im2col, every pass) and enough output to fill tiles (7x7
-    # output with 512 channels: im2col 2x faster).
-    "winograd_min_channels": 16,
+    # Winograd needs enough channels to amortise its transforms (16 channels: cifar 32 px lost
+    # 1.3x to direct forward and 1.3x to im2col grad-weight, digits 8 px within 1.2x of im2col
+    # either way; 32c/28px won forward and grad-weight 1.1x, lost grad-input 1.2x; 64c and up
+    # won 1.0-1.8x over im2col) and enough output to fill tiles (7x7 output with 512
+    # channels: im2col 1.6-2.5x faster).
+    "winograd_min_channels": 32,
     "winograd_min_out_pixels": 64,
     # FFT when k_volume * sqrt(channels summed over) reaches these scores (2-D and 1-D; 3-D
-    # transforms lost every forward and grad-input pass).  Forward: 7x7 32c (277) lost to
-    # im2col 1.2x, 9x9 16c (324) won 1.2x, 11x11 8c (342) won 1.8x, 21x21 1c won 1.7x.
-    # Grad-input (direct's scatter form is slower): 15x15 1c (225) tied, 9x9 16c won 1.3x,
-    # 5x5 40c (158) tied im2col.  1-D transforms are cheaper: k65 16c won 1.9x, k31 32c 1.7x.
+    # kernels stay off FFT for forward and grad-input: 3x3x3 16c lost 3-5x, 5x5x5 8c lost
+    # 1.25x forward and won 1.1x grad-input, not worth its memory).  Forward: 7x7 32c (277)
+    # lost to im2col 1.2x, 9x9 16c (324) won 1.2x, 11x11 8c (342) won 1.8x, 21x21 1c won
+    # 1.7x.  Grad-input (direct's scatter form is slower): 15x15 1c (225) won 1.1x, 9x9 16c
+    # 1.3x, 5x5 40c (158) 1.2-1.3x over im2col.  1-D transforms are cheaper: k65 16c won
+    # 1.9x, k31 32c 1.7x.
     "fft_score_fwd": 300.0,
     "fft_score_grad_input": 150.0,
     "fft_score_1d": 160.0,
     # ... on outputs of >= 100 positions an image (MNIST 5x5 20 -> 50 channels on 8x8
     # outputs: im2col 1.8x faster than FFT).
     "fft_min_out_pixels": 100,
-    # FFT for grad-weight (stride 1): from a 7x7 kernel (1-D: k >= 15; 3-D 5x5x5 8c won 1.4x)
-    # it beat im2col and direct on every measured shape (1.1-5x); from 5x5 when both channel
-    # counts are >= 16 and the output has >= 100 positions (MNIST conv2, 20 -> 40 channels at
-    # 24 px: 1.1-1.6x over im2col in four runs; at 12 px im2col won 1.9x; 1 -> 20 channels
-    # im2col won 4x).
+    # FFT for grad-weight (stride 1): from a 7x7 kernel (1-D: k >= 15; 3-D 5x5x5 8c won
+    # 1.2-1.35x) it beat im2col and direct on every measured shape (1.1-5x); from 5x5 when
+    # both channel counts are >= 16 and the output has >= 100 positions (MNIST conv2, 20 -> 40
+    # channels at 24 px: 1.1-1.6x over im2col in four runs; at 12 px im2col won 1.5-1.9x;
+    # 1 -> 20 channels im2col won 3-4x).
     "fft_grad_weight_min_kvol": 49,
     "fft_grad_weight_min_k_1d": 15,
     "fft_grad_weight_min_kvol_wide": 25,
@@ -165,18 +169,18 @@ RULES = {
 }
 
 # Backend each strategy runs on when no measurement says otherwise (backend="auto"): Cython
-# needs no compile at first use, and was as fast or faster in the geometric mean of every
-# strategy (1 and 2 threads, default suite: direct 0.91x numba's time, im2col 0.88x, fft
-# 0.96x, winograd 0.65x).
+# needs no compile at first use, and was faster in the geometric mean of every strategy
+# (2 threads, all suites, 195 shape x pass cases: time 0.92x numba's for direct, 0.84x
+# im2col, 0.94x fft; 60 cases, 0.65x winograd).
 RULE_BACKEND = {"direct": "cython", "im2col": "cython", "fft": "cython", "winograd": "cython"}
 
 
-def rule_choice(params, x_shape, w_shape, need_backward=False, pass_="fwd"):
+def rule_choice(params, x_shape, w_shape, pass_="fwd"):
     """(strategy, reason) from the rules for one pass ("fwd", "grad_input", "grad_weight").
 
     ``params`` is a ConvParams (any ndim).  The thresholds live in :data:`RULES`, with the
     measurements they come from; the autotune cache (``convlab autotune``), when it holds
-    this shape, wins over them.  ``need_backward`` is kept for callers of the old form.
+    this shape, wins over them.
     """
     r = RULES
     cin_g, cout = w_shape[1], w_shape[0]
@@ -196,7 +200,7 @@ def rule_choice(params, x_shape, w_shape, need_backward=False, pass_="fwd"):
     if (wino is not None and wino.supports(params.as3d(), _lift(x_shape), _lift(w_shape)) is None
             and min(cin_g, cout_g) >= r["winograd_min_channels"]
             and out_px >= r["winograd_min_out_pixels"]):
-        return "winograd", "rule: 3x3 stride-1 layer with >= 16 channels -> winograd"
+        return "winograd", "rule: 3x3 stride-1 layer with >= 32 channels -> winograd"
 
     if stride1 and out_px >= r["fft_min_out_pixels"]:
         if pass_ == "grad_weight":
@@ -296,7 +300,7 @@ def _select_uncached(p, x_shape, w_shape, dtype, need_backward, pass_):
                         f"measured: {hit['strategy']}/{hit['backend']} fastest "
                         f"({hit.get('median_ms', float('nan')):.3g} ms, autotune cache, "
                         f"pass {ps})")
-    strat, reason = rule_choice(p, x_shape, w_shape, need_backward, pass_)
+    strat, reason = rule_choice(p, x_shape, w_shape, pass_)
     mod = strategy_module(strat)
     if mod is None or mod.supports(p3, x5, w5) is not None:
         strat, reason = "direct", "fallback: direct supports every configuration"

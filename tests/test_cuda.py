@@ -8,7 +8,6 @@ NUMBA_ENABLE_CUDASIM=1.
 
 Outputs are prefilled with NaN, so a cell a kernel forgets to write fails.
 """
-import ctypes
 import itertools
 import os
 import subprocess
@@ -17,35 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-
-def _gpu_present():
-    """A CUDA driver with at least one device, asked without importing numba.cuda."""
-    try:
-        lib = ctypes.CDLL("libcuda.so.1")
-        count = ctypes.c_int(0)
-        return lib.cuInit(0) == 0 and lib.cuDeviceGetCount(ctypes.byref(count)) == 0 \
-            and count.value > 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _mode():
-    """"native", "simulator", or "subprocess" (no GPU: rerun this file under the simulator).
-
-    The simulator is never switched on inside a shared pytest process: it is process-wide,
-    and every test collected after this module would then see a (slow) simulated GPU."""
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        import kernels.cuda
-        return "simulator" if kernels.cuda.simulated() else "subprocess"
-    if _gpu_present():
-        return "native"
-    return "subprocess"
-
-
-MODE = _mode()
-in_process = pytest.mark.skipif(MODE == "subprocess", reason=(
-    "no GPU in this process: test_suite_in_simulator_subprocess runs these tests under "
-    "NUMBA_ENABLE_CUDASIM=1"))
+from cudasim import MODE, in_process, run_file_under_simulator, small_tunables
 
 if MODE != "subprocess":
     from numba import cuda
@@ -60,35 +31,12 @@ DTYPES = [np.float32, np.float64]
 
 
 @pytest.fixture(autouse=True)
-def small_tunables(monkeypatch):
-    """Under the simulator, few small blocks and tiles keep each launch to a few dozen Python
-    threads (the kernels are written for any sizes), and a short GIL switch interval keeps
-    the simulator's busy-polling block manager from starving the threads at syncthreads()."""
-    if MODE != "simulator":
-        yield
-        return
-    monkeypatch.setattr(cfg, "THREADS", 32)
-    monkeypatch.setattr(cfg, "MAX_BLOCKS", 8)
-    monkeypatch.setattr(cfg, "REDUCE_THREADS", 8)
-    monkeypatch.setattr(cfg, "GEMM_TILE", (16, 16, 8, 4, 4))
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-4)
-    yield
-    sys.setswitchinterval(interval)
+def _small_tunables(monkeypatch):
+    yield from small_tunables(monkeypatch, max_blocks=8)
 
 
 def test_suite_in_simulator_subprocess():
-    if MODE != "subprocess":
-        pytest.skip(f"the tests run in this process ({MODE})")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-
-    # Runs once: the old intermittent failure was the simulator's unlocked shared-array
-    # lookup, fixed in kernels.cuda and guarded by tests/test_engine_cuda.py.
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider",
-                           os.path.abspath(__file__)], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    run_file_under_simulator(__file__, timeout=600)
 
 
 def assert_close(out, ref, dtype, what):
@@ -386,6 +334,21 @@ def test_matmul_sizes_not_multiple_of_tile(mkn, dtype):
     c = np.full((m, n), np.nan, dtype)
     kc.matmul(a, b, c)
     assert_close(c, a.astype(np.float64) @ b, dtype, f"matmul {mkn}")
+
+
+@in_process
+@pytest.mark.parametrize("trans_a,trans_b", [(True, False), (False, True), (True, True)])
+def test_matmul_transposes_as_strides(trans_a, trans_b):
+    rng = np.random.default_rng(7)
+    m, k, n = 19, 11, 23
+    a = rng.standard_normal((k, m) if trans_a else (m, k))
+    b = rng.standard_normal((n, k) if trans_b else (k, n))
+    c = np.full((m, n), np.nan)
+    kc.matmul(a, b, c, trans_a=trans_a, trans_b=trans_b)
+    assert_close(c, (a.T if trans_a else a) @ (b.T if trans_b else b), np.float64,
+                 f"matmul trans_a={trans_a} trans_b={trans_b}")
+    with pytest.raises(ValueError, match="expected op\\(a\\) \\(M, K\\)"):
+        kc.matmul(a, b, c, trans_a=not trans_a, trans_b=trans_b)
 
 
 @in_process

@@ -6,7 +6,6 @@ imported); with a GPU they run natively.  Ops are checked in float64 (tight tole
 shapes, forward and every input gradient; models in float32, one training step on each
 device from the same initial weights.
 """
-import ctypes
 import os
 import subprocess
 import sys
@@ -15,29 +14,7 @@ import time
 import numpy as np
 import pytest
 
-
-def _gpu_present():
-    try:
-        lib = ctypes.CDLL("libcuda.so.1")
-        count = ctypes.c_int(0)
-        return lib.cuInit(0) == 0 and lib.cuDeviceGetCount(ctypes.byref(count)) == 0 \
-            and count.value > 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _mode():
-    """"native", "simulator", or "subprocess" (no GPU: rerun this file under the simulator)."""
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        import kernels.cuda
-        return "simulator" if kernels.cuda.simulated() else "subprocess"
-    return "native" if _gpu_present() else "subprocess"
-
-
-MODE = _mode()
-on_device = pytest.mark.skipif(MODE == "subprocess", reason=(
-    "no GPU in this process: test_suite_in_simulator_subprocess runs these tests under "
-    "NUMBA_ENABLE_CUDASIM=1"))
+from cudasim import MODE, in_process, run_file_under_simulator, small_tunables
 
 import engine  # noqa: E402
 from engine import functional as F  # noqa: E402
@@ -50,31 +27,12 @@ if MODE != "subprocess":
 
 
 @pytest.fixture(autouse=True)
-def small_tunables(monkeypatch):
-    """Under the simulator: few, small blocks (each thread is a Python thread) and a short GIL
-    switch interval so threads waiting at syncthreads() are not starved."""
-    if MODE != "simulator":
-        yield
-        return
-    monkeypatch.setattr(cfg, "THREADS", 32)
-    monkeypatch.setattr(cfg, "MAX_BLOCKS", 4)
-    monkeypatch.setattr(cfg, "REDUCE_THREADS", 8)
-    monkeypatch.setattr(cfg, "GEMM_TILE", (16, 16, 8, 4, 4))
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-4)
-    yield
-    sys.setswitchinterval(interval)
+def _small_tunables(monkeypatch):
+    yield from small_tunables(monkeypatch, max_blocks=4)
 
 
 def test_suite_in_simulator_subprocess():
-    if MODE != "subprocess":
-        pytest.skip(f"the tests run in this process ({MODE})")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfs", "-p",
-                           "no:cacheprovider", os.path.abspath(__file__)], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    run_file_under_simulator(__file__, timeout=900)
 
 
 def test_cuda_unavailable_is_a_clear_error():
@@ -169,14 +127,14 @@ OPS = {
 }
 
 
-@on_device
+@in_process
 @pytest.mark.parametrize("name", list(OPS))
 def test_op_matches_cpu(name):
     fn, make = OPS[name]
     assert_same(fn, make())
 
 
-@on_device
+@in_process
 def test_float32_chain_and_grad_accumulation():
     """conv -> relu -> pool -> flatten -> dense -> softmax CE in float32; two backward calls
     accumulate leaf gradients on the device."""
@@ -199,7 +157,7 @@ def test_float32_chain_and_grad_accumulation():
 # ---------------------------------------------------------------------------------------------
 # tensors: moving, errors
 
-@on_device
+@in_process
 def test_tensor_device_api():
     a = np.arange(6, dtype=np.float32).reshape(2, 3)
     t = engine.Tensor(a, device="cuda")
@@ -214,7 +172,7 @@ def test_tensor_device_api():
     assert engine.Tensor([3.5], device="cuda").item() == 3.5
 
 
-@on_device
+@in_process
 def test_mixed_devices_name_the_op():
     x = engine.Tensor(rand(1, 1, 4, 4), device="cuda")
     w = engine.Tensor(rand(1, 1, 3, 3))
@@ -226,7 +184,7 @@ def test_mixed_devices_name_the_op():
         F.linear(engine.Tensor(rand(2, 3), device="cuda"), engine.Tensor(rand(3, 2)))
 
 
-@on_device
+@in_process
 @pytest.mark.parametrize("call", [
     lambda x: x.exp(), lambda x: x.sum(), lambda x: F.transpose(x),
     lambda x: F.log_softmax(x), lambda x: x[0],
@@ -238,7 +196,7 @@ def test_unsupported_ops_raise(call):
         call(x)
 
 
-@on_device
+@in_process
 def test_bad_strategy_on_cuda():
     x = engine.Tensor(rand(1, 1, 4, 4), device="cuda")
     w = engine.Tensor(rand(1, 1, 3, 3), device="cuda")
@@ -262,7 +220,7 @@ def small_cnn(optimizer, device):
     return model.to(device)
 
 
-@on_device
+@in_process
 @pytest.mark.parametrize("optimizer", [
     lambda: engine.optimizers.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
     lambda: engine.optimizers.Adam(0.01, amsgrad=True),
@@ -299,7 +257,7 @@ def _guard_host_copies(monkeypatch):
     return calls
 
 
-@on_device
+@in_process
 def test_training_step_copies_only_the_loss_to_the_host(monkeypatch):
     model = small_cnn("adam", "cuda")
     model.train_on_batch(X, Y)  # state created, kernels compiled
@@ -310,7 +268,7 @@ def test_training_step_copies_only_the_loss_to_the_host(monkeypatch):
         assert engine.device.is_cuda(p.data) and engine.device.is_cuda(p.grad)
 
 
-@on_device
+@in_process
 def test_fit_evaluate_predict_save_load_on_cuda(tmp_path):
     model = small_cnn("sgd", "cuda")
     history = model.fit(X, Y, batch_size=2, epochs=1, verbose=0)
@@ -332,7 +290,7 @@ def test_fit_evaluate_predict_save_load_on_cuda(tmp_path):
     assert np.isfinite(model.train_on_batch(X, Y)) and np.isfinite(l_cpu)
 
 
-@on_device
+@in_process
 def test_unbuilt_sequential_moves_when_built():
     engine.set_seed(0)
     model = engine.Sequential([Flatten(), Dense(2)]).to("cuda")

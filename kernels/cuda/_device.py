@@ -122,3 +122,19 @@ def fill(d, value):
     if d.size:
         t = threads()
         _fill[blocks_for(d.size, t), t](flat(d), value)
+
+
+@cuda.jit(device=True)
+def block_sum(part, tid, nt):
+    """Sum of the shared array ``part[:nt]`` (nt a power of two), by a tree over the block.
+
+    Every thread of the block calls it after writing its ``part[tid]``; all get the sum.  The
+    caller syncs before writing ``part`` again (the next output of a grid-stride loop)."""
+    cuda.syncthreads()
+    half = nt // 2
+    while half > 0:
+        if tid < half:
+            part[tid] += part[tid + half]
+        cuda.syncthreads()
+        half //= 2
+    return part[0]

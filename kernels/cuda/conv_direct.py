@@ -20,7 +20,7 @@ import numpy as np
 from numba import cuda
 
 from . import config
-from ._device import blocks_for, check_arrays, device_io, positive_ints, threads
+from ._device import block_sum, blocks_for, check_arrays, device_io, positive_ints, threads
 
 
 @cuda.jit(cache=True)
@@ -120,15 +120,9 @@ def _grad_weight_kernel(dtype, nt):
                 acc += (gy[n, co, od, oh, ow]
                         * xp[n, c, od * sd + kd * dd, oh * sh + kh * dh, ow * sw + kw * dw])
             part[tid] = acc
-            cuda.syncthreads()
-            half = nt // 2
-            while half > 0:
-                if tid < half:
-                    part[tid] += part[tid + half]
-                cuda.syncthreads()
-                half //= 2
+            total = block_sum(part, tid, nt)
             if tid == 0:
-                gw[co, ci, kd, kh, kw] = part[0]
+                gw[co, ci, kd, kh, kw] = total
             cuda.syncthreads()  # part is reused by the block's next weight
 
     _reducers[key] = grad_weight

@@ -24,10 +24,9 @@ import numpy as np
 from numba import cuda
 
 from . import config
-from ._device import blocks_for, check_arrays, device_io, fill, flat, threads
-from .gemm import Operand, gemm
+from ._device import block_sum, blocks_for, check_arrays, device_io, flat, threads
 
-__all__ = ["matmul_t", "binary", "affine", "scale_by", "activation", "activation_grad",
+__all__ = ["binary", "affine", "scale_by", "activation", "activation_grad",
            "channel_sum", "softmax", "softmax_grad", "softmax_cross_entropy", "sgd_step", "adagrad_step",
            "rmsprop_step", "adam_step", "ACTIVATIONS"]
 
@@ -116,15 +115,9 @@ def _channel_sum_kernel(dtype, nt):
                 v = a[(o * nc + c) * inner + q - o * inner]
                 acc += v * v if square else v
             part[tid] = acc
-            cuda.syncthreads()
-            half = nt // 2
-            while half > 0:
-                if tid < half:
-                    part[tid] += part[tid + half]
-                cuda.syncthreads()
-                half //= 2
+            total = block_sum(part, tid, nt)
             if tid == 0:
-                out[c] = part[0] * scale
+                out[c] = total * scale
             cuda.syncthreads()  # part is reused for the block's next channel
 
     _reducers[key] = channel_sum
@@ -304,46 +297,6 @@ def binary(a, b, out, op, axis=None):
         inner, nb = math.prod(shape[axis + 1:]), shape[axis]
     with device_io((a, b), (out,)) as (da, db, dout):
         _launch(_binary, dout.size, flat(da), flat(db), flat(dout), BINARY[op], inner, nb)
-
-
-def matmul_t(a, b, c, trans_a=False, trans_b=False):
-    """``c = op(a) @ op(b)`` with the tiled GEMM, op a transpose when asked (as strides: no
-    copy), so a Dense backward needs no transposed buffers.
-
-    Parameters
-    ----------
-    a : array (M, K), or (K, M) with ``trans_a``.
-    b : array (K, N), or (N, K) with ``trans_b``.
-    c : array (M, N), overwritten.
-
-    Examples
-    --------
-    >>> a = np.arange(6.0).reshape(3, 2); c = np.empty((2, 2))
-    >>> matmul_t(a, a, c, trans_a=True); c.tolist()
-    [[20.0, 26.0], [26.0, 35.0]]
-    """
-    op = "matmul_t"
-    _check(op, ("a", "b", "c"), (a, b, c), same=False)
-    for name, arr in (("a", a), ("b", b), ("c", c)):
-        if len(arr.shape) != 2:
-            raise ValueError(f"{op}: {name} must have 2 dims, received shape "
-                             f"{tuple(arr.shape)}")
-    m, k = (a.shape[1], a.shape[0]) if trans_a else tuple(a.shape)
-    kb, n = (b.shape[1], b.shape[0]) if trans_b else tuple(b.shape)
-    if kb != k or tuple(c.shape) != (m, n):
-        raise ValueError(f"{op}: expected op(a) (M, K), op(b) (K, N), c (M, N), received a "
-                         f"{tuple(a.shape)} (trans_a={trans_a}), b {tuple(b.shape)} "
-                         f"(trans_b={trans_b}), c {tuple(c.shape)}")
-    with device_io((a, b), (c,)) as (da, db, dc):
-        if dc.size == 0:
-            return
-        if k == 0:
-            fill(dc, 0)
-            return
-        # A[i, kk] at i*rows + kk*cols; transposed operands swap the two strides
-        ea = Operand(flat(da), rows=1, cols=m) if trans_a else Operand(flat(da), rows=k)
-        eb = Operand(flat(db), rows=1, cols=k) if trans_b else Operand(flat(db), rows=n)
-        gemm(ea, eb, Operand(flat(dc), rows=n), m, n, k)
 
 
 def affine(a, out, alpha, beta=0.0):

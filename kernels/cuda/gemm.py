@@ -160,13 +160,16 @@ def gemm(a, b, c, m, n, k, nb1=1, nb2=1, kdiv=None, accumulate=False):
         c.off, c.s1, c.s2, c.rows, c.cols, accumulate)
 
 
-def matmul(a, b, c):
-    """``c = a @ b`` with the tiled GEMM kernel (to compare with cuBLAS, not to replace it).
+def matmul(a, b, c, trans_a=False, trans_b=False):
+    """``c = op(a) @ op(b)`` with the tiled GEMM kernel (to compare with cuBLAS, not to replace
+    it); op is a transpose when asked, done as strides (no copy), so a Dense backward needs no
+    transposed buffers.
 
     Parameters
     ----------
-    a : array (M, K), float32 or float64, C-contiguous, NumPy or CUDA device array.
-    b : array (K, N), same dtype.
+    a : array (M, K), or (K, M) with ``trans_a``; float32 or float64, C-contiguous, NumPy or
+        CUDA device array.
+    b : array (K, N), or (N, K) with ``trans_b``; same dtype.
     c : array (M, N), same dtype, overwritten (copied back when it is a NumPy array).
 
     Examples
@@ -174,19 +177,25 @@ def matmul(a, b, c):
     >>> a = np.arange(6.0).reshape(2, 3); b = np.ones((3, 1)); c = np.empty((2, 1))
     >>> matmul(a, b, c); c.ravel().tolist()
     [3.0, 12.0]
+    >>> a = np.arange(6.0).reshape(3, 2); c = np.empty((2, 2))
+    >>> matmul(a, a, c, trans_a=True); c.tolist()
+    [[20.0, 26.0], [26.0, 35.0]]
     """
     op = "matmul"
     check_arrays(op, ("a", "b", "c"), (a, b, c), 2)
-    m, k = a.shape
-    n = b.shape[1]
-    if b.shape[0] != k or tuple(c.shape) != (m, n):
-        raise ValueError(f"{op}: expected a (M, K), b (K, N), c (M, N), received a "
-                         f"{tuple(a.shape)}, b {tuple(b.shape)}, c {tuple(c.shape)}")
+    m, k = (a.shape[1], a.shape[0]) if trans_a else tuple(a.shape)
+    kb, n = (b.shape[1], b.shape[0]) if trans_b else tuple(b.shape)
+    if kb != k or tuple(c.shape) != (m, n):
+        raise ValueError(f"{op}: expected op(a) (M, K), op(b) (K, N), c (M, N), received a "
+                         f"{tuple(a.shape)} (trans_a={trans_a}), b {tuple(b.shape)} "
+                         f"(trans_b={trans_b}), c {tuple(c.shape)}")
     with device_io((a, b), (c,)) as (da, db, dc):
         if dc.size == 0:
             return
         if k == 0:
             fill(dc, 0)
             return
-        gemm(Operand(flat(da), rows=k), Operand(flat(db), rows=n), Operand(flat(dc), rows=n),
-             m, n, k)
+        # A[i, kk] at i*rows + kk*cols; a transposed operand swaps the two strides
+        ea = Operand(flat(da), rows=1, cols=m) if trans_a else Operand(flat(da), rows=k)
+        eb = Operand(flat(db), rows=1, cols=k) if trans_b else Operand(flat(db), rows=n)
+        gemm(ea, eb, Operand(flat(dc), rows=n), m, n, k)
