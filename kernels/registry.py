@@ -124,12 +124,13 @@ RULES = {
     # depthwise / thin groups (groups > 1): a GEMM of <= 4 rows wastes BLAS; direct won every
     # pass (mobilenet dw 3x3 at 14-112 px, effnet dw 5x5, resnext g32 with 4 channels a group).
     "thin_group_channels": 4,
-    # Winograd needs enough channels to amortise its transforms (16 channels: cifar 32 px lost
-    # 1.3x to direct forward and 1.3x to im2col grad-weight, digits 8 px within 1.2x of im2col
-    # either way; 32c/28px won forward and grad-weight 1.1x, lost grad-input 1.2x; 64c and up
-    # won 1.0-1.8x over im2col) and enough output to fill tiles (7x7 output with 512
-    # channels: im2col 1.6-2.5x faster).
-    "winograd_min_channels": 32,
+    # Winograd needs enough channels to amortise its transforms (16 channels, three runs:
+    # cifar 32 px forward winograd 2.0-3.0 ms, direct 2.2-2.3, im2col 2.9-3.5; grad-input won
+    # or tied direct; grad-weight won 2 of 3 against im2col; digits 8 px won 7 of 9 pass-runs;
+    # 32c/28px won forward and grad-weight 1.1x, lost grad-input 1.2x; 64c and up won
+    # 1.0-1.8x over im2col) and enough output to fill tiles (7x7 output with 512 channels:
+    # im2col 1.6-2.5x faster).
+    "winograd_min_channels": 16,
     "winograd_min_out_pixels": 64,
     # FFT when k_volume * sqrt(channels summed over) reaches these scores (2-D and 1-D; 3-D
     # kernels stay off FFT for forward and grad-input: 3x3x3 16c lost 3-5x, 5x5x5 8c lost
@@ -200,7 +201,7 @@ def rule_choice(params, x_shape, w_shape, pass_="fwd"):
     if (wino is not None and wino.supports(params.as3d(), _lift(x_shape), _lift(w_shape)) is None
             and min(cin_g, cout_g) >= r["winograd_min_channels"]
             and out_px >= r["winograd_min_out_pixels"]):
-        return "winograd", "rule: 3x3 stride-1 layer with >= 32 channels -> winograd"
+        return "winograd", "rule: 3x3 stride-1 layer with >= 16 channels -> winograd"
 
     if stride1 and out_px >= r["fft_min_out_pixels"]:
         if pass_ == "grad_weight":
