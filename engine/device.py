@@ -28,7 +28,7 @@ import numpy as np
 from .autograd import record
 from .tensor import Tensor
 
-__all__ = ["DEVICES", "cuda_available", "check_device", "is_cuda", "device_of", "move", "host",
+__all__ = ["array_module", "DEVICES", "cuda_available", "check_device", "is_cuda", "device_of", "move", "host",
            "any_cuda", "same_device", "same_device_arrays", "cpu_only", "empty", "full",
            "copy", "add_arrays"]
 
@@ -44,6 +44,23 @@ def _kernels():
         import kernels.cuda as kc
         _kc = kc
     return _kc
+
+
+def array_module(*arrays):
+    """The array namespace of ``arrays`` (Tensors, arrays, numbers; None skipped): numpy on
+    the CPU, :mod:`kernels.cuda.xp` (numpy's names over device arrays) when any is on cuda.
+    Ops write their math once against it, as Chainer's ``get_array_module``::
+
+        xp = array_module(x.data)
+        y = xp.maximum(x.data, 0)
+    """
+    for a in arrays:
+        if isinstance(a, Tensor):
+            a = a.data
+        if a is not None and not isinstance(a, (np.ndarray, np.generic, numbers.Number)) \
+                and hasattr(a, "__cuda_array_interface__"):
+            return _kernels().xp
+    return np
 
 
 def cuda_available():
