@@ -105,20 +105,13 @@ def _topological(root):
 
 
 def _sum(a, b):
-    """``a + b`` for two gradients: NumPy arrays, or device arrays (CUDA tensors), added on
-    the device they live on."""
-    if not hasattr(a, "copy_to_host") and not hasattr(b, "copy_to_host"):
-        return a + b  # NumPy arrays or scalars
-    from .device import add_arrays, same_device_arrays
-    same_device_arrays("backward (gradient accumulation)", a, b)
-    return add_arrays(a, b)
+    """``a + b`` for two gradients (arrays of one device)."""
+    return a + b
 
 
 def _own_copy(g, dtype):
-    if not hasattr(g, "copy_to_host"):
-        return np.array(g, dtype=dtype)
-    from .device import copy
-    return copy(g)
+    from .device import array_module
+    return array_module(g).array(g, dtype=dtype)
 
 
 def backward(root, grad):
@@ -146,9 +139,6 @@ def backward(root, grad):
                 raise RuntimeError(f"{node._op}: backward produced a gradient of shape "
                                    f"{pg.shape} for an input of shape {p.data.shape}")
             if pg.dtype != p.data.dtype:
-                if hasattr(pg, "copy_to_host"):
-                    raise RuntimeError(f"{node._op}: backward produced a {pg.dtype} gradient "
-                                       f"on 'cuda' for a {p.data.dtype} input")
                 pg = pg.astype(p.data.dtype)
             key = id(p)
             if key in grads:

@@ -233,10 +233,9 @@ class Model(TrainingMixin):
         """Run the steps on a list of arrays/Tensors; returns the output Tensors.  Arrays
         are uploaded once to the model's device."""
         vals = [None] * self._nslots
-        cuda = self._device == "cuda"
         for s, x in zip(self._input_slots, xs):
             if not isinstance(x, Tensor):
-                x = Tensor._result(_dev.move(x, "cuda") if cuda else x)
+                x = Tensor._result(_dev.move(x, self._device))
             vals[s] = x
         for layer, ins, out in self._steps:
             if layer.multi_input:

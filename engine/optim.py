@@ -23,6 +23,7 @@ import numbers
 import numpy as np
 
 from . import device as _dev
+from .device import array_module
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "get", "OPTIMIZERS"]
 
@@ -43,11 +44,10 @@ def _check_number(owner, name, value, lo=0.0, hi=None, lo_open=False, hi_open=Tr
 class Optimizer:
     """Base class: learning rate, decoupled weight decay, per-parameter state.
 
-    Subclasses implement ``_update(w, g, state)`` on ndarrays (in place on ``w``),
-    ``_update_cuda(w, g, state, decay)`` on device arrays (one fused kernel of
-    :mod:`kernels.cuda.engine_ops`, the decay ``lr * weight_decay`` included) and
-    ``_init_state(w)``, which makes the state on ``w``'s device.  State follows a parameter
-    moved to another device (``model.to``).
+    Subclasses implement ``_update(w, g, state)``: the update rule, written once against the
+    array namespace of ``w`` (numpy, or :mod:`kernels.cuda.xp` for a weight on cuda), in place
+    on ``w``; and ``_init_state(w)``, which makes the state on ``w``'s device.  State follows
+    a parameter moved to another device (``model.to``).
     """
 
     def __init__(self, learning_rate, weight_decay=0.0):
@@ -60,9 +60,10 @@ class Optimizer:
 
     def _scratch(self, w):
         """A reused array of ``w``'s shape and dtype (its contents are garbage)."""
-        buf = self._buffers.get(w.dtype)
+        key = (_dev.device_of(w), w.dtype)
+        buf = self._buffers.get(key)
         if buf is None or buf.size < w.size:
-            buf = self._buffers[w.dtype] = np.empty(w.size, w.dtype)
+            buf = self._buffers[key] = array_module(w).empty(w.size, w.dtype)
         return buf[:w.size].reshape(w.shape)
 
     def step(self, params):
@@ -77,14 +78,13 @@ class Optimizer:
             if entry is None or entry[0] is not p:
                 entry = self._state[id(p)] = (p, self._init_state(p.data))
             w = p.data
-            if not isinstance(w, np.ndarray) or not _on_host(entry[1]):
-                _follow(entry[1], w)
-                if not isinstance(w, np.ndarray):
-                    _dev.same_device_arrays(f"{type(self).__name__}.step", w, g)
-                    self._update_cuda(w, g, entry[1], lr * wd)
-                    continue
+            _follow(entry[1], w)
+            if _dev.device_of(g) != _dev.device_of(w):
+                raise ValueError(f"{type(self).__name__}.step: the gradient is on "
+                                 f"'{_dev.device_of(g)}' but the parameter on "
+                                 f"'{_dev.device_of(w)}'")
             if wd:
-                w -= np.multiply(w, w.dtype.type(lr * wd), out=self._scratch(w))
+                w -= array_module(w).multiply(w, w.dtype.type(lr * wd), out=self._scratch(w))
             self._update(w, g, entry[1])
 
     def reset(self):
@@ -106,17 +106,6 @@ class Optimizer:
     def _update(self, w, g, state):
         raise NotImplementedError
 
-    def _update_cuda(self, w, g, state, decay):
-        raise NotImplementedError
-
-
-def _on_host(state):
-    """True when every array of an optimizer state is a NumPy array."""
-    for v in state.values():
-        if not isinstance(v, (np.ndarray, int, float)):
-            return False
-    return True
-
 
 def _follow(state, w):
     """Move the arrays of ``state`` to the device of ``w`` (after ``model.to``)."""
@@ -127,17 +116,11 @@ def _follow(state, w):
 
 
 def _zeros_like(w):
-    return np.zeros_like(w) if isinstance(w, np.ndarray) else _dev.full(w.shape, w.dtype, 0.0)
+    return array_module(w).zeros_like(w)
 
 
 def _full_like(w, value):
-    return (np.full_like(w, value) if isinstance(w, np.ndarray) else
-            _dev.full(w.shape, w.dtype, value))
-
-
-def _cuda_ops():
-    from kernels.cuda import engine_ops
-    return engine_ops
+    return array_module(w).full_like(w, value)
 
 
 class SGD(Optimizer):
@@ -163,13 +146,9 @@ class SGD(Optimizer):
     def _init_state(self, w):
         return {"v": _zeros_like(w)} if self.momentum else {}
 
-    def _update_cuda(self, w, g, state, decay):
-        _cuda_ops().sgd_step(w, g, state.get("v", g), self.learning_rate, self.momentum,
-                             self.nesterov, decay)
-
     def _update(self, w, g, state):
-        t = w.dtype.type
-        step = np.multiply(g, t(self.learning_rate), out=self._scratch(w))
+        xp, t = array_module(w), w.dtype.type
+        step = xp.multiply(g, t(self.learning_rate), out=self._scratch(w))
         if not self.momentum:
             w -= step
             return
@@ -178,7 +157,7 @@ class SGD(Optimizer):
         v -= step
         if self.nesterov:
             w -= step
-            w += np.multiply(v, mu, out=step)
+            w += xp.multiply(v, mu, out=step)
         else:
             w += v
 
@@ -205,17 +184,14 @@ class Adagrad(Optimizer):
     def _init_state(self, w):
         return {"a": _full_like(w, self.initial_accumulator_value)}
 
-    def _update_cuda(self, w, g, state, decay):
-        _cuda_ops().adagrad_step(w, g, state["a"], self.learning_rate, self.epsilon, decay)
-
     def _update(self, w, g, state):
-        a, t = state["a"], w.dtype.type
-        tmp = np.multiply(g, g, out=self._scratch(w))
+        xp, a, t = array_module(w), state["a"], w.dtype.type
+        tmp = xp.multiply(g, g, out=self._scratch(w))
         a += tmp
         # lr * g / sqrt(a + epsilon)
-        np.add(a, t(self.epsilon), out=tmp)
-        np.sqrt(tmp, out=tmp)
-        np.divide(g, tmp, out=tmp)
+        xp.add(a, t(self.epsilon), out=tmp)
+        xp.sqrt(tmp, out=tmp)
+        xp.divide(g, tmp, out=tmp)
         tmp *= t(self.learning_rate)
         w -= tmp
 
@@ -238,20 +214,16 @@ class RMSprop(Optimizer):
     def _init_state(self, w):
         return {"v": _zeros_like(w)}
 
-    def _update_cuda(self, w, g, state, decay):
-        _cuda_ops().rmsprop_step(w, g, state["v"], self.learning_rate, self.rho, self.epsilon,
-                                 decay)
-
     def _update(self, w, g, state):
-        v, t = state["v"], w.dtype.type
-        tmp = np.multiply(g, g, out=self._scratch(w))
+        xp, v, t = array_module(w), state["v"], w.dtype.type
+        tmp = xp.multiply(g, g, out=self._scratch(w))
         tmp *= t(1.0 - self.rho)
         v *= t(self.rho)
         v += tmp
         # lr * g / (sqrt(v) + epsilon)
-        np.sqrt(v, out=tmp)
+        xp.sqrt(v, out=tmp)
         tmp += t(self.epsilon)
-        np.divide(g, tmp, out=tmp)
+        xp.divide(g, tmp, out=tmp)
         tmp *= t(self.learning_rate)
         w -= tmp
 
@@ -287,35 +259,27 @@ class Adam(Optimizer):
             state["v_hat"] = _zeros_like(w)
         return state
 
-    def _update_cuda(self, w, g, state, decay):
-        state["t"] += 1
-        step = state["t"]
-        lr_t = self.learning_rate * np.sqrt(1.0 - self.beta_2 ** step) / (
-            1.0 - self.beta_1 ** step)
-        _cuda_ops().adam_step(w, g, state["m"], state["v"], state.get("v_hat", g), lr_t,
-                              self.beta_1, self.beta_2, self.epsilon, decay, self.amsgrad)
-
     def _update(self, w, g, state):
-        t = w.dtype.type
+        xp, t = array_module(w), w.dtype.type
         state["t"] += 1
         step = state["t"]
         m, v = state["m"], state["v"]
         tmp = self._scratch(w)
         m *= t(self.beta_1)
-        m += np.multiply(g, t(1.0 - self.beta_1), out=tmp)
-        np.multiply(g, g, out=tmp)
+        m += xp.multiply(g, t(1.0 - self.beta_1), out=tmp)
+        xp.multiply(g, g, out=tmp)
         tmp *= t(1.0 - self.beta_2)
         v *= t(self.beta_2)
         v += tmp
         if self.amsgrad:
-            np.maximum(state["v_hat"], v, out=state["v_hat"])
+            xp.maximum(state["v_hat"], v, out=state["v_hat"])
             v = state["v_hat"]
         lr_t = self.learning_rate * np.sqrt(1.0 - self.beta_2 ** step) / (
             1.0 - self.beta_1 ** step)
         # lr_t * m / (sqrt(v) + epsilon)
-        np.sqrt(v, out=tmp)
+        xp.sqrt(v, out=tmp)
         tmp += t(self.epsilon)
-        np.divide(m, tmp, out=tmp)
+        xp.divide(m, tmp, out=tmp)
         tmp *= t(lr_t)
         w -= tmp
 

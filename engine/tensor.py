@@ -68,8 +68,7 @@ class Tensor:
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
         if isinstance(data, Tensor):
             data = data.data
-        if device is None and (isinstance(data, np.ndarray) or not hasattr(data,
-                                                                          "copy_to_host")):
+        if device is None and not _device.is_cuda(data):
             self.data = _convert(data, dtype)
         else:
             self.data = _place(data, dtype, device)
@@ -88,7 +87,7 @@ class Tensor:
         t = cls.__new__(cls)
         # numpy returns scalars (not 0-d arrays) from 0-d arithmetic and full reductions;
         # device arrays (CUDA tensors) are kept as they are.
-        if not isinstance(data, np.ndarray) and not hasattr(data, "copy_to_host"):
+        if not isinstance(data, np.ndarray) and not _device.is_cuda(data):
             data = np.asarray(data)
         t.data = data
         t.requires_grad = False
@@ -101,8 +100,7 @@ class Tensor:
     # -- attributes ---------------------------------------------------------------------
     @property
     def shape(self):
-        d = self.data
-        return d.shape if isinstance(d, np.ndarray) else tuple(d.shape)
+        return tuple(self.data.shape)
 
     @property
     def ndim(self):
@@ -119,7 +117,7 @@ class Tensor:
     @property
     def device(self):
         """"cpu" or "cuda": where ``.data`` lives."""
-        return "cpu" if isinstance(self.data, np.ndarray) else "cuda"
+        return _device.device_of(self.data)
 
     def to(self, device):
         """This tensor on ``device``: ``self`` when it is already there, else a new leaf
@@ -156,12 +154,12 @@ class Tensor:
         extra = ", requires_grad=True" if self.requires_grad else ""
         if self.data.dtype != np.float32:
             extra = f", dtype={self.data.dtype}" + extra
-        if not isinstance(self.data, np.ndarray):
-            extra += ", device='cuda'"
+        if self.device != "cpu":
+            extra += f", device='{self.device}'"
         return f"Tensor({body}{extra})"
 
     def __array__(self, dtype=None, copy=None):
-        if not isinstance(self.data, np.ndarray):  # an explicit conversion: copy to the host
+        if _device.is_cuda(self.data):  # an explicit conversion: copy to the host
             data = self.data.copy_to_host()
             return data if dtype is None else data.astype(dtype, copy=False)
         if dtype is not None and dtype != self.data.dtype:
@@ -179,26 +177,20 @@ class Tensor:
             raise ValueError("backward: this tensor does not require a gradient (no input of "
                              "the ops that made it has requires_grad=True, or it was computed "
                              "under no_grad())")
-        on_cuda = not isinstance(self.data, np.ndarray)
+        xp = _device.array_module(self.data)
         if grad is None:
             if self.data.size != 1:
                 raise ValueError(f"backward: grad must be given for a non-scalar tensor, "
                                  f"received None for shape {self.shape}")
-            grad = (_device.full(self.data.shape, self.data.dtype, 1.0) if on_cuda else
-                    np.ones(self.data.shape, dtype=self.data.dtype))
-        elif on_cuda:
-            grad = grad.data if isinstance(grad, Tensor) else grad
-            if tuple(grad.shape) != self.data.shape or grad.dtype != self.data.dtype:
-                raise ValueError(f"backward: grad must have the shape {self.shape} and dtype "
-                                 f"{self.dtype} of the tensor, received {tuple(grad.shape)} "
-                                 f"{grad.dtype}")
-            grad = _device.move(grad, "cuda")
+            grad = xp.ones(self.shape, dtype=self.data.dtype)
         else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad,
-                              dtype=self.data.dtype)
-            if grad.shape != self.data.shape:
+            grad = grad.data if isinstance(grad, Tensor) else grad
+            if _device.is_cuda(grad) and self.device == "cpu":
+                raise ValueError(f"backward: grad is on 'cuda' but the tensor is on 'cpu'")
+            grad = xp.asarray(grad, dtype=self.data.dtype)
+            if tuple(grad.shape) != self.shape:
                 raise ValueError(f"backward: grad must have the shape of the tensor "
-                                 f"{self.shape}, received {grad.shape}")
+                                 f"{self.shape}, received {tuple(grad.shape)}")
         autograd.backward(self, grad)
 
     def zero_grad(self):
@@ -335,13 +327,11 @@ def _place(data, dtype, device):
     if _device.is_cuda(data):
         if device == "cpu":
             return _convert(data.copy_to_host(), dtype)
-        if dtype is not None and np.dtype(dtype) != data.dtype:
-            raise TypeError(f"Tensor: cannot change the dtype of a device array on 'cuda' "
-                            f"({data.dtype} to {np.dtype(dtype)}); convert it on the host")
-        if not data.is_c_contiguous():
-            raise ValueError(f"Tensor: a device array must be C-contiguous, received strides "
-                             f"{data.strides} for shape {data.shape}")
-        return data
+        try:
+            return _device.move(data, "cuda") if dtype is None else \
+                _device.move(data, "cuda").astype(dtype, copy=False)
+        except ValueError as e:
+            raise ValueError(f"Tensor: {e}") from None
     arr = _convert(data, dtype)
     return _device.move(arr, "cuda") if device == "cuda" else arr
 
@@ -359,9 +349,15 @@ def as_tensor(v, like=None):
     if isinstance(v, Tensor):
         return v
     if like is not None and like.data.dtype.kind == "f":
+        if _device.is_cuda(v):
+            return Tensor._result(_device.move(v, "cuda").astype(like.data.dtype, copy=False))
         arr = np.asarray(v)
         if arr.dtype.kind in "fiub":
-            return Tensor._result(arr.astype(like.data.dtype, copy=False))
+            arr = arr.astype(like.data.dtype, copy=False)
+            # numbers stay host constants (they meet any device); arrays go where ``like`` is
+            if arr.ndim and _device.is_cuda(like.data):
+                arr = _device.move(arr, "cuda")
+            return Tensor._result(arr)
     return Tensor(v)
 
 

@@ -195,8 +195,7 @@ class Layer:
     def get_weights(self):
         """Copies of the weights as numpy arrays (Dense: [kernel (in, out), bias]), from
         either device."""
-        return [t.data.copy() if isinstance(t.data, np.ndarray) else t.data.copy_to_host()
-                for _, t, _ in self._weights]
+        return [np.array(_dev.host(t.data)) for _, t, _ in self._weights]
 
     @property
     def device(self):
@@ -239,10 +238,8 @@ class Layer:
                                 f"received dtype {a.dtype}")
             arrays.append(a)
         for (_, t, _), a in zip(self._weights, arrays):
-            if isinstance(t.data, np.ndarray):
-                np.copyto(t.data, a, casting="unsafe")
-            else:
-                t.data.copy_to_device(np.ascontiguousarray(a, dtype=t.data.dtype))
+            # in place, on the weight's device: optimizer state and views stay attached
+            t.data[...] = _dev.array_module(t.data).asarray(a.astype(t.data.dtype, copy=False))
 
     # -- shapes -------------------------------------------------------------------------
     def build(self, input_shape):

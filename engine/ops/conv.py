@@ -8,7 +8,7 @@ from __future__ import annotations
 import kernels
 from kernels.params import conv_params
 
-from .. import device as _dev
+from ..device import array_module, same_device
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
 
@@ -38,16 +38,18 @@ def conv(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, strategy="auto
         if b.shape != (w.shape[0],):
             raise ValueError(f"{op}: b must have shape ({w.shape[0]},) to match w of shape "
                              f"{w.shape}, received {b.shape}")
-    if _dev.any_cuda(x, w, b):
-        return _dev.conv(x, w, b, params, strategy, op)
+    same_device(op, x, w, b)
+    xp = array_module(x, w, b)  # kernels take and return the arrays of either device
     args = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
                 strategy=strategy)
-    y = kernels.conv(x.data, w.data, None if b is None else b.data, **args)
+    y = xp.asarray(kernels.conv(x.data, w.data, None if b is None else b.data, **args))
     spatial = tuple(range(2, x.ndim))
 
     def backward(g):
-        gx = kernels.conv_grad_input(g, w.data, x.shape, **args) if x.requires_grad else None
-        gw = kernels.conv_grad_weight(g, x.data, w.shape, **args) if w.requires_grad else None
+        gx = xp.asarray(kernels.conv_grad_input(g, w.data, x.shape, **args)) \
+            if x.requires_grad else None
+        gw = xp.asarray(kernels.conv_grad_weight(g, x.data, w.shape, **args)) \
+            if w.requires_grad else None
         gb = g.sum(axis=(0,) + spatial) if b is not None and b.requires_grad else None
         return gx, gw, gb
     return record(Tensor._result(y), op, (x, w, b), backward)

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from .. import device as _dev
+from ..device import array_module
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
 
@@ -51,7 +51,6 @@ def dropout(x, rate, training, rng=None):
     scale = rng.random(x.shape, dtype=dtype)
     np.greater_equal(scale, rate, out=scale)
     scale *= 1.0 / (1.0 - rate)
-    if not isinstance(x.data, np.ndarray):
-        return _dev.dropout(x, scale)
+    scale = array_module(x).asarray(scale)  # the host's mask, on x's device: same values
     y = x.data * scale
     return record(Tensor._result(y), "dropout", (x,), lambda g: (g * scale,))

@@ -1,4 +1,7 @@
-"""Element-wise arithmetic with numpy broadcasting.
+"""Element-wise arithmetic with numpy broadcasting, on every device.
+
+Each op writes its math once against ``xp``, the array namespace of its inputs
+(:func:`engine.device.array_module`: numpy on the CPU, :mod:`kernels.cuda.xp` on cuda).
 
 Gradients are summed back over broadcast axes (:func:`engine.autograd.unbroadcast`) so every
 input receives a gradient of its own shape.  A Python scalar or ndarray operand takes the
@@ -10,25 +13,24 @@ import numbers
 
 import numpy as np
 
-from .. import device as _dev
+from ..device import array_module, same_device
 from ..autograd import record, unbroadcast
 from ..tensor import Tensor, as_tensor
 
 __all__ = ["add", "sub", "mul", "div", "neg", "power", "exp", "log", "sqrt"]
 
 
-def _cuda_operand(a, b):
-    """True when either operand is a Tensor on cuda (the op then runs in engine.device)."""
-    return ((isinstance(a, Tensor) and not isinstance(a.data, np.ndarray))
-            or (isinstance(b, Tensor) and not isinstance(b.data, np.ndarray)))
-
-
-def _pair(a, b):
+def _pair(a, b, op="op"):
+    """Both operands as Tensors on one device: a number or host array meeting a Tensor takes
+    its dtype (and its device when it is a number)."""
     if isinstance(a, Tensor):
-        return a, as_tensor(b, like=a)
-    if isinstance(b, Tensor):
-        return as_tensor(a, like=b), b
-    return as_tensor(a), as_tensor(b)
+        b = as_tensor(b, like=a)
+    elif isinstance(b, Tensor):
+        a = as_tensor(a, like=b)
+    else:
+        a, b = as_tensor(a), as_tensor(b)
+    same_device(op, a, b)
+    return a, b
 
 
 def _broadcast(op, fn, a, b):
@@ -47,10 +49,8 @@ def add(a, b):
     >>> add(Tensor([1.0, 2.0]), 1.0)
     Tensor([2., 3.])
     """
-    if _cuda_operand(a, b):
-        return _dev.binary("add", a, b)
-    a, b = _pair(a, b)
-    y = _broadcast("add", np.add, a, b)
+    a, b = _pair(a, b, "add")
+    y = _broadcast("add", array_module(a).add, a, b)
 
     def backward(g):
         return (unbroadcast(g, a.shape) if a.requires_grad else None,
@@ -60,10 +60,8 @@ def add(a, b):
 
 def sub(a, b):
     """a - b with broadcasting."""
-    if _cuda_operand(a, b):
-        return _dev.binary("sub", a, b)
-    a, b = _pair(a, b)
-    y = _broadcast("sub", np.subtract, a, b)
+    a, b = _pair(a, b, "sub")
+    y = _broadcast("sub", array_module(a).subtract, a, b)
 
     def backward(g):
         return (unbroadcast(g, a.shape) if a.requires_grad else None,
@@ -73,10 +71,8 @@ def sub(a, b):
 
 def mul(a, b):
     """a * b with broadcasting."""
-    if _cuda_operand(a, b):
-        return _dev.binary("mul", a, b)
-    a, b = _pair(a, b)
-    y = _broadcast("mul", np.multiply, a, b)
+    a, b = _pair(a, b, "mul")
+    y = _broadcast("mul", array_module(a).multiply, a, b)
 
     def backward(g):
         return (unbroadcast(g * b.data, a.shape) if a.requires_grad else None,
@@ -85,14 +81,9 @@ def mul(a, b):
 
 
 def div(a, b):
-    """a / b with broadcasting (on cuda: a tensor divided by a Python number)."""
-    if _cuda_operand(a, b):
-        if isinstance(a, Tensor) and isinstance(b, numbers.Real) and not isinstance(b, bool):
-            return _dev.binary("mul", a, 1.0 / b)
-        _dev.cpu_only("div (of tensors on 'cuda', other than by a Python number)", a)
-        _dev.cpu_only("div (of tensors on 'cuda', other than by a Python number)", b)
-    a, b = _pair(a, b)
-    y = _broadcast("div", np.divide, a, b)
+    """a / b with broadcasting."""
+    a, b = _pair(a, b, "div")
+    y = _broadcast("div", array_module(a).divide, a, b)
 
     def backward(g):
         gb = g / b.data
@@ -104,8 +95,6 @@ def div(a, b):
 def neg(x):
     """-x."""
     x = as_tensor(x)
-    if not isinstance(x.data, np.ndarray):
-        return _dev.neg(x)
     return record(Tensor._result(-x.data), "neg", (x,), lambda g: (-g,))
 
 
@@ -121,7 +110,6 @@ def power(x, exponent):
     if not isinstance(exponent, numbers.Real) or isinstance(exponent, bool):
         raise TypeError(f"power: exponent must be a real scalar, received "
                         f"{type(exponent).__name__}")
-    _dev.cpu_only("power", x)
     p = exponent
     y = x.data ** p
 
@@ -135,22 +123,19 @@ def power(x, exponent):
 def exp(x):
     """e ** x."""
     x = as_tensor(x)
-    _dev.cpu_only("exp", x)
-    y = np.exp(x.data)
+    y = array_module(x).exp(x.data)
     return record(Tensor._result(y), "exp", (x,), lambda g: (g * y,))
 
 
 def log(x):
     """Natural logarithm (-inf at 0, nan below, as numpy)."""
     x = as_tensor(x)
-    _dev.cpu_only("log", x)
-    y = np.log(x.data)
+    y = array_module(x).log(x.data)
     return record(Tensor._result(y), "log", (x,), lambda g: (g / x.data,))
 
 
 def sqrt(x):
     """Square root."""
     x = as_tensor(x)
-    _dev.cpu_only("sqrt", x)
-    y = np.sqrt(x.data)
+    y = array_module(x).sqrt(x.data)
     return record(Tensor._result(y), "sqrt", (x,), lambda g: (g * 0.5 / y,))

@@ -1,59 +1,20 @@
 """Matrix products: matmul (numpy semantics) and linear (the Dense layer's x @ w + b).
 
-Backward: dA = dY @ B^T, dB = A^T @ dY.
-
-2-D float products run on SciPy's BLAS (``scipy.linalg.blas``), the library the convolution
-kernels call (Cython's cython_blas, Numba's np.dot), rather than numpy's own OpenBLAS.  Two
-OpenBLAS thread pools in one training step fight for the cores: each pool's workers spin for
-a while after a call, so a Dense product on numpy's pool followed by a convolution on SciPy's
-made the MNIST CNN's step 2.4x slower on 2 cores (measured: 207 -> 85 ms).  Other cases
-(batched, 1-D, integer, mixed dtypes) use numpy's ``@``.
+Backward: dA = dY @ B^T, dB = A^T @ dY, through :func:`kernels.linalg.gemm`, which reads the
+transposes in place on either device (SciPy's BLAS on the CPU, the CUDA tiled kernel on cuda).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import device as _dev
+from kernels.linalg import gemm
+
+from ..device import same_device
 from ..autograd import record, unbroadcast
 from ..tensor import Tensor, as_tensor
 from .elementwise import _pair
 
 __all__ = ["matmul", "linear"]
-
-_blas = None
-
-
-def _fortran_operand(a):
-    """(array, trans) such that op(array) is ``a.T`` and array is Fortran-ordered."""
-    if a.flags.c_contiguous:
-        return a.T, 0
-    if a.flags.f_contiguous:
-        return a, 1
-    return np.ascontiguousarray(a).T, 0
-
-
-def gemm(a, b):
-    """``a @ b`` for 2-D arrays, on SciPy's BLAS when both are float32 or both float64.
-
-    Computes C^T = B^T A^T in Fortran order, so C-ordered operands (and their transposed
-    views) go to BLAS without a copy and the result is C-ordered.
-
-    Examples
-    --------
-    >>> gemm(np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)).shape
-    (2, 4)
-    """
-    global _blas
-    if (a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.size == 0 or b.size == 0
-            or a.dtype not in (np.float32, np.float64)):
-        return a @ b
-    if _blas is None:
-        from scipy.linalg import blas as _blas
-    fn = _blas.sgemm if a.dtype == np.float32 else _blas.dgemm
-    bt, trans_b = _fortran_operand(b)
-    at, trans_a = _fortran_operand(a)
-    return fn(1.0, bt, at, trans_a=trans_b, trans_b=trans_a).T
-
 
 def matmul(a, b):
     """Matrix product with numpy ``@`` semantics (1-D operands, batched broadcasting).
@@ -63,7 +24,7 @@ def matmul(a, b):
     >>> matmul(Tensor(np.ones((2, 3))), Tensor(np.ones((3, 4)))).shape
     (2, 4)
     """
-    a, b = _pair(a, b)
+    a, b = _pair(a, b, "matmul")
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must have at least 1 dim, received shapes "
                          f"{a.shape} and {b.shape}")
@@ -72,8 +33,6 @@ def matmul(a, b):
         raise ValueError(f"matmul: a of shape {a.shape} does not match b of shape {b.shape}: "
                          f"a.shape[-1] ({a.shape[-1]}) must equal the contracted dim of b "
                          f"({k_b})")
-    if _dev.any_cuda(a, b):
-        return _dev.matmul(a, b)
     try:
         y = gemm(a.data, b.data)
     except ValueError:
@@ -81,16 +40,16 @@ def matmul(a, b):
                          f"broadcast together") from None
 
     def backward(g):
-        A = a.data if a.ndim > 1 else a.data[None, :]
-        B = b.data if b.ndim > 1 else b.data[:, None]
+        A = a.data if a.ndim > 1 else a.data.reshape(1, -1)
+        B = b.data if b.ndim > 1 else b.data.reshape(-1, 1)
         # the gradient in the promoted (matrix) layout: 1-D operands become 1-row/1-col
         G = g.reshape(np.broadcast_shapes(A.shape[:-2], B.shape[:-2])
                       + (A.shape[-2], B.shape[-1]))
         ga = gb = None
         if a.requires_grad:
-            ga = unbroadcast(gemm(G, np.swapaxes(B, -1, -2)), A.shape).reshape(a.shape)
+            ga = unbroadcast(gemm(G, B, trans_b=True), A.shape).reshape(a.shape)
         if b.requires_grad:
-            gb = unbroadcast(gemm(np.swapaxes(A, -1, -2), G), B.shape).reshape(b.shape)
+            gb = unbroadcast(gemm(A, G, trans_a=True), B.shape).reshape(b.shape)
         return ga, gb
     return record(Tensor._result(y), "matmul", (a, b), backward)
 
@@ -126,8 +85,7 @@ def linear(x, w, b=None):
         if b.shape != (n_out,):
             raise ValueError(f"linear: b of shape {b.shape} does not match w of shape "
                              f"{w.shape}: expected ({n_out},)")
-    if _dev.any_cuda(x, w, b):
-        return _dev.linear(x, w, b)
+    same_device("linear", x, w, b)
     x2 = x.data if x.ndim == 2 else x.data.reshape(-1, n_in)
     y = gemm(x2, w.data)
     if b is not None:
@@ -137,8 +95,8 @@ def linear(x, w, b=None):
 
     def backward(g):
         g2 = g.reshape(-1, n_out)
-        gx = gemm(g2, w.data.T).reshape(x.shape) if x.requires_grad else None
-        gw = gemm(x2.T, g2) if w.requires_grad else None
+        gx = gemm(g2, w.data, trans_b=True).reshape(x.shape) if x.requires_grad else None
+        gw = gemm(x2, g2, trans_a=True) if w.requires_grad else None
         gb = g2.sum(axis=0) if b is not None and b.requires_grad else None
         return gx, gw, gb
     return record(Tensor._result(y), "linear", (x, w, b), backward)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import device as _dev
+from ..device import array_module, host, same_device
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
 from .activation import expit, log_softmax_array, softmax_array
@@ -25,7 +25,8 @@ EPSILON = 1e-7  # Keras backend.epsilon(): probability clipping
 
 
 def _scalar(v, dtype):
-    return np.asarray(v, dtype=dtype)
+    """A 0-d array of ``dtype`` on the device of ``v``."""
+    return array_module(v).asarray(v, dtype=dtype)
 
 
 def _same_shape(op, pred, target):
@@ -54,13 +55,12 @@ def mse_loss(pred, target):
     >>> mse_loss(Tensor([[1.0, 3.0]]), np.array([[0.0, 0.0]], np.float32))
     Tensor(5.)
     """
-    if isinstance(pred, Tensor) and not isinstance(pred.data, np.ndarray):
-        return _cuda_loss("mse_loss", pred, target)
     pred = as_tensor(pred)
     target = as_tensor(target, like=pred)
+    same_device("mse_loss", pred, target)
     _same_shape("mse_loss", pred, target)
     diff = pred.data - target.data
-    loss = _scalar(np.mean(diff * diff), pred.dtype)
+    loss = _scalar((diff * diff).mean(), pred.dtype)
 
     def backward(g):
         gp = diff * (g * (2.0 / diff.size))
@@ -86,22 +86,22 @@ def binary_cross_entropy(pred, target, from_logits=False):
     """
     op = "binary_cross_entropy"
     pred = as_tensor(pred)
-    _dev.cpu_only(op, pred, target)
-    target = as_tensor(target, like=pred)
+    target = _constant_target(op, pred, target)
     _same_shape(op, pred, target)
+    xp = array_module(pred)
     t = target.data
     n = pred.size
     z = pred if from_logits else _fused_logits(pred, "sigmoid")
     if z is not None:
         zd = z.data
         # max(z, 0) - z t + log(1 + exp(-|z|)): finite for every z
-        loss = np.maximum(zd, 0) - zd * t + np.log1p(np.exp(-np.abs(zd)))
+        loss = xp.maximum(zd, 0) - zd * t + xp.log1p(xp.exp(-xp.abs(zd)))
         loss = _scalar(loss.mean(), pred.dtype)
         return record(Tensor._result(loss), op, (z,),
                       lambda g: ((expit(zd) - t) * (g / n),))
     p = pred.data
-    pc = np.clip(p, EPSILON, 1 - EPSILON)
-    loss = _scalar(-np.mean(t * np.log(pc) + (1 - t) * np.log1p(-pc)), pred.dtype)
+    pc = xp.clip(p, EPSILON, 1 - EPSILON)
+    loss = _scalar(-(t * xp.log(pc) + (1 - t) * xp.log1p(-pc)).mean(), pred.dtype)
 
     def backward(g):
         inside = (p >= EPSILON) & (p <= 1 - EPSILON)
@@ -128,10 +128,9 @@ def categorical_cross_entropy(pred, target_onehot, from_logits=False):
     """
     op = "categorical_cross_entropy"
     pred = as_tensor(pred)
-    if not isinstance(pred.data, np.ndarray):
-        return _cuda_loss(op, pred, target_onehot, from_logits)
-    target = as_tensor(target_onehot, like=pred)
+    target = _constant_target(op, pred, target_onehot)
     _same_shape(op, pred, target)
+    xp = array_module(pred)
     if pred.ndim < 1:
         raise ValueError(f"{op}: pred must have a class axis, received shape {pred.shape}")
     t = target.data
@@ -139,7 +138,7 @@ def categorical_cross_entropy(pred, target_onehot, from_logits=False):
     z = pred if from_logits else _fused_logits(pred, "softmax")
     if z is not None:
         zd = z.data
-        loss = _scalar(-np.sum(t * log_softmax_array(zd, -1)) / m, pred.dtype)
+        loss = _scalar(-(t * log_softmax_array(zd, -1)).sum() / m, pred.dtype)
 
         def backward(g):
             # d/dz of -sum t (z - logsumexp z) = softmax * sum(t) - t; sum(t) == 1 for one-hot
@@ -150,8 +149,8 @@ def categorical_cross_entropy(pred, target_onehot, from_logits=False):
             return (gz,)
         return record(Tensor._result(loss), op, (z,), backward)
     p = pred.data
-    pc = np.clip(p, EPSILON, 1 - EPSILON)
-    loss = _scalar(-np.sum(t * np.log(pc)) / m, pred.dtype)
+    pc = xp.clip(p, EPSILON, 1 - EPSILON)
+    loss = _scalar(-(t * xp.log(pc)).sum() / m, pred.dtype)
 
     def backward(g):
         inside = (p >= EPSILON) & (p <= 1 - EPSILON)
@@ -161,7 +160,11 @@ def categorical_cross_entropy(pred, target_onehot, from_logits=False):
 
 def _labels(op, pred, target):
     """Integer labels of shape pred.shape[:-1] (a trailing 1 is accepted and dropped)."""
-    lab = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if isinstance(target, Tensor) and target.requires_grad:
+        raise ValueError(f"{op}: target must be a constant, received a tensor that requires "
+                         f"a gradient")
+    # labels are checked (and used as indices) on the host, whatever the device
+    lab = np.asarray(host(target.data if isinstance(target, Tensor) else target))
     lead = pred.shape[:-1]
     if lab.shape == lead + (1,):
         lab = lab.reshape(lead)
@@ -203,9 +206,8 @@ def sparse_categorical_cross_entropy(pred, target_int, from_logits=False):
     if pred.ndim < 1 or pred.size == 0:
         raise ValueError(f"{op}: pred must have a non-empty class axis, received shape "
                          f"{pred.shape}")
-    if not isinstance(pred.data, np.ndarray):
-        return _cuda_loss(op, pred, target_int, from_logits)
     lab = _labels(op, pred, target_int)
+    xp = array_module(pred)
     k = pred.shape[-1]
     m = pred.size // k
     flat = lab.reshape(-1)
@@ -224,55 +226,25 @@ def sparse_categorical_cross_entropy(pred, target_int, from_logits=False):
         return record(Tensor._result(loss), op, (z,), backward)
     p = pred.data.reshape(m, k)
     pt = p[rows, flat]
-    ptc = np.clip(pt, EPSILON, 1 - EPSILON)
-    loss = _scalar(-np.log(ptc).sum() / m, pred.dtype)
+    ptc = xp.clip(pt, EPSILON, 1 - EPSILON)
+    loss = _scalar(-xp.log(ptc).sum() / m, pred.dtype)
 
     def backward(g):
-        gp = np.zeros((m, k), dtype=pred.dtype)
+        gp = xp.zeros((m, k), dtype=pred.dtype)
         inside = (pt >= EPSILON) & (pt <= 1 - EPSILON)
         gp[rows, flat] = inside * (-(g / m) / ptc)
         return (gp.reshape(pred.shape),)
     return record(Tensor._result(loss), op, (pred,), backward)
 
 
-def _cuda_loss(op, pred, target, from_logits=False):
-    """The CUDA branch of the losses: mse, and the cross-entropies from logits (given, or
-    behind a softmax output).  Targets are validated on the host (a CUDA target Tensor is
-    copied for it), then uploaded."""
-    if isinstance(target, Tensor) and target.requires_grad and op != "mse_loss":
-        raise ValueError(f"{op}: target must be a constant, received a tensor that requires "
-                         f"a gradient")
-    if op == "mse_loss":
-        if isinstance(target, Tensor):
-            _dev.same_device(op, pred, target)
-            _same_shape(op, pred, target)
-            if target.requires_grad:
-                return _dev.mse(pred, target)
-            target = target.data
-        t = target if _dev.is_cuda(target) else np.asarray(target, dtype=pred.dtype)
-        _same_shape(op, pred, t)
-        if t.dtype != pred.dtype:
-            raise TypeError(f"{op}: target on 'cuda' must have the dtype {pred.dtype} of pred, "
-                            f"received {t.dtype}")
-        return _dev.mse(pred, t)
-    z = pred if from_logits else _fused_logits(pred, "softmax")
-    if z is None:
-        raise NotImplementedError(f"{op}: on 'cuda' the loss is computed from logits: pass the "
-                                  f"output of softmax (last axis) or from_logits=True")
-    t = _dev.host(target.data if isinstance(target, Tensor) else target)
-    if op == "sparse_categorical_cross_entropy":
-        if pred.ndim < 1 or pred.size == 0:
-            raise ValueError(f"{op}: pred must have a non-empty class axis, received shape "
-                             f"{pred.shape}")
-        t = _labels(op, pred, t).astype(np.int64, copy=False)
-    else:
-        t = np.asarray(t, dtype=pred.dtype)
-        if t.shape != pred.shape:
-            raise ValueError(f"{op}: pred of shape {pred.shape} does not match target of "
-                             f"shape {t.shape}: expected equal shapes")
-        if pred.size == 0:
-            raise ValueError(f"{op}: pred is empty (shape {pred.shape})")
-    return _dev.cross_entropy_from_logits(op, z, np.ascontiguousarray(t))
+def _constant_target(op, pred, target):
+    """The target of a cross-entropy as a constant Tensor on ``pred``'s device."""
+    if isinstance(target, Tensor):
+        if target.requires_grad:
+            raise ValueError(f"{op}: target must be a constant, received a tensor that "
+                             f"requires a gradient")
+        same_device(op, pred, target)
+    return as_tensor(target, like=pred)
 
 
 def cross_entropy(logits, target_int):

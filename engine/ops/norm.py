@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 
-from .. import device as _dev
+from ..device import array_module, same_device
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
 
@@ -19,7 +19,7 @@ def _stat(op, name, v, c, required):
             raise ValueError(f"{op}: {name} is required in inference mode, received None")
         return None
     arr = v.data if isinstance(v, Tensor) else v
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+    if not hasattr(arr, "shape") or not hasattr(arr, "dtype") or arr.dtype.kind != "f":
         raise TypeError(f"{op}: {name} must be a float ndarray of shape ({c},) (it is updated "
                         f"in place), received {type(arr).__name__}")
     if arr.shape != (c,):
@@ -58,7 +58,6 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.9
     """
     op = "batch_norm"
     x = as_tensor(x)
-    _dev.cpu_only(op, x, gamma, beta)
     if x.ndim < 2:
         raise ValueError(f"{op}: x must have at least 2 dims (N, C, *spatial), received shape "
                          f"{x.shape}")
@@ -76,6 +75,8 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.9
         raise ValueError(f"{op}: momentum must be in [0, 1], received {momentum}")
     if eps <= 0:
         raise ValueError(f"{op}: eps must be > 0, received {eps}")
+    same_device(op, x, gamma, beta)
+    xp = array_module(x)
     rm = _stat(op, "running_mean", running_mean, c, not training)
     rv = _stat(op, "running_var", running_var, c, not training)
     axes = (0,) + tuple(range(2, x.ndim))
@@ -90,8 +91,8 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.9
                              f"x of shape {x.shape}")
         mean = x.data.mean(axis=axes, keepdims=True)
         xhat = x.data - mean
-        var = np.mean(xhat * xhat, axis=axes, keepdims=True)
-        inv = 1.0 / np.sqrt(var + dt(eps))
+        var = (xhat * xhat).mean(axis=axes, keepdims=True)
+        inv = 1.0 / xp.sqrt(var + dt(eps))
         xhat *= inv
         if rm is not None:
             rm *= momentum
@@ -100,7 +101,7 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.9
             rv *= momentum
             rv += (1 - momentum) * var.reshape(c)
     else:
-        inv = (1.0 / np.sqrt(rv.astype(x.dtype) + dt(eps))).reshape(bshape)
+        inv = (1.0 / xp.sqrt(rv.astype(x.dtype) + dt(eps))).reshape(bshape)
         xhat = None
         mean = rm.astype(x.dtype).reshape(bshape)
 

@@ -10,7 +10,7 @@ import numpy as np
 import kernels
 from kernels.params import pool_params
 
-from .. import device as _dev
+from ..device import array_module
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
 
@@ -45,12 +45,12 @@ def pool(x, kind, size, stride=None, padding=0, op="pool"):
     if kind not in ("max", "avg", "sum", "l2"):
         raise ValueError(f"{op}: kind must be 'max', 'avg', 'sum' or 'l2', received {kind!r}")
     params = pool_params(x.shape, size, stride, padding, op=op)
-    if not isinstance(x.data, np.ndarray):
-        return _dev.pool(x, kind, params, op)
+    del params  # validated here, before any kernel runs
+    xp = array_module(x)  # kernels take and return the arrays of either device
     args = dict(stride=stride, padding=padding)
-    y = kernels.pool(x.data, kind, size, **args)
+    y = xp.asarray(kernels.pool(x.data, kind, size, **args))
     return record(Tensor._result(y), op, (x,),
-                  lambda g: (kernels.pool_grad(g, x.data, kind, size, **args),))
+                  lambda g: (xp.asarray(kernels.pool_grad(g, x.data, kind, size, **args)),))
 
 
 def _make_pool(kind, nd):
@@ -88,20 +88,18 @@ def global_pool(x, kind, op="global_pool"):
     if x.ndim not in (3, 4, 5):
         raise ValueError(f"{op}: x must have 3, 4 or 5 dims (N, C, *spatial), received shape "
                          f"{x.shape}")
-    if not isinstance(x.data, np.ndarray):  # one window over the whole input
-        y = _dev.pool(x, kind, pool_params(x.shape, x.shape[2:], op=op), op)
-        return _dev.reshape(y, x.shape[:2])
-    y = kernels.global_pool(x.data, kind)
+    xp = array_module(x)
+    y = xp.asarray(kernels.global_pool(x.data, kind))
     expand = x.shape[:2] + (1,) * (x.ndim - 2)
     count = int(np.prod(x.shape[2:]))
 
     def backward(g):
         g = g.reshape(expand)
         if kind == "avg":
-            return (np.broadcast_to(g / count, x.shape),)
+            return (xp.broadcast_to(g / count, x.shape),)
         if kind == "sum":
-            return (np.broadcast_to(g, x.shape),)
-        return (kernels.pool_grad(g, x.data, kind, x.shape[2:]),)
+            return (xp.broadcast_to(g, x.shape),)
+        return (xp.asarray(kernels.pool_grad(g, x.data, kind, x.shape[2:])),)
     return record(Tensor._result(y), op, (x,), backward)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import device as _dev
+from ..device import array_module
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
 
@@ -36,7 +36,7 @@ def _axes(op, axis, ndim, shape):
 
 def _expand(g, axes, keepdims):
     """Re-insert the reduced axes (size 1) so ``g`` broadcasts against the input."""
-    return g if keepdims else np.expand_dims(g, axes)
+    return g if keepdims else array_module(g).expand_dims(g, axes)
 
 
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - mirrors numpy's name
@@ -48,12 +48,11 @@ def sum(x, axis=None, keepdims=False):  # noqa: A001 - mirrors numpy's name
     Tensor([4., 6.])
     """
     x = as_tensor(x)
-    _dev.cpu_only("sum", x)
     axes = _axes("sum", axis, x.ndim, x.shape)
     y = x.data.sum(axis=axes, keepdims=keepdims)
 
     def backward(g):
-        return (np.broadcast_to(_expand(g, axes, keepdims), x.shape),)
+        return (array_module(g).broadcast_to(_expand(g, axes, keepdims), x.shape),)
     return record(Tensor._result(y), "sum", (x,), backward)
 
 
@@ -66,7 +65,6 @@ def mean(x, axis=None, keepdims=False):
     Tensor(2.5)
     """
     x = as_tensor(x)
-    _dev.cpu_only("mean", x)
     axes = _axes("mean", axis, x.ndim, x.shape)
     count = int(np.prod([x.shape[a] for a in axes]))
     if count == 0:
@@ -74,7 +72,7 @@ def mean(x, axis=None, keepdims=False):
     y = x.data.mean(axis=axes, keepdims=keepdims)
 
     def backward(g):
-        return (np.broadcast_to(_expand(g, axes, keepdims) / count, x.shape),)
+        return (array_module(g).broadcast_to(_expand(g, axes, keepdims) / count, x.shape),)
     return record(Tensor._result(y), "mean", (x,), backward)
 
 
@@ -87,7 +85,6 @@ def max(x, axis=None, keepdims=False):  # noqa: A001 - mirrors numpy's name
     Tensor([5., 4.])
     """
     x = as_tensor(x)
-    _dev.cpu_only("max", x)
     axes = _axes("max", axis, x.ndim, x.shape)
     if any(x.shape[a] == 0 for a in axes):
         raise ValueError(f"max: cannot reduce over an empty axis of shape {x.shape}")
@@ -97,5 +94,5 @@ def max(x, axis=None, keepdims=False):  # noqa: A001 - mirrors numpy's name
         mask = x.data == y
         count = mask.sum(axis=axes, keepdims=True)
         return (mask * (_expand(g, axes, keepdims) / count).astype(x.dtype, copy=False),)
-    out = y if keepdims else np.squeeze(y, axis=axes)
+    out = y if keepdims else array_module(y).squeeze(y, axis=axes)
     return record(Tensor._result(out), "max", (x,), backward)

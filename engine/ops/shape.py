@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import device as _dev
+from ..device import array_module, same_device
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
 
@@ -24,8 +24,6 @@ def reshape(x, shape):
     """
     x = as_tensor(x)
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    if not isinstance(x.data, np.ndarray):
-        return _dev.reshape(x, shape)
     try:
         y = x.data.reshape(shape)
     except (ValueError, TypeError):
@@ -43,7 +41,6 @@ def transpose(x, axes=None):
     (2, 4, 3)
     """
     x = as_tensor(x)
-    _dev.cpu_only("transpose", x)
     if axes is not None:
         nd = x.ndim
         axes = tuple(axes)
@@ -88,7 +85,6 @@ def getitem(x, index):
     Tensor([2., 4.])
     """
     x = as_tensor(x)
-    _dev.cpu_only("getitem", x)
     if isinstance(index, Tensor):
         index = index.data
     if isinstance(index, tuple):
@@ -101,11 +97,12 @@ def getitem(x, index):
     basic = _is_basic(index)
 
     def backward(g):
-        gx = np.zeros(x.shape, dtype=g.dtype)
+        xp = array_module(g)
+        gx = xp.zeros(x.shape, dtype=g.dtype)
         if basic:
             gx[index] = g
         else:
-            np.add.at(gx, index, g)  # integer arrays may repeat a cell
+            xp.add.at(gx, index, g)  # integer arrays may repeat a cell
         return (gx,)
     return record(Tensor._result(y), "getitem", (x,), backward)
 
@@ -119,7 +116,6 @@ def concat(tensors, axis=-1):
     (2, 4)
     """
     ts = [as_tensor(t) for t in tensors]
-    _dev.cpu_only("concat", *ts)
     if not ts:
         raise ValueError("concat: needs at least one tensor, received none")
     nd = ts[0].ndim
@@ -132,7 +128,8 @@ def concat(tensors, axis=-1):
                 ts[0].shape[:ax] + ts[0].shape[ax + 1:]:
             raise ValueError(f"concat: all shapes must match except along axis {axis}, "
                              f"received {[t.shape for t in ts]}")
-    y = np.concatenate([t.data for t in ts], axis=ax)
+    same_device("concat", *ts)
+    y = array_module(*ts).concatenate([t.data for t in ts], axis=ax)
     bounds = np.cumsum([0] + [t.shape[ax] for t in ts])
 
     def backward(g):
@@ -158,7 +155,6 @@ def pad(x, pad_width):
     (1, 5)
     """
     x = as_tensor(x)
-    _dev.cpu_only("pad", x)
     try:
         widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
     except (ValueError, TypeError):
@@ -167,6 +163,6 @@ def pad(x, pad_width):
     if (widths < 0).any():
         raise ValueError(f"pad: pad_width must be >= 0, received {pad_width!r}")
     widths = tuple((int(lo), int(hi)) for lo, hi in widths)
-    y = np.pad(x.data, widths)
+    y = array_module(x).pad(x.data, widths)
     crop = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, x.shape))
     return record(Tensor._result(y), "pad", (x,), lambda g: (g[crop],))

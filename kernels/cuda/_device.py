@@ -21,12 +21,16 @@ COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
 
 
 def is_device_array(a):
-    """True for a numba device array or an object exporting ``__cuda_array_interface__``."""
+    """True for a numba device array, a :class:`kernels.cuda.xp.CudaArray`, or an object
+    exporting ``__cuda_array_interface__``."""
     return not isinstance(a, np.ndarray) and (
         hasattr(a, "copy_to_host") or hasattr(a, "__cuda_array_interface__"))
 
 
 def _as_numba_device(a):
+    inner = getattr(a, "numba_array", None)  # a CudaArray: the device array it wraps
+    if inner is not None:
+        return inner
     if hasattr(a, "copy_to_host"):
         return a
     return cuda.as_cuda_array(a)
