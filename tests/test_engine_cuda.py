@@ -124,7 +124,90 @@ OPS = {
         lambda z: F.categorical_cross_entropy(z, np.eye(4)[[1, 3]], from_logits=True),
         lambda: (rand(2, 4),)),
     "mse": (lambda p, t: F.mse_loss(p, t), lambda: (rand(3, 4), rand(3, 4))),
+    # every other op of engine.functional
+    "conv3d-padded": (lambda x, w: F.conv3d(x, w, padding=1),
+                      lambda: (rand(1, 2, 3, 4, 3), rand(2, 2, 2, 3, 2))),
+    "max_pool3d": (lambda x: F.max_pool3d(x, 2), lambda: (rand(1, 2, 4, 4, 2),)),
+    "sum_pool2d": (lambda x: F.sum_pool2d(x, 2, stride=1), lambda: (rand(2, 2, 3, 4),)),
+    "l2_pool1d": (lambda x: F.l2_pool1d(x, 3, padding="same"), lambda: (rand(2, 2, 7),)),
+    "global_max_pool": (F.global_max_pool, lambda: (rand(2, 3, 4, 3),)),
+    "pool-generic-avg": (lambda x: F.pool(x, "avg", 2, 1), lambda: (rand(1, 2, 3, 3),)),
+    "global_pool-sum": (lambda x: F.global_pool(x, "sum"), lambda: (rand(2, 2, 3),)),
+    "conv-generic": (lambda x, w: F.conv(x, w, stride=2), lambda: (rand(1, 2, 7), rand(3, 2, 3))),
+    "matmul-batched": (F.matmul, lambda: (rand(2, 3, 4), rand(4, 5))),
+    "matmul-vector": (F.matmul, lambda: (rand(4), rand(4, 3))),
+    "div": (F.div, lambda: (rand(3, 4), np.abs(rand(4)) + 0.5)),
+    "neg": (F.neg, lambda: (rand(3, 2),)),
+    "power": (lambda x: F.power(x, 3), lambda: (rand(3, 4),)),
+    "power-half": (lambda x: F.power(x, 0.5), lambda: (np.abs(rand(3, 4)) + 0.1,)),
+    "exp": (F.exp, lambda: (rand(3, 4),)),
+    "log": (F.log, lambda: (np.abs(rand(3, 4)) + 0.1,)),
+    "sqrt": (F.sqrt, lambda: (np.abs(rand(3, 4)) + 0.1,)),
+    "sum-all": (F.sum, lambda: (rand(3, 4),)),
+    "sum-axes-keepdims": (lambda x: F.sum(x, axis=(0, 2), keepdims=True),
+                          lambda: (rand(2, 3, 4),)),
+    "mean-axis": (lambda x: F.mean(x, axis=1), lambda: (rand(2, 3, 4),)),
+    "max-axis-ties": (lambda x: F.max(x, axis=-1),
+                      lambda: (np.array([[1.0, 3.0, 3.0], [2.0, -1.0, 0.5]]),)),
+    "max-all": (F.max, lambda: (rand(3, 4),)),
+    "log_softmax": (lambda x: F.log_softmax(x, axis=0), lambda: (rand(4, 3) * 10,)),
+    "transpose": (lambda x: F.transpose(x, (2, 0, 1)), lambda: (rand(2, 3, 4),)),
+    "transpose-reverse": (F.transpose, lambda: (rand(2, 3, 4),)),
+    "getitem-basic": (lambda x: F.getitem(x, (slice(None), slice(1, None), slice(None, None, -2))),
+                      lambda: (rand(2, 3, 5),)),
+    "getitem-int-array-repeats": (lambda x: F.getitem(x, np.array([2, 0, 2])),
+                                  lambda: (rand(3, 4),)),
+    "getitem-mask": (lambda x: F.getitem(x, np.array([True, False, True])),
+                     lambda: (rand(3, 2),)),
+    "concat": (lambda a, b: F.concat([a, b], axis=1), lambda: (rand(2, 3, 2), rand(2, 1, 2))),
+    "pad": (lambda x: F.pad(x, ((0, 0), (1, 2), (2, 0))), lambda: (rand(2, 3, 2),)),
+    "batch_norm-training": (
+        lambda x, g, b: F.batch_norm(x, g, b, None, None, True, 0.9, 1e-3),
+        lambda: (rand(4, 3, 2, 2), rand(3), rand(3))),
+    "batch_norm-inference": (
+        lambda x, g, b: F.batch_norm(x, g, b, np.full(3, 0.2), np.full(3, 1.5), False),
+        lambda: (rand(4, 3, 2), rand(3), rand(3))),
+    "binary_ce-probabilities": (
+        lambda p: F.binary_cross_entropy(p, np.array([[1.0, 0.0], [0.0, 1.0]])),
+        lambda: (np.array([[0.7, 0.2], [0.4, 0.9]]),)),
+    "binary_ce-fused-sigmoid": (
+        lambda z: F.binary_cross_entropy(F.sigmoid(z), np.array([[1.0, 0.0, 1.0]])),
+        lambda: (rand(1, 3) * 40,)),
+    "categorical_ce-probabilities": (
+        lambda p: F.categorical_cross_entropy(p, np.eye(3)[[0, 2]]),
+        lambda: (np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]]),)),
+    "sparse_ce-probabilities": (
+        lambda p: F.sparse_categorical_cross_entropy(p, np.array([[1], [0]])),
+        lambda: (np.array([[0.5, 0.5], [0.25, 0.75]]),)),
+    "cross_entropy": (lambda z: F.cross_entropy(z, np.array([1, 0, 2])),
+                      lambda: (rand(3, 4),)),
 }
+
+
+def test_every_functional_op_is_checked():
+    """The table above covers every op engine.functional exports."""
+    covered = set()
+    for name in F.__all__:
+        if any(name == k or k.startswith(name + "-") or k.startswith(name.replace("_", "") + "-")
+               for k in OPS):
+            covered.add(name)
+    aliases = {"add": "add-residual", "sub": "sub-last-axis", "mul": "mul-broadcast-first",
+               "flatten": "flatten-reshape", "reshape": "flatten-reshape",
+               "avg_pool2d": "pool-generic-avg", "avg_pool3d": "pool-generic-avg",
+               "max_pool1d": "max_pool2d-padded", "sum_pool1d": "sum_pool2d",
+               "sum_pool3d": "sum_pool2d", "l2_pool2d": "l2_pool1d", "l2_pool3d": "l2_pool1d",
+               "conv2d": "conv2d-same-bias", "conv1d": "conv1d-dilation",
+               "conv3d": "conv3d-padded", "sum": "sum-all", "mean": "mean-axis",
+               "max": "max-all", "mse_loss": "mse", "getitem": "getitem-basic",
+               "binary_cross_entropy": "binary_ce-probabilities",
+               "categorical_cross_entropy": "categorical_ce-probabilities",
+               "sparse_categorical_cross_entropy": "sparse_ce-probabilities",
+               "batch_norm": "batch_norm-training", "global_avg_pool": "global_avg_pool",
+               "global_pool": "global_pool-sum", "pool": "pool-generic-avg",
+               "conv": "conv-generic"}
+    covered |= {n for n, k in aliases.items() if k in OPS}
+    missing = sorted(set(F.__all__) - covered)
+    assert not missing, f"ops of engine.functional without a cuda check: {missing}"
 
 
 @in_process
@@ -185,15 +268,19 @@ def test_mixed_devices_name_the_op():
 
 
 @in_process
-@pytest.mark.parametrize("call", [
-    lambda x: x.exp(), lambda x: x.sum(), lambda x: F.transpose(x),
-    lambda x: F.log_softmax(x), lambda x: x[0],
-    lambda x: F.batch_norm(x, None, None, None, None, True),
-    lambda x: F.categorical_cross_entropy(x, np.eye(3)[[0, 1]])])
-def test_unsupported_ops_raise(call):
-    x = engine.Tensor(np.abs(rand(2, 3)) + 0.1, device="cuda")
-    with pytest.raises(NotImplementedError, match="'cuda'"):
-        call(x)
+def test_running_statistics_update_on_the_device():
+    """batch_norm updates its running statistics in place on the tensor's device."""
+    x = rand(6, 3, 2)
+    stats = {}
+    for dev in ("cpu", "cuda"):
+        xp = engine.device.array_module(engine.Tensor(x, device=dev))
+        rm, rv = xp.asarray(np.zeros(3)), xp.asarray(np.ones(3))
+        F.batch_norm(engine.Tensor(x, device=dev), None, None, rm, rv, True, 0.8)
+        stats[dev] = (engine.device.host(rm), engine.device.host(rv))
+    with pytest.raises(ValueError, match="batch_norm: running_mean is on 'cpu' but x on 'cuda'"):
+        F.batch_norm(engine.Tensor(x, device="cuda"), None, None, np.zeros(3), np.ones(3), True)
+    for c, g in zip(stats["cpu"], stats["cuda"]):
+        np.testing.assert_allclose(g, c, rtol=1e-12)
 
 
 @in_process
@@ -321,8 +408,8 @@ def test_simulator_gives_a_block_one_shared_array(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------
-# the native compile path of the engine kernels (the simulator accepts code that numba's CUDA
-# compiler rejects)
+# the native compile path of the device namespace's kernels (the simulator accepts code that
+# numba's CUDA compiler rejects)
 
 PTX_SCRIPT = r"""
 import sys
@@ -332,7 +419,7 @@ from numba.cuda.cudadrv import nvvm
 if not nvvm.is_available():
     sys.exit("SKIP: libNVVM is not installed")
 import numba.cuda.dispatcher as dispatcher
-from kernels.cuda import engine_ops as eo
+from kernels.cuda import xp
 
 
 class Device:
@@ -340,25 +427,24 @@ class Device:
 
 
 dispatcher.get_current_device = Device
-i, b, f64 = t.int64, t.boolean, t.float64
-labels = t.Array(t.int64, 1, "C")
+i, b = t.int64, t.boolean
 jobs = []
 for dt in (t.float32, t.float64):
     a = t.Array(dt, 1, "C")
+    ab = t.Array(t.boolean, 1, "C")
+    s1, s3 = t.UniTuple(i, 1), t.UniTuple(i, 3)
     jobs += [
-        (eo._binary, (a, a, a, i, i, i)),
-        (eo._affine, (a, a, f64, f64)),
-        (eo._scale_by, (a, a, a, f64)),
-        (eo._act_forward, (a, a, i, f64)),
-        (eo._act_backward, (a, a, a, i, f64)),
-        (eo._channel_sum_kernel(np.dtype(str(dt)), 128), (a, a, i, i, i, f64, b, dt)),
-        (eo._softmax_rows, (a, a, i, i)),
-        (eo._softmax_grad_rows, (a, a, a, i, i)),
-        (eo._xent_rows, (a, a, labels, b, a, a, i, i)),
-        (eo._sgd, (a, a, a, f64, f64, b, f64)),
-        (eo._adagrad, (a, a, a, f64, f64, f64)),
-        (eo._rmsprop, (a, a, a, f64, f64, f64, f64)),
-        (eo._adam, (a, a, a, a, a, f64, f64, f64, f64, f64, b)),
+        (xp._k_unary, (i, a, s1, i, s1, a)),
+        (xp._k_unary, (i, a, s3, i, s3, ab)),
+        (xp._k_binary, (i, a, s3, a, s3, s3, a)),
+        (xp._k_binary, (i, a, s1, a, s1, s1, ab)),
+        (xp._k_binary_scalar, (i, a, s1, t.float64, b, s1, a)),
+        (xp._k_where, (ab, s3, a, s3, a, s3, s3, a)),
+        (xp._k_gather, (a, t.Array(i, 1, "C"), a)),
+        (xp._k_scatter, (a, t.Array(i, 1, "C"), a, b)),
+        (xp._k_reduce, (i, a, i, i, t.Array(t.float64, 1, "C"))),
+        (xp._k_unary, (i, ab, s1, i, s1, a)),                      # astype from bool
+        (xp._k_unary, (i, t.Array(i, 1, "C"), s3, i, s3, a)),      # astype from int64
     ]
 for kern, sig in jobs:
     cuda.compile_ptx(kern.py_func, sig, cc=(9, 0))

@@ -50,7 +50,7 @@ def add(a, b):
     Tensor([2., 3.])
     """
     a, b = _pair(a, b, "add")
-    y = _broadcast("add", array_module(a).add, a, b)
+    y = _broadcast("add", array_module(a, b).add, a, b)
 
     def backward(g):
         return (unbroadcast(g, a.shape) if a.requires_grad else None,
@@ -61,7 +61,7 @@ def add(a, b):
 def sub(a, b):
     """a - b with broadcasting."""
     a, b = _pair(a, b, "sub")
-    y = _broadcast("sub", array_module(a).subtract, a, b)
+    y = _broadcast("sub", array_module(a, b).subtract, a, b)
 
     def backward(g):
         return (unbroadcast(g, a.shape) if a.requires_grad else None,
@@ -72,7 +72,7 @@ def sub(a, b):
 def mul(a, b):
     """a * b with broadcasting."""
     a, b = _pair(a, b, "mul")
-    y = _broadcast("mul", array_module(a).multiply, a, b)
+    y = _broadcast("mul", array_module(a, b).multiply, a, b)
 
     def backward(g):
         return (unbroadcast(g * b.data, a.shape) if a.requires_grad else None,
@@ -83,7 +83,7 @@ def mul(a, b):
 def div(a, b):
     """a / b with broadcasting."""
     a, b = _pair(a, b, "div")
-    y = _broadcast("div", array_module(a).divide, a, b)
+    y = _broadcast("div", array_module(a, b).divide, a, b)
 
     def backward(g):
         gb = g / b.data

@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 
-from ..device import array_module, same_device
+from ..device import array_module, device_of, same_device
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
 
@@ -79,6 +79,12 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.9
     xp = array_module(x)
     rm = _stat(op, "running_mean", running_mean, c, not training)
     rv = _stat(op, "running_var", running_var, c, not training)
+    if training:  # updated in place: they must live where x does
+        for name, v in (("running_mean", rm), ("running_var", rv)):
+            if v is not None and device_of(v) != device_of(x.data):
+                raise ValueError(f"{op}: {name} is on '{device_of(v)}' but x on "
+                                 f"'{device_of(x.data)}'; training updates it in place, so "
+                                 f"it must be on x's device")
     axes = (0,) + tuple(range(2, x.ndim))
     bshape = (1, c) + (1,) * (x.ndim - 2)
     count = x.size // c

@@ -24,7 +24,7 @@ import threading as _threading
 
 from numba import cuda as _cuda
 
-from . import config, engine_ops, xp
+from . import config, xp
 from .conv_direct import direct_forward, direct_grad_input, direct_grad_weight
 from .fft import fft_reduce_forward, fft_reduce_grad_input, fft_reduce_grad_weight, strided_crop
 from .gemm import matmul
@@ -38,7 +38,7 @@ __all__ = [
     "im2col_forward", "im2col_grad_input", "im2col_grad_weight",
     "fft_reduce_forward", "fft_reduce_grad_input", "fft_reduce_grad_weight", "strided_crop",
     "pool_forward", "pool_backward",
-    "matmul", "engine_ops", "xp",
+    "matmul", "xp",
     "set_num_threads", "get_num_threads",
 ]
 
