@@ -239,6 +239,7 @@ class Layer:
                                 f"received dtype {a.dtype}")
             arrays.append(a)
         for (_, t, _), a in zip(self._weights, arrays):
+            t._version = getattr(t, "_version", 0) + 1   # drops the weight's prepared transforms
             if isinstance(t.data, np.ndarray):
                 np.copyto(t.data, a, casting="unsafe")
             else:
