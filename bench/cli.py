@@ -130,7 +130,7 @@ def build_parser():
         sp.add_argument("--strategies", type=_names, nargs="+", metavar="NAME",
                         help="strategies to measure, and 'auto' (default: all offered here except "
                              "reference, plus auto)")
-        sp.add_argument("--backends", type=_names, nargs="+", metavar="NAME",
+        sp.add_argument("--backends", "--backend", type=_names, nargs="+", metavar="NAME",
                         help="backends to measure (default: all offered here)")
         sp.add_argument("--repeat", type=_positive, default=5,
                         help="timed samples per measurement; the median is reported "
@@ -231,8 +231,9 @@ def _pairs(args):
     if strategies:
         strategies = [s for s in strategies if s != "auto"]
     for s in strategies or ():
-        if s not in registry.STRATEGIES:
-            raise UsageError(f"unknown strategy {s!r}; valid: {', '.join(registry.STRATEGIES)}")
+        if s not in registry.strategies():
+            raise UsageError(f"unknown strategy {s!r}; valid: "
+                             f"{', '.join(registry.strategies())}")
         if not any(o[0] == s for o in offered):
             raise UsageError(f"strategy {s!r} is not available here; available: "
                              f"{', '.join(sorted({o[0] for o in offered}))}")

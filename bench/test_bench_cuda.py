@@ -26,7 +26,7 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" or not torch.cuda.is_available(
 
 import kernels.cuda as kc  # noqa: E402
 from bench.suites import Case  # noqa: E402
-from kernels.conv.im2col import max_col_elems  # noqa: E402
+from kernels.strategies.im2col import max_col_elems  # noqa: E402
 
 if kc.simulated() or not kc.available():
     pytest.skip("numba.cuda cannot use the GPU here", allow_module_level=True)

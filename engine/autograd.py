@@ -237,10 +237,13 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
             for m in range(flat.size):
                 orig = flat[m]
                 flat[m] = orig + eps
+                _bump(xs[j])
                 plus = [o.data.astype(np.float64).ravel() for o in _as_outputs(fn(*xs))]
                 flat[m] = orig - eps
+                _bump(xs[j])
                 minus = [o.data.astype(np.float64).ravel() for o in _as_outputs(fn(*xs))]
                 flat[m] = orig
+                _bump(xs[j])
                 for i in range(len(outs)):
                     numerical[i][j][:, m] = (plus[i] - minus[i]) / (2 * eps)
     for i in range(len(outs)):
@@ -257,6 +260,11 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
                     f"{int(bad.sum())} of {bad.size} entries differ, atol={atol}, "
                     f"rtol={rtol})")
     return True
+
+
+def _bump(t):
+    """A new version of ``t`` after an in-place write (drops transforms prepared from it)."""
+    t._version = getattr(t, "_version", 0) + 1
 
 
 def set_num_threads(n):

@@ -74,6 +74,7 @@ class Optimizer:
             g = p.grad
             if g is None:
                 continue
+            p._version = getattr(p, "_version", 0) + 1   # drops the weight's prepared transforms
             entry = self._state.get(id(p))
             if entry is None or entry[0] is not p:
                 entry = self._state[id(p)] = (p, self._init_state(p.data))

@@ -1,8 +1,11 @@
-"""The backend contract: what a compute backend ("numba", "cython") provides.
+"""The backend contract: what a compute backend ("numba", "cython", "cuda") provides.
 
-Strategies (kernels/conv/*.py), pooling and matmul are written once, in Python, against this
-table of low-level functions; each backend module implements every function with the same
-name and signature:
+Strategies (kernels/strategies/*.py), pooling and matmul are written once, in Python, against
+this table of low-level functions; a backend module implements them with the same names and
+signatures.  Each strategy declares the functions it calls (its ``NEEDS``): a backend that
+lacks one (a module that did not build, a function not written for that device yet) loses
+that strategy only, not the backend (:func:`lacks`).  The pure-Python checks and plans in
+front of the CPU backends' loops are shared, in kernels/plan.py.
 
 - ``kernels._numba``  : Numba ``@njit(cache=True)`` kernels (``parallel=True`` + ``prange``
   over independent outputs only);
@@ -41,7 +44,7 @@ elements, chunking over output positions when one image's columns would exceed i
     im2col_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, max_col_elems)
     im2col_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, max_col_elems)
 
-FFT helpers (the transforms themselves are scipy.fft, called by kernels/conv/fft.py).
+FFT helpers (the transforms themselves are scipy.fft, called by kernels/strategies/fft.py).
 X, W, GY ... are complex spectra flattened over frequency: X (N, C, F), W (C_out, Cg, F).
     fft_reduce_forward(X, W, Y, groups)      Y[n,co,f]  = sum_ci X[n,g*Cg+ci,f] * conj(W[co,ci,f])
     fft_reduce_grad_input(GY, W, GX, groups) GX[n,c,f]  = sum_{co in group of c} GY[n,co,f] * W[co,c-g*Cg,f]
@@ -53,6 +56,12 @@ Pooling (kind codes: 0 max, 1 avg, 2 sum, 3 l2; avg divides by the full window v
     pool_backward(gy, xp, y, gxp, kind, kd, kh, kw, sd, sh, sw)
         max routes each window's gradient to the first maximal element in (kd, kh, kw)
         scan order; l2: y = sqrt(sum x^2), dy/dx = x / y (0 where y == 0).
+
+Winograd tile transforms (CPU backends; 2-D images x (N, C, H, W), GEMM operands
+(alpha^2, channels, tiles) for a chunk of tile rows starting at r0; m 2 or 4)
+    winograd_input_transform(x, v, m, r0, pad_top, pad_left, out_h, out_w)
+    winograd_output_transform(mm, y, m, r0)
+    winograd_output_transform_adjoint(gy, dm, m, r0)
 
 Matmul (2-D, C-contiguous; c = a @ b; a hand-written blocked kernel, to compare with BLAS)
     matmul(a, b, c)
@@ -73,12 +82,17 @@ FUNCTIONS = (
     "matmul",
     "set_num_threads", "get_num_threads",
 )
+# Functions of the contract only some backends provide (strategies that need them are
+# offered on those backends only).
+OPTIONAL = ("winograd_input_transform", "winograd_output_transform",
+            "winograd_output_transform_adjoint")
 
 POOL_KINDS = {"max": 0, "avg": 1, "sum": 2, "l2": 3}
 
 _MODULES = {"numba": "kernels._numba", "cython": "kernels._cython", "cuda": "kernels.cuda"}
 _loaded = {}
 _errors = {}
+_fn_errors = {}      # (backend, function) -> why the function is missing
 
 
 def load(name):
@@ -94,11 +108,13 @@ def load(name):
                              "before numba.cuda is first imported (the simulator)")
             _loaded[name] = None
             return None
-        missing = [f for f in FUNCTIONS if not hasattr(mod, f)]
-        if missing:
-            _errors[name] = f"backend {name!r} lacks {', '.join(missing)}"
+        if not (callable(getattr(mod, "set_num_threads", None))
+                and callable(getattr(mod, "get_num_threads", None))):
+            _errors[name] = f"backend {name!r} lacks set_num_threads / get_num_threads"
             mod = None
         else:
+            for f, why in getattr(mod, "MISSING", {}).items():
+                _fn_errors[(name, f)] = why
             from .threads import apply
             apply(mod)
     except ImportError as e:
@@ -107,8 +123,20 @@ def load(name):
     return mod
 
 
-def error(name):
+def error(name, function=None):
+    """Why backend ``name`` (or its ``function``) is not available, or None."""
+    if function is not None and (name, function) in _fn_errors:
+        return _fn_errors[(name, function)]
     return _errors.get(name)
+
+
+def lacks(name, functions):
+    """The ``functions`` that backend ``name`` does not provide (all of them when it does
+    not load)."""
+    mod = load(name)
+    if mod is None:
+        return list(functions)
+    return [f for f in functions if not callable(getattr(mod, f, None))]
 
 
 def names():

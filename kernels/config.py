@@ -1,5 +1,10 @@
 """Tunables, in one place, with defaults that tests may patch.
 
+Every backend and strategy reads its tunables here, at call time (a test or a bench run
+patches ``kernels.config.NAME``), so a comparison of backends compares kernels under one
+planner.  The exceptions are sizes compiled into a kernel (the hand-written matmul tiles:
+Cython enums, Numba globals frozen at compile time), listed last.
+
 Environment variables override the defaults at import time:
 
     CONVLAB_NUM_THREADS         threads for numba, OpenMP and BLAS (default: all cores)
@@ -27,9 +32,109 @@ def cache_dir():
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "convlab")
 
-# Winograd (kernels/conv/winograd.py): output tile m of F(m x m, 3 x 3) for forward and
+# Winograd (kernels/strategies/winograd.py): output tile m of F(m x m, 3 x 3) for forward and
 # grad-input; grad-weight stays at 2 because F(4x4)'s weight gradient errs up to 12.5x the
 # direct kernel's in float32 (measured); chunk bytes of the transformed tiles (8-16 MiB best).
 WINOGRAD_TILE = 4
 WINOGRAD_GRAD_WEIGHT_TILE = 2
 WINOGRAD_CHUNK_BYTES = 16 * 2**20
+
+# Winograd tile transforms: tiles per block of a job's scratch planes (both backends).
+WINOGRAD_BLOCK_TILES = 128
+
+# im2col planner (kernels/plan.py, both backends).  Multiply-adds of one image's GEMM from
+# which images get GEMMs of their own (block layout, cache-sized chunks).  2**20 rather than
+# 2**24: shapes between the two ran 1.07x faster in the geometric mean over the suites with
+# the Cython backend (MNIST conv2 1.07-1.24x, 1x1 projection 1.08-1.16x; worst 0.94x, within
+# noise), 2 threads, same-process A/B.  Until this file held it once, the Numba backend kept
+# 2**24: the figure above is the Cython backend's.
+IM2COL_BLOCK_MIN_MACS = 1 << 20
+# Column elements of a chunk of per-image blocks: about what stays in the last-level cache.
+IM2COL_BLOCK_CHUNK_ELEMS = 1 << 21
+# Elements a chunk must copy before its copies are split over threads.
+IM2COL_PARALLEL_MIN_ELEMS = 1 << 15
+
+# Direct convolution (both backends): elements of one wide accumulator chunk (8 KiB of
+# float32, in L1 with the source rows it reads); grad-weight taps x lanes of the per-lane
+# sums (16 KiB of float32).
+DIRECT_CHUNK = 2048
+DIRECT_GW_LANES = 4096
+
+# FFT (kernels/strategies/fft.py).  Cost model of plan(), in units of one transform
+# point-level (one point, one log2 step); rough fits to interleaved timings on this machine
+# (2-core AVX2, shared): a complex multiply-add of the reduction costs about one point-level
+# of scipy.fft; the kernel's pruned transform about half a full one; tiling adds the gather
+# and assembly copies and cache misses of the transposes (~10 point-levels per tile point and
+# channel: single tiles won 13.7 vs 14.9 ms on 512x512 "same" with 31x31, 48 vs 58-63 ms on
+# the 65536-sample 1-D case) and about 3000 point-levels of Python work per tile and image.
+FFT_REDUCE_COST = 1.0
+FFT_COPY_COST = 10.0
+FFT_TILE_COST = 3000.0
+FFT_MAX_TILES = 4096            # tiles per image beyond which tiling is not considered
+# From this many channel pairs (C/groups * C_out/groups, groups == 1) the per-frequency
+# reduction is a batched BLAS cgemm, (F, B, C) @ (F, C, C_out), instead of the backend's
+# kernel: measured here (2-core AVX2), the Cython kernel wins up to 8x8 channels (1.4 ms vs
+# 2.9 ms for B 8, F 10512), ties at 16x16 (9.0 vs 7.5) and loses 3x at 48x64 (54 vs 19).
+FFT_BLAS_MIN_CHANNELS = 256
+
+# Thresholds of the strategies' rule hooks (kernels.registry.rule_choice), from `convlab compare --suite <each> --pass all --threads 2` on
+# the 2-core AMD EPYC (AVX2) this project is developed on, on a quiet machine, November 2026
+# (README, "How auto chooses").  Each is a crossing point of two strategies' median times;
+# where two were within noise, the one with less workspace is kept.
+RULES = {
+    # depthwise / thin groups (groups > 1): a GEMM of <= 4 rows wastes BLAS; direct won every
+    # pass (mobilenet dw 3x3 at 14-112 px, effnet dw 5x5, resnext g32 with 4 channels a group).
+    "thin_group_channels": 4,
+    # Winograd needs enough channels to amortise its transforms (16 channels, three runs:
+    # cifar 32 px forward winograd 2.0-3.0 ms, direct 2.2-2.3, im2col 2.9-3.5; grad-input won
+    # or tied direct; grad-weight won 2 of 3 against im2col; digits 8 px won 7 of 9 pass-runs;
+    # 32c/28px won forward and grad-weight 1.1x, lost grad-input 1.2x; 64c and up won
+    # 1.0-1.8x over im2col) and enough output to fill tiles (7x7 output with 512 channels:
+    # im2col 1.6-2.5x faster).
+    "winograd_min_channels": 16,
+    "winograd_min_out_pixels": 64,
+    # FFT when k_volume * sqrt(channels summed over) reaches these scores (2-D and 1-D; 3-D
+    # kernels stay off FFT for forward and grad-input: 3x3x3 16c lost 3-5x, 5x5x5 8c lost
+    # 1.25x forward and won 1.1x grad-input, not worth its memory).  Forward: 7x7 32c (277)
+    # lost to im2col 1.2x, 9x9 16c (324) won 1.2x, 11x11 8c (342) won 1.8x, 21x21 1c won
+    # 1.7x.  Grad-input (direct's scatter form is slower): 15x15 1c (225) won 1.1x, 9x9 16c
+    # 1.3x, 5x5 40c (158) 1.2-1.3x over im2col.  1-D transforms are cheaper: k65 16c won
+    # 1.9x, k31 32c 1.7x.
+    "fft_score_fwd": 300.0,
+    "fft_score_grad_input": 150.0,
+    "fft_score_1d": 160.0,
+    # ... on outputs of >= 100 positions an image (MNIST 5x5 20 -> 50 channels on 8x8
+    # outputs: im2col 1.8x faster than FFT).
+    "fft_min_out_pixels": 100,
+    # FFT for grad-weight (stride 1): from a 7x7 kernel (1-D: k >= 15; 3-D 5x5x5 8c won
+    # 1.2-1.35x) it beat im2col and direct on every measured shape (1.1-5x); from 5x5 when
+    # both channel counts are >= 16 and the output has >= 100 positions (MNIST conv2, 20 -> 40
+    # channels at 24 px: 1.1-1.6x over im2col in four runs; at 12 px im2col won 1.5-1.9x;
+    # 1 -> 20 channels im2col won 3-4x).
+    "fft_grad_weight_min_kvol": 49,
+    "fft_grad_weight_min_k_1d": 15,
+    "fft_grad_weight_min_kvol_wide": 25,
+    "fft_grad_weight_wide_channels": 16,
+    # direct beats im2col (stride 1, >= 100 output positions an image; below that im2col's
+    # few large copies win, 8x8 digits: 1.5-2x) when the GEMM would be thin: forward with a
+    # reduction C_in/groups * k_volume <= 16 or <= 8 output channels (1-channel 15x15 filter:
+    # im2col 12x slower); grad-input with C_out/groups * k_volume <= 150 (1-D k9 16 -> 1
+    # channels: direct 1.3x faster; k3 64 channels: im2col 1.3x faster) or a kernel of >= 49
+    # taps that FFT did not take; 3-D kernels up to 32 channels (volume 3x3x3 16c: direct
+    # 1.8x faster forward, 1.2x grad-input; with stride 2 im2col won 1.5x).
+    "direct_min_out_pixels": 100,
+    "direct_fwd_max_reduction": 16,
+    "direct_fwd_max_out_channels": 8,
+    "direct_grad_input_max_reduction": 150,
+    "direct_grad_input_min_kvol": 49,
+    "direct_3d_max_channels": 32,
+}
+
+
+# Compiled into kernels (changing them needs a rebuild / clearing the Numba cache): the
+# hand-written matmul's blocks.  Numba (kernels/_numba/gemm.py reads these at compile time):
+GEMM_BLOCK_M = 64
+GEMM_BLOCK_N = 256
+GEMM_BLOCK_K = 128
+# Cython (kernels/_cython/matmul.pyx, cdef enum: packing buffers on the stack): MC 64 rows
+# of a per thread, KC 256 depth and NC 512 columns of a packed block of b.

@@ -1,17 +1,26 @@
 """The strategy x backend table, supports() checks, select() and the autotune cache.
 
-A strategy is a module in kernels/conv/ with the same face::
+A strategy is any object (a module in kernels/strategies/, or one registered from outside
+with :func:`register_strategy`) with one face, the same for every strategy::
 
-    NAME, BACKENDS                       its name and the backends it can run on
-    supports(params, x_shape, w_shape)   None, or the reason it cannot serve this configuration
-    prepare(w, params)                   cached weight transform (or None) reused by forward
-    forward(x, w, params, backend, prepared=None)      -> y
-    grad_input(gy, w, x_shape, params, backend)        -> gx
-    grad_weight(gy, x, w_shape, params, backend)       -> gw
+    NAME                                  its name ("direct", "fft", ...)
+    BACKENDS                              the backend columns it can run on
+    NEEDS                                 backend functions it calls (kernels/backends.py):
+                                          a backend lacking one loses this strategy only
+    supports(params, x_shape, w_shape)    None, or the reason it cannot serve this configuration
+    prepare(w, params, x_shape, backend, pass_)      the weight's transform for one pass, or
+                                          None (FFT spectra, Winograd's G g G^T): the caller
+                                          may keep it while the weight stays the same
+    forward(x, w, params, backend, prepared=None)               -> y
+    grad_input(gy, w, x_shape, params, backend, prepared=None)  -> gx
+    grad_weight(gy, x, w_shape, params, backend, prepared=None) -> gw
+    workspace_bytes(params, x_shape, w_shape, itemsize)         -> int
+    rule(params, x_shape, w_shape, pass_, device)  optional: (priority, reason) when the
+                                          rules from bench data pick it, else None
 
-All arrays there are 5-D (N, C, D, H, W), C-contiguous, one float dtype, and ``params`` is the
-3-D form of :class:`kernels.params.ConvParams`.  A new strategy is one module plus one line in
-``_STRATEGY_MODULES``.
+All arrays there are 5-D (N, C, D, H, W), C-contiguous, one float dtype (device arrays on the
+"cuda" backend), and ``params`` is the 3-D form of :class:`kernels.params.ConvParams`.  A new
+strategy is one module plus one line in ``_STRATEGY_MODULES`` (or one register_strategy call).
 """
 from __future__ import annotations
 
@@ -27,30 +36,120 @@ from . import backends, config
 from ._io import atomic_write
 
 _STRATEGY_MODULES = {
-    "reference": "kernels.conv.reference",
-    "direct": "kernels.conv.direct",
-    "im2col": "kernels.conv.im2col",
-    "fft": "kernels.conv.fft",
-    "winograd": "kernels.conv.winograd",
+    "reference": "kernels.strategies.reference",
+    "direct": "kernels.strategies.direct",
+    "im2col": "kernels.strategies.im2col",
+    "fft": "kernels.strategies.fft",
+    "winograd": "kernels.strategies.winograd",
 }
+# The built-in strategies (a strategy registered later is in strategies(), not here).
 STRATEGIES = tuple(_STRATEGY_MODULES)
 BACKENDS = ("numba", "cython", "cuda")
+# Backend columns per device: select(device=...) chooses among these.
+DEVICE_BACKENDS = {"cpu": ("numba", "cython"), "cuda": ("cuda",)}
 # Backend preference for backend="auto" when no measurement says otherwise.
 _BACKEND_ORDER = ("cython", "numba")
+_PASSES = ("fwd", "grad_input", "grad_weight")
 
 _mods = {}
+_registered = {}      # name -> strategy object registered with register_strategy
 
 
 def strategy_module(name):
-    """The module of strategy ``name`` or None when it is not part of this build."""
+    """The strategy ``name`` (a module or a registered object), or None when it is not part
+    of this build."""
+    if name in _registered:
+        return _registered[name]
     if name not in _mods:
         try:
             _mods[name] = importlib.import_module(_STRATEGY_MODULES[name])
+        except KeyError:
+            return None
         except ModuleNotFoundError as e:
             if e.name != _STRATEGY_MODULES[name]:
                 raise
             _mods[name] = None
     return _mods[name]
+
+
+def strategies():
+    """Every strategy name, built-in first, then those registered with register_strategy."""
+    return STRATEGIES + tuple(n for n in _registered if n not in STRATEGIES)
+
+
+_FACE = ("supports", "prepare", "forward", "grad_input", "grad_weight", "workspace_bytes")
+
+
+def register_strategy(strategy, *, replace=False):
+    """Add a strategy defined outside the package to the registry.
+
+    It is then offered by :func:`available`, selectable by name (``strategy=NAME`` in
+    kernels.conv / conv_grad_input / conv_grad_weight / select's rules via its ``rule``) and
+    checked by the tests' reference grid like the built-in ones.
+
+    Parameters
+    ----------
+    strategy : module or object with the face described in this module's docstring
+        (NAME, BACKENDS, NEEDS, supports, prepare, forward, grad_input, grad_weight,
+        workspace_bytes; ``rule`` optional).
+    replace : bool
+        Allow replacing a strategy registered earlier under the same name (never a
+        built-in one).
+
+    Returns
+    -------
+    The strategy's name.
+
+    Examples
+    --------
+    >>> import types, kernels
+    >>> from kernels.strategies import direct
+    >>> toy = types.SimpleNamespace(**{k: getattr(direct, k) for k in (
+    ...     "BACKENDS", "NEEDS", "supports", "prepare", "forward", "grad_input", "grad_weight",
+    ...     "workspace_bytes")}, NAME="toy_direct")
+    >>> kernels.register_strategy(toy)
+    'toy_direct'
+    >>> kernels.unregister_strategy("toy_direct")
+    """
+    op = "register_strategy"
+    name = getattr(strategy, "NAME", None)
+    if not isinstance(name, str) or not name.isidentifier():
+        raise TypeError(f"{op}: strategy.NAME must be an identifier string, received {name!r}")
+    if name == "auto" or name in STRATEGIES:
+        raise ValueError(f"{op}: NAME {name!r} is taken by a built-in strategy; choose "
+                         f"another name")
+    if name in _registered and not replace:
+        raise ValueError(f"{op}: a strategy named {name!r} is already registered (pass "
+                         f"replace=True to replace it)")
+    missing = [f for f in _FACE if not callable(getattr(strategy, f, None))]
+    if missing:
+        raise TypeError(f"{op}: strategy {name!r} lacks the callables {missing}; a strategy "
+                        f"has {list(_FACE)}")
+    bes = getattr(strategy, "BACKENDS", None)
+    if (not isinstance(bes, tuple) or not bes
+            or any(b not in BACKENDS + ("numpy",) for b in bes)):
+        raise ValueError(f"{op}: strategy {name!r}: BACKENDS must be a non-empty tuple of "
+                         f"{BACKENDS + ('numpy',)}, received {bes!r}")
+    needs = getattr(strategy, "NEEDS", ())
+    if not isinstance(needs, tuple) or not all(isinstance(f, str) for f in needs):
+        raise TypeError(f"{op}: strategy {name!r}: NEEDS must be a tuple of backend function "
+                        f"names, received {needs!r}")
+    rule = getattr(strategy, "rule", None)
+    if rule is not None and not callable(rule):
+        raise TypeError(f"{op}: strategy {name!r}: rule must be callable or absent, received "
+                        f"{rule!r}")
+    _registered[name] = strategy
+    _memo.clear()
+    return name
+
+
+def unregister_strategy(name):
+    """Remove a strategy added with :func:`register_strategy` (built-ins stay)."""
+    if name not in _registered:
+        raise ValueError(f"unregister_strategy: no registered strategy {name!r}; registered: "
+                         f"{sorted(_registered)}")
+    del _registered[name]
+    _memo.clear()
 
 
 def backend_ok(name):
@@ -60,6 +159,34 @@ def backend_ok(name):
     return backends.load(name) is not None
 
 
+def usable(strategy, backend):
+    """None when ``strategy`` can run on ``backend`` here, else the reason (one line)."""
+    mod = strategy_module(strategy)
+    if mod is None:
+        return f"strategy {strategy!r} is not part of this build"
+    if backend not in mod.BACKENDS:
+        return f"strategy {strategy!r} runs on {mod.BACKENDS}, not {backend!r}"
+    if backend == "numpy":
+        return None
+    if not backend_ok(backend):
+        return backends.error(backend) or f"backend {backend!r} is not available"
+    lacking = backends.lacks(backend, getattr(mod, "NEEDS", ()))
+    if lacking:
+        return (f"backend {backend!r} lacks {', '.join(lacking)}, which strategy "
+                f"{strategy!r} needs ({backends.error(backend, lacking[0]) or 'not built'})")
+    return None
+
+
+def backends_of(strategy, device=None):
+    """The backends ``strategy`` can run on here (on ``device``'s columns when given)."""
+    mod = strategy_module(strategy)
+    if mod is None:
+        return ()
+    cols = DEVICE_BACKENDS[device] if device is not None else mod.BACKENDS
+    return tuple(b for b in mod.BACKENDS if (b in cols or (b == "numpy" and device != "cuda"))
+                 and usable(strategy, b) is None)
+
+
 def available(op="conv"):
     """(strategy, backend) pairs usable on this machine for ``op``.
 
@@ -67,13 +194,7 @@ def available(op="conv"):
     pairs, matmul including ("matmul", "blas").
     """
     if op == "conv":
-        out = []
-        for s in STRATEGIES:
-            mod = strategy_module(s)
-            if mod is None:
-                continue
-            out.extend((s, b) for b in mod.BACKENDS if backend_ok(b))
-        return out
+        return [(s, b) for s in strategies() for b in backends_of(s)]
     if op in ("pool", "matmul"):
         out = [(op, "blas")] if op == "matmul" else []
         out += [(op, b) for b in ("numba", "cython", "cuda") if backend_ok(b)]
@@ -109,65 +230,9 @@ def resolve_backend(backend, allowed, op):
 # selection
 # --------------------------------------------------------------------------------------
 
-def _volume(shape):
-    v = 1
-    for s in shape:
-        v *= s
-    return v
-
-
-# Thresholds of rule_choice, from `convlab compare --suite <each> --pass all --threads 2` on
-# the 2-core AMD EPYC (AVX2) this project is developed on, on a quiet machine, November 2026
-# (README, "How auto chooses").  Each is a crossing point of two strategies' median times;
-# where two were within noise, the one with less workspace is kept.
-RULES = {
-    # depthwise / thin groups (groups > 1): a GEMM of <= 4 rows wastes BLAS; direct won every
-    # pass (mobilenet dw 3x3 at 14-112 px, effnet dw 5x5, resnext g32 with 4 channels a group).
-    "thin_group_channels": 4,
-    # Winograd needs enough channels to amortise its transforms (16 channels, three runs:
-    # cifar 32 px forward winograd 2.0-3.0 ms, direct 2.2-2.3, im2col 2.9-3.5; grad-input won
-    # or tied direct; grad-weight won 2 of 3 against im2col; digits 8 px won 7 of 9 pass-runs;
-    # 32c/28px won forward and grad-weight 1.1x, lost grad-input 1.2x; 64c and up won
-    # 1.0-1.8x over im2col) and enough output to fill tiles (7x7 output with 512 channels:
-    # im2col 1.6-2.5x faster).
-    "winograd_min_channels": 16,
-    "winograd_min_out_pixels": 64,
-    # FFT when k_volume * sqrt(channels summed over) reaches these scores (2-D and 1-D; 3-D
-    # kernels stay off FFT for forward and grad-input: 3x3x3 16c lost 3-5x, 5x5x5 8c lost
-    # 1.25x forward and won 1.1x grad-input, not worth its memory).  Forward: 7x7 32c (277)
-    # lost to im2col 1.2x, 9x9 16c (324) won 1.2x, 11x11 8c (342) won 1.8x, 21x21 1c won
-    # 1.7x.  Grad-input (direct's scatter form is slower): 15x15 1c (225) won 1.1x, 9x9 16c
-    # 1.3x, 5x5 40c (158) 1.2-1.3x over im2col.  1-D transforms are cheaper: k65 16c won
-    # 1.9x, k31 32c 1.7x.
-    "fft_score_fwd": 300.0,
-    "fft_score_grad_input": 150.0,
-    "fft_score_1d": 160.0,
-    # ... on outputs of >= 100 positions an image (MNIST 5x5 20 -> 50 channels on 8x8
-    # outputs: im2col 1.8x faster than FFT).
-    "fft_min_out_pixels": 100,
-    # FFT for grad-weight (stride 1): from a 7x7 kernel (1-D: k >= 15; 3-D 5x5x5 8c won
-    # 1.2-1.35x) it beat im2col and direct on every measured shape (1.1-5x); from 5x5 when
-    # both channel counts are >= 16 and the output has >= 100 positions (MNIST conv2, 20 -> 40
-    # channels at 24 px: 1.1-1.6x over im2col in four runs; at 12 px im2col won 1.5-1.9x;
-    # 1 -> 20 channels im2col won 3-4x).
-    "fft_grad_weight_min_kvol": 49,
-    "fft_grad_weight_min_k_1d": 15,
-    "fft_grad_weight_min_kvol_wide": 25,
-    "fft_grad_weight_wide_channels": 16,
-    # direct beats im2col (stride 1, >= 100 output positions an image; below that im2col's
-    # few large copies win, 8x8 digits: 1.5-2x) when the GEMM would be thin: forward with a
-    # reduction C_in/groups * k_volume <= 16 or <= 8 output channels (1-channel 15x15 filter:
-    # im2col 12x slower); grad-input with C_out/groups * k_volume <= 150 (1-D k9 16 -> 1
-    # channels: direct 1.3x faster; k3 64 channels: im2col 1.3x faster) or a kernel of >= 49
-    # taps that FFT did not take; 3-D kernels up to 32 channels (volume 3x3x3 16c: direct
-    # 1.8x faster forward, 1.2x grad-input; with stride 2 im2col won 1.5x).
-    "direct_min_out_pixels": 100,
-    "direct_fwd_max_reduction": 16,
-    "direct_fwd_max_out_channels": 8,
-    "direct_grad_input_max_reduction": 150,
-    "direct_grad_input_min_kvol": 49,
-    "direct_3d_max_channels": 32,
-}
+# Thresholds of the strategies' rules (kernels.config.RULES, with the measurements they come
+# from); the strategies read them from there, so patching this dict patches the rules.
+RULES = config.RULES
 
 # Backend each strategy runs on when no measurement says otherwise (backend="auto"): Cython
 # needs no compile at first use, and was faster in the geometric mean of every strategy
@@ -176,61 +241,28 @@ RULES = {
 RULE_BACKEND = {"direct": "cython", "im2col": "cython", "fft": "cython", "winograd": "cython"}
 
 
-def rule_choice(params, x_shape, w_shape, pass_="fwd"):
+def rule_choice(params, x_shape, w_shape, pass_="fwd", device="cpu"):
     """(strategy, reason) from the rules for one pass ("fwd", "grad_input", "grad_weight").
 
-    ``params`` is a ConvParams (any ndim).  The thresholds live in :data:`RULES`, with the
-    measurements they come from; the autotune cache (``convlab autotune``), when it holds
-    this shape, wins over them.
+    Every strategy usable on ``device`` that has a ``rule`` hook scores the layer; the
+    highest priority wins (built-in priorities: depthwise direct 50, winograd 40, fft 30,
+    thin-GEMM direct 20, im2col 10).  ``params`` is a ConvParams (any ndim).  The thresholds
+    live in :data:`RULES`; the autotune cache (``convlab autotune``), when it holds this
+    shape, wins over them.
     """
-    r = RULES
-    cin_g, cout = w_shape[1], w_shape[0]
-    cout_g = cout // params.groups
-    k = tuple(w_shape[2:])
-    kvol = _volume(k)
-    nd = sum(1 for kk in k if kk > 1) if len(k) == 3 else len(k)   # 3-D with a flat axis: 2-D
-    stride1 = all(s == 1 for s in params.stride)
-    out_px = _volume(params.out_spatial(x_shape[2:], k))
-    kname = "x".join(map(str, k))
-
-    if (params.groups > 1 and cin_g <= r["thin_group_channels"]
-            and cout_g <= r["thin_group_channels"]):
-        return "direct", "rule: depthwise / thin-group layer -> direct (GEMM too thin)"
-
-    wino = strategy_module("winograd")
-    if (wino is not None and wino.supports(params.as3d(), _lift(x_shape), _lift(w_shape)) is None
-            and min(cin_g, cout_g) >= r["winograd_min_channels"]
-            and out_px >= r["winograd_min_out_pixels"]):
-        return "winograd", "rule: 3x3 stride-1 layer with >= 16 channels -> winograd"
-
-    if stride1 and out_px >= r["fft_min_out_pixels"]:
-        if pass_ == "grad_weight":
-            wide = (nd < 3 and min(cin_g, cout_g) >= r["fft_grad_weight_wide_channels"]
-                    and out_px >= r["direct_min_out_pixels"]
-                    and kvol >= r["fft_grad_weight_min_kvol_wide"])
-            if wide or (k[0] >= r["fft_grad_weight_min_k_1d"] if len(k) == 1
-                        else kvol >= r["fft_grad_weight_min_kvol"]):
-                return "fft", f"rule: grad-weight of a large kernel ({kname}) -> fft"
-        elif nd < 3:
-            chans = cin_g if pass_ == "fwd" else cout_g
-            score = kvol * min(chans, 64) ** 0.5
-            limit = (r["fft_score_1d"] if len(k) == 1 else
-                     r["fft_score_fwd"] if pass_ == "fwd" else r["fft_score_grad_input"])
-            if score >= limit:
-                return "fft", f"rule: large kernel ({kname}) x channels -> fft"
-
-    if pass_ != "grad_weight" and stride1:
-        if nd == 3 and cin_g <= r["direct_3d_max_channels"]:
-            return "direct", "rule: 3-D kernel with <= 32 channels -> direct"
-        if out_px >= r["direct_min_out_pixels"]:
-            if pass_ == "fwd" and (cin_g * kvol <= r["direct_fwd_max_reduction"]
-                                   or cout_g <= r["direct_fwd_max_out_channels"]):
-                return "direct", "rule: thin GEMM (few channels x small kernel) -> direct"
-            if pass_ == "grad_input" and (
-                    cout_g * kvol <= r["direct_grad_input_max_reduction"]
-                    or kvol >= r["direct_grad_input_min_kvol"]):
-                return "direct", "rule: thin GEMM or long kernel -> direct"
-    return "im2col", "rule: dense layer -> im2col+GEMM (BLAS)"
+    p3, x5, w5 = params.as3d(), _lift(x_shape), _lift(w_shape)
+    best = None
+    for name in strategies():
+        mod = strategy_module(name)
+        rule = getattr(mod, "rule", None)
+        if rule is None or not backends_of(name, device) or mod.supports(p3, x5, w5):
+            continue
+        hit = rule(params, tuple(x_shape), tuple(w_shape), pass_, device)
+        if hit is not None and (best is None or hit[0] > best[0]):
+            best = (hit[0], name, hit[1])
+    if best is None:
+        return "direct", "fallback: direct supports every configuration"
+    return best[1], best[2]
 
 
 def _lift(shape):
@@ -239,15 +271,23 @@ def _lift(shape):
 
 
 def select(x_shape, w_shape, *, stride=1, padding=0, dilation=1, groups=1,
-           dtype="float32", need_backward=False, pass_="fwd"):
+           dtype="float32", need_backward=False, pass_="fwd", device="cpu"):
     """Choose (strategy, backend, reason) for a convolution.  Pure; callable from tests.
 
-    Order: CONVLAB_STRATEGY env var > autotune cache (measured) > rules > direct.
+    Order: CONVLAB_STRATEGY env var > autotune cache (measured) > rules > direct, among the
+    backend columns of ``device`` ("cpu": numba, cython; "cuda": cuda).
     """
     from .params import conv_params
     p = conv_params(x_shape, w_shape, stride, padding, dilation, groups, op="select")
     return _select(p, tuple(x_shape), tuple(w_shape), str(_dtype_name(dtype)), need_backward,
-                   pass_)
+                   pass_, _device_name(device))
+
+
+def _device_name(device):
+    if device not in DEVICE_BACKENDS:
+        raise ValueError(f"select: device must be one of {tuple(DEVICE_BACKENDS)}, received "
+                         f"{device!r}")
+    return device
 
 
 def _dtype_name(dtype):
@@ -264,55 +304,72 @@ def _dtype_name(dtype):
 _memo = {}
 
 
-def _select(p, x_shape, w_shape, dtype, need_backward, pass_="fwd"):
+def _select(p, x_shape, w_shape, dtype, need_backward, pass_="fwd", device="cpu"):
     """select() on validated arguments, memoised (every conv call with strategy="auto"
-    comes here; the memo is dropped whenever the autotune cache changes)."""
+    comes here; the memo is dropped whenever the autotune cache or the registry changes)."""
     from .threads import get_num_threads
-    key = (p, x_shape, w_shape, dtype, need_backward, pass_, config.FORCE_STRATEGY,
-           config.USE_AUTOTUNE, get_num_threads())
+    key = (p, x_shape, w_shape, dtype, need_backward, pass_, device, config.FORCE_STRATEGY,
+           config.FORCE_BACKEND, config.USE_AUTOTUNE, get_num_threads())
     hit = _memo.get(key)
     if hit is None:
-        hit = _memo[key] = _select_uncached(p, x_shape, w_shape, dtype, need_backward, pass_)
+        hit = _memo[key] = _select_uncached(p, x_shape, w_shape, dtype, need_backward, pass_,
+                                            device)
     return hit
 
 
-def _select_uncached(p, x_shape, w_shape, dtype, need_backward, pass_):
-    x5, w5, p3 = _lift(x_shape), _lift(w_shape), p.as3d()
+def _pick_backend(strategy, device):
+    """The backend of ``strategy`` on ``device`` when nothing measured says otherwise."""
+    cols = backends_of(strategy, device)
+    forced = config.FORCE_BACKEND
+    if forced in cols:
+        return forced
+    preferred = RULE_BACKEND.get(strategy)
+    if preferred in cols:
+        return preferred
+    for b in _BACKEND_ORDER:
+        if b in cols:
+            return b
+    return cols[0] if cols else None
 
-    def usable(s, b):
+
+def _select_uncached(p, x_shape, w_shape, dtype, need_backward, pass_, device="cpu"):
+    x5, w5, p3 = _lift(x_shape), _lift(w_shape), p.as3d()
+    cols = DEVICE_BACKENDS[device]
+
+    def fits(s, b):
         mod = strategy_module(s)
-        return (mod is not None and b in mod.BACKENDS and backend_ok(b)
+        return (mod is not None and b in cols and usable(s, b) is None
                 and mod.supports(p3, x5, w5) is None)
 
     forced = config.FORCE_STRATEGY
     if forced:
         mod = strategy_module(forced)
-        if mod is not None and mod.supports(p3, x5, w5) is None:
-            b = resolve_backend("auto", mod.BACKENDS, "select")
+        b = _pick_backend(forced, device) if mod is not None else None
+        if b is not None and mod.supports(p3, x5, w5) is None:
             return forced, b, f"forced by CONVLAB_STRATEGY={forced}"
     if config.USE_AUTOTUNE:
         # the pass's own measurement first, then the whole-step and forward winners
         passes = ((pass_, "all", "fwd") if pass_ in ("grad_input", "grad_weight")
                   else ("all", "fwd") if need_backward else ("fwd",))
         for ps in passes:
-            hit = lookup_tuned(x_shape, w_shape, p, dtype, ps)
-            if hit and usable(hit["strategy"], hit["backend"]):
+            hit = lookup_tuned(x_shape, w_shape, p, dtype, ps, device)
+            if hit and fits(hit["strategy"], hit["backend"]):
                 return (hit["strategy"], hit["backend"],
                         f"measured: {hit['strategy']}/{hit['backend']} fastest "
                         f"({hit.get('median_ms', float('nan')):.3g} ms, autotune cache, "
                         f"pass {ps})")
-    strat, reason = rule_choice(p, x_shape, w_shape, pass_)
-    mod = strategy_module(strat)
-    if mod is None or mod.supports(p3, x5, w5) is not None:
+    strat, reason = rule_choice(p, x_shape, w_shape, pass_, device)
+    b = _pick_backend(strat, device)
+    if b is None or strategy_module(strat).supports(p3, x5, w5) is not None:
         strat, reason = "direct", "fallback: direct supports every configuration"
-        mod = strategy_module("direct")
-    preferred = RULE_BACKEND.get(strat)
-    if preferred in mod.BACKENDS and backend_ok(preferred) and not config.FORCE_BACKEND:
-        return strat, preferred, reason
-    try:
-        b = resolve_backend("auto", mod.BACKENDS, "select")
-    except ValueError:
+        b = _pick_backend(strat, device)
+    if b is None:
+        if device != "cpu":
+            raise ValueError(f"select: no strategy can run on device {device!r} here: "
+                             f"{backends.error('cuda') or 'backend not available'}")
         return "reference", "numpy", "fallback: no compiled backend available"
+    if device != "cpu":
+        reason += f" (on {device})"
     return strat, b, reason
 
 
@@ -344,11 +401,14 @@ def cache_path():
     return os.path.join(config.cache_dir(), "autotune.json")
 
 
-def tune_key(x_shape, w_shape, params, dtype, pass_):
-    """The cache key of one measurement (a string)."""
+def tune_key(x_shape, w_shape, params, dtype, pass_, device="cpu"):
+    """The cache key of one measurement (a string); ``device`` "cpu" keeps the keys of
+    caches written before the cuda column existed."""
     from .threads import get_num_threads
     d = {"cpu": cpu_model(), "threads": get_num_threads(), "dtype": _dtype_name(dtype),
          "x": list(x_shape), "w": list(w_shape), "params": params.key(), "pass": pass_}
+    if device != "cpu":
+        d["device"] = device
     return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
 
@@ -418,16 +478,22 @@ def reload_cache():
     _memo.clear()
 
 
-def lookup_tuned(x_shape, w_shape, params, dtype, pass_):
-    return read_cache().get(tune_key(x_shape, w_shape, params, dtype, pass_))
+def lookup_tuned(x_shape, w_shape, params, dtype, pass_, device="cpu"):
+    return read_cache().get(tune_key(x_shape, w_shape, params, dtype, pass_, device))
+
+
+def device_of_backend(backend):
+    """"cuda" for the cuda column, else "cpu"."""
+    return "cuda" if backend == "cuda" else "cpu"
 
 
 def record_tuned(x_shape, w_shape, params, dtype, pass_, strategy, backend, median_ms,
-                 **extra):
-    """Write one measured winner to the cache."""
+                 device=None, **extra):
+    """Write one measured winner to the cache (``device`` defaults to the backend's)."""
     entry = {"strategy": strategy, "backend": backend, "median_ms": float(median_ms)}
     entry.update(extra)
-    write_cache({tune_key(x_shape, w_shape, params, dtype, pass_): entry})
+    device = device or device_of_backend(backend)
+    write_cache({tune_key(x_shape, w_shape, params, dtype, pass_, device): entry})
 
 
 def cache_digest():

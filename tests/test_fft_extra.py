@@ -2,7 +2,7 @@
 overlap-save tiles (with single circular tiles in the other dims), the polyphase split of
 strided problems, the plan's cost model, and a prepared kernel spectrum.
 
-Each case runs forward, grad-input and grad-weight through kernels.conv.fft directly and
+Each case runs forward, grad-input and grad-weight through kernels.strategies.fft directly and
 compares with the float64 reference.  Tolerance: FFT rounding errs by ~u*log2(L)*||a||*||b||
 (Higham 24.1); a factor 8 covers constants.  An index bug is off by O(|a||b|), far more.
 """
@@ -13,7 +13,7 @@ import pytest
 
 import kernels
 from kernels import registry
-from kernels.conv import fft
+from kernels.strategies import fft
 from kernels.params import to5d
 
 BACKENDS = [b for b in fft.BACKENDS if registry.backend_ok(b)]
@@ -63,7 +63,7 @@ def test_forced_tiles_match_reference(case, dtype, backend, reduction, monkeypat
     if reduction == "blas":     # every groups=1 case through the batched cgemm
         if kw.get("groups", 1) > 1:
             pytest.skip("the BLAS reduction serves groups=1")
-        monkeypatch.setattr(fft, "BLAS_MIN_CHANNELS", 1)
+        monkeypatch.setattr(kernels.config, "FFT_BLAS_MIN_CHANNELS", 1)
     rng = np.random.default_rng(sum(xs) + sum(ws))
     x = rng.standard_normal(xs).astype(dtype)
     w = rng.standard_normal(ws).astype(dtype)

@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings, strategies as st
 
 import kernels
 from conftest import check_conv, lift
-from kernels.conv import direct, reference, winograd
+from kernels.strategies import direct, reference, winograd
 from kernels.params import conv_params, to5d
 
 TILES = (2, 4)

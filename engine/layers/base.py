@@ -238,6 +238,7 @@ class Layer:
                                 f"received dtype {a.dtype}")
             arrays.append(a)
         for (_, t, _), a in zip(self._weights, arrays):
+            t._version = getattr(t, "_version", 0) + 1   # drops the weight's prepared transforms
             # in place, on the weight's device: optimizer state and views stay attached
             t.data[...] = _dev.array_module(t.data).asarray(a.astype(t.data.dtype, copy=False))
 

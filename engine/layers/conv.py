@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import kernels
 from kernels.params import conv_params
-from kernels.registry import STRATEGIES
+from kernels.registry import strategies
 
 from .. import functional as F
 from .. import init as initializers
@@ -98,8 +98,8 @@ class BaseConv(Layer):
         self.bias_initializer = bias_initializer
         self._kinit = initializers.get(kernel_initializer, "kernel_initializer", owner)
         self._binit = initializers.get(bias_initializer, "bias_initializer", owner)
-        if strategy not in ("auto",) + STRATEGIES:
-            raise ValueError(f"{owner}: strategy must be one of {('auto',) + STRATEGIES}, "
+        if strategy not in ("auto",) + strategies():
+            raise ValueError(f"{owner}: strategy must be one of {('auto',) + strategies()}, "
                              f"received {strategy!r}")
         self.strategy = strategy
         self.ndim = rank + 2

@@ -1,7 +1,10 @@
 """Convolution (cross-correlation) over 1, 2 or 3 spatial dims.
 
 Forward, grad-input and grad-weight all go through the kernels package with the strategy the
-caller asked for; the bias gradient is gy summed over the batch and spatial dims.
+caller asked for; the bias gradient is gy summed over the batch and spatial dims.  The weight's
+transforms (FFT spectrum, Winograd's G g G^T) are kept on the weight Tensor per version
+(:func:`prepared_weights`), so each is made once per weight version: once a training step,
+once for a whole evaluate / predict.
 """
 from __future__ import annotations
 
@@ -12,7 +15,21 @@ from ..device import array_module, same_device
 from ..autograd import record
 from ..tensor import Tensor, as_tensor
 
-__all__ = ["conv", "conv1d", "conv2d", "conv3d"]
+__all__ = ["conv", "conv1d", "conv2d", "conv3d", "prepared_weights"]
+
+
+def prepared_weights(w):
+    """The kernels.PreparedCache of weight Tensor ``w`` at its current version.
+
+    The version is ``w._version`` (bumped by the optimizers, set_weights and gradcheck when
+    they write the weight in place) with the identity of ``w.data`` (a new array is a new
+    weight); what was prepared for another version is dropped.  Code that edits
+    ``w.data`` in place some other way bumps ``w._version`` too.
+    """
+    cache = getattr(w, "_prepared", None)
+    if cache is None:
+        cache = w._prepared = kernels.PreparedCache()
+    return cache.sync((getattr(w, "_version", 0), id(w.data)))
 
 _LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 
@@ -42,14 +59,16 @@ def conv(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, strategy="auto
     xp = array_module(x, w, b)  # kernels take and return the arrays of either device
     args = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
                 strategy=strategy)
-    y = xp.asarray(kernels.conv(x.data, w.data, None if b is None else b.data, **args))
+    y = xp.asarray(kernels.conv(x.data, w.data, None if b is None else b.data,
+                                prepared=prepared_weights(w), **args))
     spatial = tuple(range(2, x.ndim))
 
     def backward(g):
-        gx = xp.asarray(kernels.conv_grad_input(g, w.data, x.shape, **args)) \
-            if x.requires_grad else None
-        gw = xp.asarray(kernels.conv_grad_weight(g, x.data, w.shape, **args)) \
-            if w.requires_grad else None
+        gx = (xp.asarray(kernels.conv_grad_input(g, w.data, x.shape,
+                                                 prepared=prepared_weights(w), **args))
+              if x.requires_grad else None)
+        gw = (xp.asarray(kernels.conv_grad_weight(g, x.data, w.shape, **args))
+              if w.requires_grad else None)
         gb = g.sum(axis=(0,) + spatial) if b is not None and b.requires_grad else None
         return gx, gw, gb
     return record(Tensor._result(y), op, (x, w, b), backward)

@@ -14,7 +14,7 @@ strides into phases, ``src[c, pd, ph, pw, i, j, k] = xpad[n, c, i*sd + pd, j*sh 
 k*sw + pw]``, after which tap (kd, kh, kw) reads phase ((kd*dd) % sd, ...) at offset
 ((kd*dd) // sd, ...) with unit stride; unpadded unit-stride inputs are read in place.  Taps
 go four at a time into one accumulator pass (``acc[j] += a[j]*w0 + b[j]*w1 + ...``), so a
-chunk (CHUNK elements, in L1 with the rows it reads) is loaded and stored once per four
+chunk (kernels.config.DIRECT_CHUNK elements, in L1 with the rows it reads) is loaded and stored once per four
 taps.  The innermost loops have no reduction, so gcc vectorises them without -ffast-math.
 
 OpenMP threads split independent outputs only:
@@ -36,11 +36,7 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
-from . import _checks
-
-cdef enum:
-    CHUNK = 2048        # elements of one wide accumulator chunk (8 KiB of float32)
-    GW_LANES = 4096     # grad-weight: taps x lanes of the per-lane sums (16 KiB of float32)
+from .. import config, plan
 
 
 cdef struct Geo:
@@ -368,29 +364,13 @@ cdef void _grad_weight(const floating[::1] gy, const floating[::1] x, floating[:
 
 # ---- Python-level helpers and wrappers: validate, lay out the taps, dispatch on dtype
 
-def _pads(op, pad, shape):
-    """(lo, padded spatial shape) of ``pad`` (None or three (lo, hi) pairs of ints >= 0)."""
-    if pad is None:
-        return (0, 0, 0), tuple(shape[2:])
-    try:
-        pairs = [(int(lo), int(hi)) for lo, hi in pad]
-    except (TypeError, ValueError):
-        pairs = []
-    if len(pairs) != 3 or any(v < 0 for pr in pairs for v in pr):
-        raise ValueError(f"{op}: pad must be three (lo, hi) pairs of ints >= 0, received "
-                         f"{pad!r}")
-    return (tuple(lo for lo, _ in pairs),
-            tuple(n + lo + hi for n, (lo, hi) in zip(shape[2:], pairs)))
-
-
-def _blocks(outer, inner, nthreads):
-    """Blocks to split ``inner`` into so that outer * blocks gives every thread 4 jobs."""
-    return max(1, min(inner, -(-4 * nthreads // max(outer, 1))))
-
-
-cdef Geo _geometry(x_shape, xps, lo, w_shape, o_shape, s, d, groups, Py_ssize_t chunk):
-    """The source geometry shared by forward and grad-weight (see the module docstring)."""
+cdef Geo _geometry(x_shape, xps, lo, w_shape, o_shape, s, d, groups, Py_ssize_t chunk,
+                  offsets):
+    """The source geometry shared by forward and grad-weight (kernels.plan.direct_source; see
+    the module docstring); the tap offsets go into the list ``offsets``."""
     cdef Geo G
+    geo, offs = plan.direct_source(x_shape, xps, w_shape, o_shape, s, d, chunk)
+    offsets.append(offs.astype(np.intp, copy=False))
     G.c_in, G.c_out, G.cg = x_shape[1], w_shape[0], w_shape[1]
     G.cout_g = G.c_out // groups
     G.xd, G.xh, G.xw = x_shape[2:]
@@ -398,58 +378,26 @@ cdef Geo _geometry(x_shape, xps, lo, w_shape, o_shape, s, d, groups, Py_ssize_t 
     G.lo[0], G.lo[1], G.lo[2] = lo
     G.s[0], G.s[1], G.s[2] = s
     G.od, G.oh, G.ow = o_shape[2:]
-    unit = tuple(s) == (1, 1, 1)
-    G.inplace = unit and tuple(xps) == tuple(x_shape[2:])
-    if unit:
-        G.dp, G.hp, G.wp = xps
-    else:
-        G.dp, G.hp, G.wp = (o + (k - 1) * dl // st
-                            for o, k, dl, st in zip(o_shape[2:], w_shape[2:], d, s))
-    G.psz = G.dp * G.hp * G.wp
-    G.csz = s[0] * s[1] * s[2] * G.psz
-    G.rows, G.cols = _chunking(G.oh, G.ow, G.wp, chunk)
+    G.inplace = geo["inplace"]
+    G.dp, G.hp, G.wp = geo["dp"], geo["hp"], geo["wp"]
+    G.psz, G.csz = geo["psz"], geo["csz"]
+    G.rows, G.cols = geo["rows"], geo["cols"]
     return G
-
-
-def _chunking(nh, nw, pitch, chunk):
-    """(rows, cols) of one chunk: whole rows while they fit, else part of one row."""
-    rows = min(max(1, chunk // pitch), nh)
-    return (rows, nw) if rows > 1 else (1, min(nw, chunk))
-
-
-def _tap_offsets(cg, k, s, d, hp, wp, psz, csz):
-    """Offset of tap (ci, kd, kh, kw) in a (phase-split) source, in w's order."""
-    ci, kd, kh, kw = np.meshgrid(np.arange(cg), np.arange(k[0]), np.arange(k[1]),
-                                 np.arange(k[2]), indexing="ij")
-    a, b, c = kd * d[0], kh * d[1], kw * d[2]
-    phase = ((a % s[0]) * s[1] + b % s[1]) * s[2] + c % s[2]
-    offs = ci * csz + phase * psz + ((a // s[0]) * hp + b // s[1]) * wp + c // s[2]
-    return np.ascontiguousarray(offs.ravel(), dtype=np.intp)
-
-
-def _validate(op, names, arrays, stride, dilation, groups, pad, xi):
-    """dtype, strides, dilations, groups, lo and padded spatial shape of a wrapper call;
-    ``xi`` is the position of the input-shaped array in ``arrays``."""
-    dt = _checks.arrays(op, 5, names[2], **dict(zip(names, arrays)))
-    s = _checks.positive(op, sd=stride[0], sh=stride[1], sw=stride[2])
-    d = _checks.positive(op, dd=dilation[0], dh=dilation[1], dw=dilation[2])
-    (groups,) = _checks.positive(op, groups=groups)
-    lo, xps = _pads(op, pad, arrays[xi].shape)
-    return dt, s, d, groups, lo, xps
 
 
 def direct_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, pad=None):
     """y = cross-correlation of the padded input xp (N, C, D, H, W) with
     w (C_out, C/groups, KD, KH, KW); y (N, C_out, OD, OH, OW) is overwritten.  With
     ``pad`` (three (lo, hi) pairs) xp is the unpadded input and the kernel pads it."""
-    op = "cython direct_forward"
-    dt, s, d, groups, lo, xps = _validate(op, ("xp", "w", "y"), (xp, w, y), (sd, sh, sw),
-                                          (dd, dh, dw), groups, pad, 0)
-    _checks.conv(op, xp.shape[:2] + xps, w.shape, y.shape, s, d, groups)
+    dt, s, d, groups, lo, xps = plan.conv_call("cython direct_forward", ("xp", "w", "y"),
+                                               (xp, w, y), (sd, sh, sw, dd, dh, dw, groups),
+                                               pad)
     cdef int nthreads = openmp.omp_get_max_threads()
-    cdef Geo G = _geometry(xp.shape, xps, lo, w.shape, y.shape, s, d, groups, CHUNK)
-    offs = _tap_offsets(G.cg, w.shape[2:], s, d, G.hp, G.wp, G.psz, G.csz)
-    nblk = _blocks(xp.shape[0] * groups, G.cout_g, nthreads)
+    offsets = []
+    cdef Geo G = _geometry(xp.shape, xps, lo, w.shape, y.shape, s, d, groups,
+                           config.DIRECT_CHUNK, offsets)
+    offs = offsets[0]
+    nblk = plan.direct_blocks(xp.shape[0] * groups, G.cout_g, nthreads)
     buf = np.empty((nthreads, 1 if G.inplace else G.cg * G.csz), dt)
     acc = np.empty((nthreads, (G.rows - 1) * G.wp + G.cols), dt)
     if dt == np.float32:
@@ -464,35 +412,30 @@ def direct_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, pad=None):
     """gxp (N, C, D, H, W) = gradient of the convolution w.r.t. its padded input, from
     gy (N, C_out, OD, OH, OW) and w (C_out, C/groups, KD, KH, KW); gxp is overwritten.  With
     ``pad`` gxp is the gradient w.r.t. the unpadded input."""
-    op = "cython direct_grad_input"
-    dt, s, d, groups, lo, xps = _validate(op, ("gy", "w", "gxp"), (gy, w, gxp),
-                                          (sd, sh, sw), (dd, dh, dw), groups, pad, 2)
-    _checks.conv(op, gxp.shape[:2] + xps, w.shape, gy.shape, s, d, groups,
-                 names=("gxp", "w", "gy"))
+    dt, s, d, groups, lo, xps = plan.conv_call("cython direct_grad_input", ("gy", "w", "gxp"),
+                                               (gy, w, gxp), (sd, sh, sw, dd, dh, dw, groups),
+                                               pad, xi=2, wi=1, yi=0)
     cdef int nthreads = openmp.omp_get_max_threads()
-    cdef Geo G = _geometry(gxp.shape, xps, lo, w.shape, gy.shape, s, d, groups, CHUNK)
-    # phase extents xe and the zero-padded gy's extents e* = q* + xe (_grad_input_job)
-    q = [(k - 1) * dl // st for k, dl, st in zip(w.shape[2:], d, s)]
-    xe = [-(-n // st) for n, st in zip(xps, s)]
-    G.q[0], G.q[1], G.q[2] = q
-    eh, ew = q[1] + xe[1], q[2] + xe[2]
-    esz = (q[0] + xe[0]) * eh * ew
-    G.eh, G.ew, G.esz = eh, ew, esz
-    G.rows, G.cols = _chunking(xe[1], xe[2], ew, CHUNK)
-    # the taps of each input phase, phase by phase (CSR): tap t reads gyp at toff[t], with
-    # the weight of column tidx[t] of the (co, ci) rows of its group
+    cdef Geo G
+    G.c_in, G.c_out, G.cg = gxp.shape[1], w.shape[0], w.shape[1]
+    G.cout_g = G.c_out // groups
+    G.xd, G.xh, G.xw = gxp.shape[2:]
+    G.pd_, G.ph_, G.pw_ = xps
+    G.lo[0], G.lo[1], G.lo[2] = lo
+    G.s[0], G.s[1], G.s[2] = s
+    G.od, G.oh, G.ow = gy.shape[2:]
+    # the padded input's stride phases and the zero-padded gy they read (_grad_input_job):
+    # the tap table of kernels.plan, with weight columns of the (co, ci) rows of a group
     cog, ktaps = G.cout_g, w[0, 0].size
-    col, kd, kh, kw = np.meshgrid(np.arange(cog), np.arange(w.shape[2]), np.arange(w.shape[3]),
-                                  np.arange(w.shape[4]), indexing="ij")
-    a, b, c = kd * d[0], kh * d[1], kw * d[2]
-    phase = (((a % s[0]) * s[1] + b % s[1]) * s[2] + c % s[2]).ravel()
-    order = np.argsort(phase, kind="stable")
-    toff = (col * esz + ((q[0] - a // s[0]) * eh + q[1] - b // s[1]) * ew + q[2] - c // s[2])
-    toff = np.ascontiguousarray(toff.ravel()[order], dtype=np.intp)
-    tidx = np.ascontiguousarray((col * G.cg * ktaps + (kd * w.shape[3] + kh) * w.shape[4]
-                                 + kw).ravel()[order], dtype=np.intp)
-    pstart = np.searchsorted(phase[order], np.arange(s[0] * s[1] * s[2] + 1)).astype(np.intp)
-    nblk = _blocks(gxp.shape[0] * groups, G.cg, nthreads)
+    t = plan.direct_grad_input_taps(w.shape, s, d, xps, groups, G.cg * ktaps)
+    G.q[0], G.q[1], G.q[2] = t["q"]
+    G.eh, G.ew, G.esz = t["eh"], t["ew"], t["esz"]
+    G.rows, G.cols = t["rows"], t["cols"]
+    esz, ew = t["esz"], t["ew"]
+    toff = t["toff"].astype(np.intp, copy=False)
+    tidx = t["tidx"].astype(np.intp, copy=False)
+    pstart = t["pstart"].astype(np.intp, copy=False)
+    nblk = plan.direct_blocks(gxp.shape[0] * groups, G.cg, nthreads)
     gyp = np.empty((nthreads, cog * esz), dt)
     acc = np.empty((nthreads, (G.rows - 1) * ew + G.cols), dt)
     wts = np.empty((nthreads, cog * ktaps), dt)
@@ -508,17 +451,16 @@ def direct_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, pad=None):
     """gw (C_out, C/groups, KD, KH, KW) = gradient of the convolution w.r.t. its weight, from
     gy (N, C_out, OD, OH, OW) and the padded input xp (N, C, D, H, W); gw is overwritten.
     With ``pad`` xp is the unpadded input and the kernel pads it."""
-    op = "cython direct_grad_weight"
-    dt, s, d, groups, lo, xps = _validate(op, ("gy", "xp", "gw"), (gy, xp, gw),
-                                          (sd, sh, sw), (dd, dh, dw), groups, pad, 1)
-    _checks.conv(op, xp.shape[:2] + xps, gw.shape, gy.shape, s, d, groups,
-                 names=("xp", "gw", "gy"))
+    dt, s, d, groups, lo, xps = plan.conv_call("cython direct_grad_weight", ("gy", "xp", "gw"),
+                                               (gy, xp, gw), (sd, sh, sw, dd, dh, dw, groups),
+                                               pad, xi=1, wi=2, yi=0)
     cdef int nthreads = openmp.omp_get_max_threads()
     taps = gw[0].size
+    offsets = []
     cdef Geo G = _geometry(xp.shape, xps, lo, gw.shape, gy.shape, s, d, groups,
-                           max(16, min(CHUNK, GW_LANES // taps)))
-    offs = _tap_offsets(G.cg, gw.shape[2:], s, d, G.hp, G.wp, G.psz, G.csz)
-    nblk = _blocks(G.c_out, xp.shape[0], nthreads)
+                           plan.grad_weight_chunk(taps), offsets)
+    offs = offsets[0]
+    nblk = plan.direct_blocks(G.c_out, xp.shape[0], nthreads)
     # one partial result per block of images, summed here (gw itself when there is one)
     part = gw.reshape(1, -1) if nblk == 1 else np.empty((nblk, gw.size), dt)
     span = (G.rows - 1) * G.wp + G.cols

@@ -2,7 +2,7 @@
 # cython: language_level=3
 """Channel reductions of the FFT convolution, and the strided crop of its output.
 
-The transforms themselves are scipy.fft (kernels/conv/fft.py); these kernels do the
+The transforms themselves are scipy.fft (kernels/strategies/fft.py); these kernels do the
 per-frequency products summed over channels.  Spectra are C-contiguous complex arrays
 flattened over frequency: X (N, C, F), W (C_out, C/groups, F), Y (N, C_out, F).  The
 complex products are written out on (re, im) pairs so that they vectorise and round like
@@ -14,7 +14,7 @@ from libc.string cimport memset
 
 import numpy as np
 
-from . import _checks
+from .. import plan
 
 ctypedef float complex complex64
 ctypedef double complex complex128
@@ -104,13 +104,6 @@ cdef void _grad_weight(const cplx[:, :, ::1] GY, const cplx[:, :, ::1] X, cplx[:
                         True)
 
 
-def _block(nf, rows, itemsize):
-    """Frequencies per block: the ``rows`` spectrum rows one job reads (each ``itemsize``
-    bytes per frequency) within ~128 KiB of cache; a multiple of 64, at least 256."""
-    fb = (2**17 // max(1, rows * itemsize)) // 64 * 64
-    return max(1, min(nf, max(256, fb)))
-
-
 cdef void _crop_plane(const floating[:, :, :, :, ::1] src, floating[:, :, :, :, ::1] dst,
                       Py_ssize_t a, Py_ssize_t b, Py_ssize_t sd, Py_ssize_t sh,
                       Py_ssize_t sw) noexcept nogil:
@@ -134,30 +127,11 @@ cdef void _strided_crop(const floating[:, :, :, :, ::1] src, floating[:, :, :, :
 
 # ---- Python-level wrappers: validate, then dispatch on dtype
 
-def _check_reduce(op, out, groups, inp, weight, outp):
-    """Check that the named spectra (name, array) -- input side (N, C, F), weight
-    (C_out, C/groups, F), output side (N, C_out, F) -- agree and that the one named ``out``
-    (the one written) is writeable; return (dtype, groups)."""
-    named = dict((inp, weight, outp))
-    dt = _checks.arrays(op, 3, out, complex_=True, **named)
-    (groups,) = _checks.positive(op, groups=groups)
-    n, c, f = inp[1].shape
-    c_out, cg, fw = weight[1].shape
-    if (outp[1].shape != (n, c_out, f) or fw != f or c % groups or c_out % groups
-            or cg != c // groups):
-        shapes = ", ".join(f"{k} {v.shape}" for k, v in named.items())
-        raise ValueError(f"{op}: inconsistent spectra for groups={groups}: expected "
-                         f"{inp[0]} (N, C, F), {weight[0]} (C_out, C/groups, F), {outp[0]} "
-                         f"(N, C_out, F), received {shapes}")
-    return dt, groups
-
-
 def fft_reduce_forward(X, W, Y, groups):
     """Y[n, co, f] = sum_ci X[n, g*Cg + ci, f] * conj(W[co, ci, f]); X (N, C, F),
     W (C_out, C/groups, F), Y (N, C_out, F) complex; Y is overwritten."""
-    dt, groups = _check_reduce("cython fft_reduce_forward", "Y", groups, ("X", X),
-                               ("W", W), ("Y", Y))
-    fb = _block(X.shape[2], 2 * W.shape[1], X.itemsize)
+    dt, groups, fb = plan.fft_reduce_call("cython fft_reduce_forward", "forward", X, W, Y,
+                                          groups)
     if dt == np.complex64:
         _forward[complex64](X, W, Y, groups, fb)
     else:
@@ -167,9 +141,8 @@ def fft_reduce_forward(X, W, Y, groups):
 def fft_reduce_grad_input(GY, W, GX, groups):
     """GX[n, c, f] = sum over the output channels co of c's group of
     GY[n, co, f] * W[co, c - g*Cg, f]; GX (N, C, F) is overwritten."""
-    dt, groups = _check_reduce("cython fft_reduce_grad_input", "GX", groups, ("GX", GX),
-                               ("W", W), ("GY", GY))
-    fb = _block(GY.shape[2], 2 * (W.shape[0] // groups), GY.itemsize)
+    dt, groups, fb = plan.fft_reduce_call("cython fft_reduce_grad_input", "grad_input", GY, W,
+                                          GX, groups)
     if dt == np.complex64:
         _grad_input[complex64](GY, W, GX, groups, fb)
     else:
@@ -179,9 +152,8 @@ def fft_reduce_grad_input(GY, W, GX, groups):
 def fft_reduce_grad_weight(GY, X, GW, groups):
     """GW[co, ci, f] = sum_n GY[n, co, f] * conj(X[n, g*Cg + ci, f]); GW (C_out, C/groups, F)
     is overwritten."""
-    dt, groups = _check_reduce("cython fft_reduce_grad_weight", "GW", groups, ("X", X),
-                               ("GW", GW), ("GY", GY))
-    fb = _block(GY.shape[2], 2 * GY.shape[0], GY.itemsize)
+    dt, groups, fb = plan.fft_reduce_call("cython fft_reduce_grad_weight", "grad_weight", GY,
+                                          X, GW, groups)
     if dt == np.complex64:
         _grad_weight[complex64](GY, X, GW, groups, fb)
     else:
@@ -191,13 +163,7 @@ def fft_reduce_grad_weight(GY, X, GW, groups):
 def strided_crop(src, dst, sd, sh, sw):
     """dst[a, b, i, j, k] = src[a, b, i*sd, j*sh, k*sw] for real 5-D arrays; dst is
     overwritten."""
-    op = "cython strided_crop"
-    dt = _checks.arrays(op, 5, "dst", src=src, dst=dst)
-    s = _checks.positive(op, sd=sd, sh=sh, sw=sw)
-    if dst.shape[:2] != src.shape[:2] or any(
-            o > 0 and (o - 1) * st >= n for o, st, n in zip(dst.shape[2:], s, src.shape[2:])):
-        raise ValueError(f"{op}: dst {dst.shape} with strides {s} reads outside src "
-                         f"{src.shape}")
+    dt, s = plan.strided_crop_call("cython strided_crop", src, dst, sd, sh, sw)
     if dt == np.float32:
         _strided_crop[float](src, dst, s[0], s[1], s[2])
     else:

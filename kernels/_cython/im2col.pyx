@@ -11,7 +11,7 @@ P = OD*OH*OW output positions, so that with W_g = w[g*Cog:(g+1)*Cog] viewed as (
     grad-weight  GW_g += GY_g @ cols^T
 
 The columns of several images (all groups: C*taps rows) are built at once, one OpenMP launch
-per chunk, in one of two layouts chosen by ``_plan``:
+per chunk, in one of two layouts chosen by ``kernels.plan.im2col_layout`` (the planner both CPU backends share):
 
 * per-image blocks, when one image's GEMM is big: each image's (C*taps, P) block gets its
   own GEMMs, which read gy and write y / accumulate into gw (beta = 1) in place;
@@ -36,18 +36,7 @@ cimport openmp
 
 import numpy as np
 
-from . import _checks
-
-# Multiply-adds of one image's GEMM from which images get GEMMs of their own (block layout,
-# cache-sized chunks).  2**20 rather than 2**24: shapes between the two ran 1.07x faster in
-# the geometric mean over the suites (MNIST conv2 1.07-1.24x, 1x1 projection 1.08-1.16x; worst
-# 0.94x, within noise), 2 threads, same-process A/B.
-BLOCK_MIN_MACS = 1 << 20
-# Column elements of a chunk of per-image blocks: about what stays in the last-level cache.
-BLOCK_CHUNK_ELEMS = 1 << 21
-# Elements a chunk must copy before its copies are split over threads.
-PARALLEL_MIN_ELEMS = 1 << 15
-
+from .. import plan
 
 # Fortran GEMMs with 64-bit integers (numpy's OpenBLAS), set by use_blas(); NULL: SciPy's.
 ctypedef void (*sgemm64_t)(const char*, const char*, const int64_t*, const int64_t*,
@@ -358,46 +347,26 @@ cdef void _grad_weight(const floating[:, :, :, :, ::1] gy, const floating[:, :, 
 
 # ---- Python-level wrappers: validate, plan the chunks, dispatch on dtype
 
-def _plan(n_batch, rows, rows_g, cout_g, positions, budget):
-    """(images per chunk, positions per chunk, block layout) for a column buffer of ``rows``
-    (all groups) by (images * positions) and, in the wide layout, a transposed copy of
-    ``cout_g`` rows, together within ``budget`` elements (at least one position)."""
-    if rows_g * cout_g * positions >= BLOCK_MIN_MACS and rows * positions <= budget:
-        nb = min(n_batch, budget // (rows * positions),
-                 max(1, BLOCK_CHUNK_ELEMS // (rows * positions)))
-        return max(1, nb), positions, True
-    per_pos = rows + cout_g
-    if per_pos * positions <= budget:
-        return max(1, min(n_batch, budget // (per_pos * positions))), positions, False
-    return 1, max(1, min(positions, budget // per_pos)), False
-
-
-def _prepare(op, out, x, w, y, names, strides, dilations, groups, max_col_elems):
-    """Validate (``out`` names the array written); return (dtype, strides, dilations,
-    groups, column buffer, transposed-copy buffer, images and positions per chunk, block
-    layout, whether the input planes serve as columns, OpenMP threads for the copies), or
-    None when there is nothing to compute (an empty dimension: the caller zeroes the
-    output)."""
-    dt = _checks.arrays(op, 5, out, **{names[0]: x, names[1]: w, names[2]: y})
-    s = _checks.positive(op, sd=strides[0], sh=strides[1], sw=strides[2])
-    d = _checks.positive(op, dd=dilations[0], dh=dilations[1], dw=dilations[2])
-    groups, max_col_elems = _checks.positive(op, groups=groups, max_col_elems=max_col_elems)
-    _checks.conv(op, x.shape, w.shape, y.shape, s, d, groups, names=names)
-    if x.size == 0 or w.size == 0 or y.size == 0:
+def _prepare(op, names, arrays, ints, max_col_elems, xi, wi, yi):
+    """The planner's checks and chunks (kernels.plan.im2col_call; the wide layout's
+    transposed copy holds one group's C_out/groups rows) with the buffers they need: (dtype,
+    strides, dilations, groups, column buffer, transposed-copy buffer, images and positions
+    per chunk, block layout, whether the input planes serve as columns, OpenMP threads for
+    the copies), or None after zeroing the output when an array is empty."""
+    r = plan.im2col_call(op, names, arrays, ints, max_col_elems, xi, wi, yi, False)
+    if r is None:
+        arrays[-1].fill(0)
         return None
-    k = w.shape[1] * w.shape[2] * w.shape[3] * w.shape[4]
-    p = y.shape[2] * y.shape[3] * y.shape[4]
-    cog = w.shape[0] // groups
-    direct = w.shape[2:] == (1, 1, 1) and s == (1, 1, 1)
-    nb, pc, block = _plan(y.shape[0], groups * k, k, cog, p, max_col_elems)
-    if direct:
+    dt, groups, nb, pc, block = r["dtype"], r["groups"], r["nb"], r["pc"], r["block"]
+    k, cog = r["rows_g"], r["cog"]
+    if r["direct"]:
         cols, tmp = np.empty(1, dtype=dt), np.empty(1, dtype=dt)
     else:
         cols = np.empty(nb * groups * k * pc, dtype=dt)
         tmp = np.empty(1 if block else cog * nb * pc, dtype=dt)
-    nthreads = openmp.omp_get_max_threads() \
-        if nb * groups * k * pc >= PARALLEL_MIN_ELEMS else 1
-    return dt, s, d, groups, cols, tmp, nb, pc, block, direct, nthreads
+    nthreads = openmp.omp_get_max_threads() if r["parallel"] else 1
+    return (dt, r["strides"], r["dilations"], groups, cols, tmp, nb, pc, block, r["direct"],
+            nthreads)
 
 
 def im2col_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, max_col_elems):
@@ -405,10 +374,9 @@ def im2col_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, max_col_elems):
     w (C_out, C/groups, KD, KH, KW), as column matrix times weight matrix (BLAS); y is
     overwritten.  The column buffer (plus, for small GEMMs, a transposed copy of the output
     chunk) holds at most max(max_col_elems, C*KD*KH*KW + C_out/groups) elements."""
-    r = _prepare("cython im2col_forward", "y", xp, w, y, ("xp", "w", "y"),
-                 (sd, sh, sw), (dd, dh, dw), groups, max_col_elems)
+    r = _prepare("cython im2col_forward", ("xp", "w", "y"), (xp, w, y),
+                 (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 0, 1, 2)
     if r is None:
-        y.fill(0)
         return
     dt, s, d, groups, cols, tmp, nb, pc, block, direct, nt = r
     if dt == np.float32:
@@ -423,10 +391,9 @@ def im2col_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, max_col_elems)
     """gxp (N, C, D, H, W) = gradient w.r.t. the padded input, from gy (N, C_out, OD, OH, OW)
     and w (C_out, C/groups, KD, KH, KW): columns W_g^T @ GY_g (BLAS) scatter-added by col2im;
     gxp is overwritten."""
-    r = _prepare("cython im2col_grad_input", "gxp", gxp, w, gy, ("gxp", "w", "gy"),
-                 (sd, sh, sw), (dd, dh, dw), groups, max_col_elems)
+    r = _prepare("cython im2col_grad_input", ("gy", "w", "gxp"), (gy, w, gxp),
+                 (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 2, 1, 0)
     if r is None:
-        gxp.fill(0)
         return
     dt, s, d, groups, cols, tmp, nb, pc, block, direct, nt = r
     if dt == np.float32:
@@ -441,10 +408,9 @@ def im2col_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, max_col_elems
     """gw (C_out, C/groups, KD, KH, KW) = gradient w.r.t. the weight, from gy
     (N, C_out, OD, OH, OW) and the padded input xp (N, C, D, H, W): sum over images of
     GY_g @ cols^T (BLAS, accumulated in gw with beta = 1); gw is overwritten."""
-    r = _prepare("cython im2col_grad_weight", "gw", xp, gw, gy, ("xp", "gw", "gy"),
-                 (sd, sh, sw), (dd, dh, dw), groups, max_col_elems)
+    r = _prepare("cython im2col_grad_weight", ("gy", "xp", "gw"), (gy, xp, gw),
+                 (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 1, 2, 0)
     if r is None:
-        gw.fill(0)
         return
     dt, s, d, groups, cols, tmp, nb, pc, block, direct, nt = r
     if dt == np.float32:

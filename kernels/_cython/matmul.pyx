@@ -15,7 +15,7 @@ cimport openmp
 
 import numpy as np
 
-from . import _checks
+from .. import plan
 
 cdef enum:
     MC = 64     # rows of a taken by one thread at a time
@@ -96,11 +96,7 @@ cdef void _matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:
 def matmul(a, b, c):
     """c (M, N) = a (M, K) @ b (K, N), all C-contiguous 2-D of one float dtype; c is
     overwritten.  A blocked OpenMP kernel, to compare with BLAS."""
-    op = "cython matmul"
-    dt = _checks.arrays(op, 2, "c", a=a, b=b, c=c)
-    if a.shape[1] != b.shape[0] or c.shape != (a.shape[0], b.shape[1]):
-        raise ValueError(f"{op}: expected a (M, K), b (K, N), c (M, N), received a {a.shape}, "
-                         f"b {b.shape}, c {c.shape}")
+    dt = plan.matmul_call("cython matmul", a, b, c)
     if c.size == 0:
         return
     if a.shape[1] == 0:

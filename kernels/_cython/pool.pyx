@@ -15,7 +15,7 @@ from libc.string cimport memset
 
 import numpy as np
 
-from . import _checks
+from .. import plan
 
 cdef enum:
     MAX = 0
@@ -134,31 +134,12 @@ cdef void _backward(const floating[:, :, :, :, ::1] gy, const floating[:, :, :, 
 
 # ---- Python-level wrappers: validate, then dispatch on dtype
 
-def _check(op, xp, y, kind, k, s):
-    """Check kind, window and strides, and that y has the pooled shape of xp:
-    out = (in - k) // stride + 1 per dim.  Return (kind, window, strides)."""
-    if not isinstance(kind, (int, np.integer)) or isinstance(kind, bool):
-        raise TypeError(f"{op}: kind must be an int code, received {kind!r}")
-    if kind not in (MAX, AVG, SUM, L2):
-        raise ValueError(f"{op}: kind must be 0 (max), 1 (avg), 2 (sum) or 3 (l2), received "
-                         f"{kind!r}")
-    k = _checks.positive(op, kd=k[0], kh=k[1], kw=k[2])
-    s = _checks.positive(op, sd=s[0], sh=s[1], sw=s[2])
-    expected = xp.shape[:2] + tuple((n - kk) // ss + 1 for n, kk, ss in
-                                    zip(xp.shape[2:], k, s))
-    if any(n < kk for n, kk in zip(xp.shape[2:], k)) or y.shape != expected:
-        raise ValueError(f"{op}: window {k} with strides {s} on xp {xp.shape} gives shape "
-                         f"{expected} (needs a window that fits), received y {y.shape}")
-    return int(kind), k, s
-
-
 def pool_forward(xp, y, kind, kd, kh, kw, sd, sh, sw):
     """y (N, C, OD, OH, OW) = pooling of the padded xp (N, C, D, H, W) over (kd, kh, kw)
     windows at strides (sd, sh, sw); kind 0 max, 1 avg (over the full window volume),
     2 sum, 3 l2 (sqrt of the sum of squares).  y is overwritten."""
-    op = "cython pool_forward"
-    dt = _checks.arrays(op, 5, "y", xp=xp, y=y)
-    kind, k, s = _check(op, xp, y, kind, (kd, kh, kw), (sd, sh, sw))
+    dt, kind, k, s = plan.pool_call("cython pool_forward", ("xp", "y"), (xp, y), kind, kd, kh,
+                                    kw, sd, sh, sw)
     if dt == np.float32:
         _forward[float](xp, y, kind, k[0], k[1], k[2], s[0], s[1], s[2])
     else:
@@ -169,11 +150,8 @@ def pool_backward(gy, xp, y, gxp, kind, kd, kh, kw, sd, sh, sw):
     """gxp (N, C, D, H, W) = gradient of pool_forward w.r.t. its padded input, from gy and
     the forward's xp and y (max: each window's gradient goes to its first maximal element;
     l2: x / y, 0 where y == 0).  gxp is overwritten."""
-    op = "cython pool_backward"
-    dt = _checks.arrays(op, 5, "gxp", gy=gy, xp=xp, y=y, gxp=gxp)
-    kind, k, s = _check(op, xp, y, kind, (kd, kh, kw), (sd, sh, sw))
-    _checks.same_shape(op, "gy", gy.shape, "y", y.shape)
-    _checks.same_shape(op, "gxp", gxp.shape, "xp", xp.shape)
+    dt, kind, k, s = plan.pool_call("cython pool_backward", ("xp", "y", "gy", "gxp"),
+                                    (xp, y, gy, gxp), kind, kd, kh, kw, sd, sh, sw)
     if dt == np.float32:
         _backward[float](gy, xp, y, gxp, kind, k[0], k[1], k[2], s[0], s[1], s[2])
     else:

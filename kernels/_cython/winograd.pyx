@@ -1,13 +1,13 @@
 # cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 # cython: language_level=3
-"""Winograd F(2x2,3x3) and F(4x4,3x3) tile transforms (Cython), for kernels/conv/winograd.py.
+"""Winograd F(2x2,3x3) and F(4x4,3x3) tile transforms (Cython), for kernels/strategies/winograd.py.
 
-The same kernels as kernels/_numba/winograd.py (see there and kernels/conv/winograd.py for
+The same kernels as kernels/_numba/winograd.py (see there and kernels/strategies/winograd.py for
 the algorithm, the matrices and the layouts): ``input_transform`` writes V = B^T d B of a
 chunk of tiles in GEMM order (alpha*alpha, C, tiles); ``output_transform`` writes y tiles =
 A^T M A, cropped at the edges; ``output_transform_adjoint`` writes dM = A dY A^T.
 
-Each job (one channel, a group of blocks of about BLOCK_TILES tiles) holds a block in a
+Each job (one channel, a group of blocks of about kernels.config.WINOGRAD_BLOCK_TILES tiles) holds a block in a
 scratch buffer as planes of one value per tile; both 1-D passes of the separable transform
 are then loops over contiguous tiles that write one plane each (vectorised by the compiler),
 and only the gather of the input patches and the scatter of the output tiles are strided.
@@ -19,9 +19,7 @@ from libc.stdlib cimport malloc, free
 
 import numpy as np
 
-cdef enum:
-    BLOCK_TILES = 128       # tiles per block of a job's scratch planes
-
+from .. import plan
 
 # ---- 1-D transforms over planes: d[k * ds + t] = sum_i T[k, i] * s[i * ss + t], t < n.
 # One loop per output plane: one store stream each, which the compiler vectorises.
@@ -317,9 +315,9 @@ cdef inline Py_ssize_t _split(Py_ssize_t blocks, Py_ssize_t channels) noexcept n
 
 cdef int _input_transform(const floating[:, :, :, ::1] x, floating[:, :, ::1] v, int m,
                           Py_ssize_t r0, Py_ssize_t pad_top, Py_ssize_t pad_left,
-                          Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
+                          Py_ssize_t th, Py_ssize_t tw, Py_ssize_t rpb) noexcept nogil:
     cdef Py_ssize_t C = x.shape[1], cols = v.shape[2], rows = cols // tw
-    cdef Py_ssize_t rpb = max(1, BLOCK_TILES // tw), blocks = (rows + rpb - 1) // rpb
+    cdef Py_ssize_t blocks = (rows + rpb - 1) // rpb
     cdef Py_ssize_t split = _split(blocks, C), per = (blocks + split - 1) // split
     cdef Py_ssize_t job, b
     cdef int err = 0
@@ -337,9 +335,10 @@ cdef int _input_transform(const floating[:, :, :, ::1] x, floating[:, :, ::1] v,
 
 
 cdef int _output_transform(const floating[:, :, ::1] mm, floating[:, :, :, ::1] y, int m,
-                           Py_ssize_t r0, Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
+                           Py_ssize_t r0, Py_ssize_t th, Py_ssize_t tw,
+                           Py_ssize_t rpb) noexcept nogil:
     cdef Py_ssize_t C = y.shape[1], cols = mm.shape[2], rows = cols // tw
-    cdef Py_ssize_t rpb = max(1, BLOCK_TILES // tw), blocks = (rows + rpb - 1) // rpb
+    cdef Py_ssize_t blocks = (rows + rpb - 1) // rpb
     cdef Py_ssize_t split = _split(blocks, C), per = (blocks + split - 1) // split
     cdef Py_ssize_t job, b
     cdef int err = 0
@@ -357,9 +356,10 @@ cdef int _output_transform(const floating[:, :, ::1] mm, floating[:, :, :, ::1] 
 
 
 cdef int _output_adjoint(const floating[:, :, :, ::1] gy, floating[:, :, ::1] dm, int m,
-                         Py_ssize_t r0, Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
+                         Py_ssize_t r0, Py_ssize_t th, Py_ssize_t tw,
+                         Py_ssize_t rpb) noexcept nogil:
     cdef Py_ssize_t C = gy.shape[1], cols = dm.shape[2], rows = cols // tw
-    cdef Py_ssize_t rpb = max(1, BLOCK_TILES // tw), blocks = (rows + rpb - 1) // rpb
+    cdef Py_ssize_t blocks = (rows + rpb - 1) // rpb
     cdef Py_ssize_t split = _split(blocks, C), per = (blocks + split - 1) // split
     cdef Py_ssize_t job, b
     cdef int err = 0
@@ -378,37 +378,6 @@ cdef int _output_adjoint(const floating[:, :, :, ::1] gy, floating[:, :, ::1] dm
 
 # ---- Python-level wrappers: validate, then dispatch on dtype
 
-_REAL = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _check(op, m, image, image_name, gemm, gemm_name, r0, out_hw):
-    """(th, tw) after checking arrays, m, shapes and the chunk's tile rows."""
-    for name, a, nd in ((image_name, image, 4), (gemm_name, gemm, 3)):
-        if not isinstance(a, np.ndarray):
-            raise TypeError(f"{op}: {name} must be a numpy.ndarray, received "
-                            f"{type(a).__name__}")
-        if a.ndim != nd or a.dtype not in _REAL or not a.flags.c_contiguous:
-            raise ValueError(f"{op}: {name} must be a C-contiguous {nd}-D float32 or float64 "
-                             f"array, received shape {a.shape}, dtype {a.dtype}, "
-                             f"C-contiguous {a.flags.c_contiguous}")
-    if gemm.dtype != image.dtype:
-        raise TypeError(f"{op}: {image_name} and {gemm_name} must share one dtype, received "
-                        f"{image.dtype} and {gemm.dtype}")
-    if m not in (2, 4):
-        raise ValueError(f"{op}: m (output tile size) must be 2 or 4, received {m!r}")
-    th, tw = -(-out_hw[0] // m), -(-out_hw[1] // m)
-    alpha2 = (m + 2) ** 2
-    channels = image.shape[1]
-    if gemm.shape[0] != alpha2 or gemm.shape[1] != channels or tw == 0 or gemm.shape[2] % tw:
-        raise ValueError(f"{op}: {gemm_name} must have shape ({alpha2}, {channels}, "
-                         f"rows * {tw}), received {gemm.shape}")
-    rows = gemm.shape[2] // tw
-    if r0 < 0 or r0 + rows > image.shape[0] * th:
-        raise ValueError(f"{op}: tile rows {r0}..{r0 + rows} out of range: "
-                         f"{image_name} {image.shape} has {image.shape[0] * th} tile rows")
-    return th, tw
-
-
 def input_transform(x, v, m, r0, pad_top, pad_left, out_h, out_w):
     """Gather and transform input tiles, ``v[:, c, tile] = B^T d B``, for a chunk of tiles.
 
@@ -422,14 +391,14 @@ def input_transform(x, v, m, r0, pad_top, pad_left, out_h, out_w):
     4.0
     """
     op = "cython winograd input_transform"
-    th, tw = _check(op, m, x, "x", v, "v", r0, (out_h, out_w))
+    th, tw, rpb = plan.winograd_call(op, m, x, "x", v, "v", r0, (out_h, out_w))
     cdef int err = 0
     if v.size == 0:
         return
     if x.dtype == np.float32:
-        err = _input_transform[float](x, v, m, r0, pad_top, pad_left, th, tw)
+        err = _input_transform[float](x, v, m, r0, pad_top, pad_left, th, tw, rpb)
     else:
-        err = _input_transform[double](x, v, m, r0, pad_top, pad_left, th, tw)
+        err = _input_transform[double](x, v, m, r0, pad_top, pad_left, th, tw, rpb)
     if err:
         raise MemoryError(f"{op}: could not allocate a scratch buffer")
 
@@ -445,14 +414,14 @@ def output_transform(mm, y, m, r0):
     [[1.0, 0.0], [0.0, 0.0]]
     """
     op = "cython winograd output_transform"
-    th, tw = _check(op, m, y, "y", mm, "mm", r0, y.shape[2:])
+    th, tw, rpb = plan.winograd_call(op, m, y, "y", mm, "mm", r0, y.shape[2:])
     cdef int err = 0
     if mm.size == 0:
         return
     if y.dtype == np.float32:
-        err = _output_transform[float](mm, y, m, r0, th, tw)
+        err = _output_transform[float](mm, y, m, r0, th, tw, rpb)
     else:
-        err = _output_transform[double](mm, y, m, r0, th, tw)
+        err = _output_transform[double](mm, y, m, r0, th, tw, rpb)
     if err:
         raise MemoryError(f"{op}: could not allocate a scratch buffer")
 
@@ -467,13 +436,13 @@ def output_transform_adjoint(gy, dm, m, r0):
     [1.0, 1.0, 1.0, 0.0]
     """
     op = "cython winograd output_transform_adjoint"
-    th, tw = _check(op, m, gy, "gy", dm, "dm", r0, gy.shape[2:])
+    th, tw, rpb = plan.winograd_call(op, m, gy, "gy", dm, "dm", r0, gy.shape[2:])
     cdef int err = 0
     if dm.size == 0:
         return
     if gy.dtype == np.float32:
-        err = _output_adjoint[float](gy, dm, m, r0, th, tw)
+        err = _output_adjoint[float](gy, dm, m, r0, th, tw, rpb)
     else:
-        err = _output_adjoint[double](gy, dm, m, r0, th, tw)
+        err = _output_adjoint[double](gy, dm, m, r0, th, tw, rpb)
     if err:
         raise MemoryError(f"{op}: could not allocate a scratch buffer")

@@ -41,44 +41,19 @@ import numba
 import numpy as np
 from numba import njit
 
-from ._checks import check_arrays, check_conv_shapes, conv_ints
+from .. import config, plan
 from .threads import run_jobs
-
-CHUNK = 2048          # elements of one wide accumulator chunk (8 KiB of float32)
-GW_LANES = 4096       # grad-weight: taps x lanes of the per-lane sums (16 KiB of float32)
 
 def _blocks(outer, inner):
     """Blocks to split ``inner`` into so that outer * blocks gives every thread 4 jobs."""
-    want = -(-4 * numba.get_num_threads() // max(outer, 1))
-    return max(1, min(inner, want))
-
-
-def _chunking(nh, nw, pitch, chunk):
-    """(rows, cols) of one chunk: whole rows while they fit, else part of one row."""
-    rows = min(max(1, chunk // pitch), nh)
-    return (rows, nw) if rows > 1 else (1, min(nw, chunk))
+    return plan.direct_blocks(outer, inner, numba.get_num_threads())
 
 
 def _source(x_shape, xps, k_shape, o_shape, s, d, chunk):
-    """Geometry of the (phase-split) source: (inplace, dp, hp, wp, csz, rows, cols) and the
-    offset of every tap (ci, kd, kh, kw) in it, in w's order.  The source is the padded
-    input itself at unit stride, else one phase per stride offset, each of extent output +
-    largest tap offset."""
-    inplace = s == (1, 1, 1) and tuple(xps) == tuple(x_shape[2:])
-    if s == (1, 1, 1):
-        dp, hp, wp = xps
-    else:
-        dp, hp, wp = (o + (k - 1) * dl // st for o, k, dl, st in zip(o_shape[2:], k_shape[2:],
-                                                                       d, s))
-    psz = dp * hp * wp
-    csz = s[0] * s[1] * s[2] * psz
-    ci, kd, kh, kw = np.meshgrid(np.arange(k_shape[1]), np.arange(k_shape[2]),
-                                 np.arange(k_shape[3]), np.arange(k_shape[4]), indexing="ij")
-    a, b, c = kd * d[0], kh * d[1], kw * d[2]
-    phase = ((a % s[0]) * s[1] + b % s[1]) * s[2] + c % s[2]
-    offs = ci * csz + phase * psz + ((a // s[0]) * hp + b // s[1]) * wp + c // s[2]
-    rows, cols = _chunking(o_shape[3], o_shape[4], wp, chunk)
-    return (inplace, dp, hp, wp, csz, rows, cols), np.ascontiguousarray(offs.ravel(), np.int64)
+    """The planner's source geometry as the jitted kernels take it: (inplace, dp, hp, wp,
+    csz, rows, cols) and the tap offsets."""
+    g, offs = plan.direct_source(x_shape, xps, k_shape, o_shape, s, d, chunk)
+    return (g["inplace"], g["dp"], g["hp"], g["wp"], g["csz"], g["rows"], g["cols"]), offs
 
 
 @njit(cache=True)
@@ -331,21 +306,6 @@ def _grad_weight(gy, x, part, offs, s, lo, geo, groups, first, step):
             part[b, co, t] = total
 
 
-def _pads(op, pad, shape):
-    """(lo, padded spatial shape) of ``pad`` (None or three (lo, hi) pairs of ints >= 0)."""
-    if pad is None:
-        return (0, 0, 0), tuple(shape[2:])
-    try:
-        pairs = [(int(lo), int(hi)) for lo, hi in pad]
-    except (TypeError, ValueError):
-        pairs = []
-    if len(pairs) != 3 or any(v < 0 for pr in pairs for v in pr):
-        raise ValueError(f"{op}: pad must be three (lo, hi) pairs of ints >= 0, received "
-                         f"{pad!r}")
-    return (tuple(lo for lo, _ in pairs),
-            tuple(n + lo + hi for n, (lo, hi) in zip(shape[2:], pairs)))
-
-
 def direct_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, pad=None):
     """Direct convolution (cross-correlation) of a padded input, written into ``y``.
 
@@ -368,13 +328,9 @@ def direct_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, pad=None):
     >>> direct_forward(xp, w, y, 1, 1, 1, 1, 1, 1, 1); y.ravel().tolist()
     [3.0, 3.0, 3.0]
     """
-    op = "direct_forward"
-    ints = conv_ints(op, sd, sh, sw, dd, dh, dw, groups)
-    check_arrays(op, ("xp", "w", "y"), (xp, w, y), 5)
-    lo, xps = _pads(op, pad, xp.shape)
-    check_conv_shapes(op, xp.shape[:2] + xps, w.shape, y.shape, ints[:3], ints[3:6], ints[6])
-    s, d = tuple(ints[:3]), tuple(ints[3:6])
-    geo, offs = _source(xp.shape, xps, w.shape, y.shape, s, d, CHUNK)
+    _, s, d, groups, lo, xps = plan.conv_call("direct_forward", ("xp", "w", "y"), (xp, w, y),
+                                              (sd, sh, sw, dd, dh, dw, groups), pad)
+    geo, offs = _source(xp.shape, xps, w.shape, y.shape, s, d, config.DIRECT_CHUNK)
     nblk = _blocks(xp.shape[0] * groups, w.shape[0] // groups)
     run_jobs(_forward, xp.shape[0] * groups * nblk, xp, w.reshape(w.shape[0], -1), y, offs, s,
              lo, geo, groups, nblk)
@@ -394,34 +350,14 @@ def direct_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, pad=None):
     >>> direct_grad_input(gy, w, gxp, 1, 1, 1, 1, 1, 1, 1); gxp.ravel().tolist()
     [1.0, 2.0, 3.0, 2.0, 1.0]
     """
-    op = "direct_grad_input"
-    ints = conv_ints(op, sd, sh, sw, dd, dh, dw, groups)
-    check_arrays(op, ("gy", "w", "gxp"), (gy, w, gxp), 5)
-    lo, xps = _pads(op, pad, gxp.shape)
-    check_conv_shapes(op, gxp.shape[:2] + xps, w.shape, gy.shape, ints[:3], ints[3:6], ints[6],
-                      ("gxp", "w", "gy"))
-    s, d = tuple(ints[:3]), tuple(ints[3:6])
-    # the padded input splits into phases of extents xe; gy sits at offset q in the zero-padded
-    # gyp of extents e = q + xe, so that every tap of a phase reads gyp at a fixed offset
-    q = [(k - 1) * dl // st for k, dl, st in zip(w.shape[2:], d, s)]
-    xe = [-(-n // st) for n, st in zip(xps, s)]
-    eh, ew = q[1] + xe[1], q[2] + xe[2]
-    esz = (q[0] + xe[0]) * eh * ew
-    # the taps of each input phase, phase by phase (CSR): tap t reads gyp at toff[t], with
-    # the weight w[g*cout_g + col, ci, k] where tidx[t] = col * ktaps + k
+    _, s, d, groups, lo, xps = plan.conv_call("direct_grad_input", ("gy", "w", "gxp"),
+                                              (gy, w, gxp), (sd, sh, sw, dd, dh, dw, groups),
+                                              pad, xi=2, wi=1, yi=0)
     cout_g, ktaps = w.shape[0] // groups, w[0, 0].size
-    col, kd, kh, kw = np.meshgrid(np.arange(cout_g), np.arange(w.shape[2]),
-                                  np.arange(w.shape[3]), np.arange(w.shape[4]), indexing="ij")
-    a, b, c = kd * d[0], kh * d[1], kw * d[2]
-    phase = (((a % s[0]) * s[1] + b % s[1]) * s[2] + c % s[2]).ravel()
-    order = np.argsort(phase, kind="stable")
-    toff = (col * esz + ((q[0] - a // s[0]) * eh + q[1] - b // s[1]) * ew + q[2] - c // s[2])
-    toff = np.ascontiguousarray(toff.ravel()[order], np.int64)
-    tidx = np.ascontiguousarray((col * ktaps + (kd * w.shape[3] + kh) * w.shape[4]
-                                 + kw).ravel()[order], np.int64)
-    pstart = np.searchsorted(phase[order], np.arange(s[0] * s[1] * s[2] + 1)).astype(np.int64)
-    geo = ((w.shape[1], cout_g, ktaps) + tuple(q) + (eh, ew, esz)
-           + _chunking(xe[1], xe[2], ew, CHUNK) + tuple(xps))
+    t = plan.direct_grad_input_taps(w.shape, s, d, xps, groups, ktaps)
+    geo = ((w.shape[1], cout_g, ktaps) + t["q"] + (t["eh"], t["ew"], t["esz"], t["rows"],
+                                                    t["cols"]) + tuple(xps))
+    toff, tidx, pstart = t["toff"], t["tidx"], t["pstart"]
     nblk = _blocks(gxp.shape[0] * groups, w.shape[1])
     run_jobs(_grad_input, gxp.shape[0] * groups * nblk, gy,
              w.reshape(w.shape[0], w.shape[1], -1), gxp, toff, tidx, pstart, s, lo, geo, groups,
@@ -441,16 +377,11 @@ def direct_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, pad=None):
     >>> direct_grad_weight(gy, xp, gw, 1, 1, 1, 1, 1, 1, 1); gw.ravel().tolist()
     [3.0, 6.0, 9.0]
     """
-    op = "direct_grad_weight"
-    ints = conv_ints(op, sd, sh, sw, dd, dh, dw, groups)
-    check_arrays(op, ("gy", "xp", "gw"), (gy, xp, gw), 5)
-    lo, xps = _pads(op, pad, xp.shape)
-    check_conv_shapes(op, xp.shape[:2] + xps, gw.shape, gy.shape, ints[:3], ints[3:6], ints[6],
-                      ("xp", "gw", "gy"))
-    s, d = tuple(ints[:3]), tuple(ints[3:6])
+    _, s, d, groups, lo, xps = plan.conv_call("direct_grad_weight", ("gy", "xp", "gw"),
+                                              (gy, xp, gw), (sd, sh, sw, dd, dh, dw, groups),
+                                              pad, xi=1, wi=2, yi=0)
     c_out, taps = gw.shape[0], gw[0].size
-    geo, offs = _source(xp.shape, xps, gw.shape, gy.shape, s, d,
-                        max(16, min(CHUNK, GW_LANES // taps)))
+    geo, offs = _source(xp.shape, xps, gw.shape, gy.shape, s, d, plan.grad_weight_chunk(taps))
     nblk = _blocks(c_out, xp.shape[0])
     # one partial result per block of images, summed here (gw itself when there is one)
     part = gw.reshape(1, c_out, taps) if nblk == 1 else np.empty((nblk, c_out, taps), gw.dtype)

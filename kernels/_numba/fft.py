@@ -1,6 +1,6 @@
 """Per-frequency channel reductions for FFT convolution, and the strided crop.
 
-The transforms themselves are scipy.fft (kernels/conv/fft.py); between them, convolution is
+The transforms themselves are scipy.fft (kernels/strategies/fft.py); between them, convolution is
 a small matrix product per frequency over the channels of one group.  Spectra are flattened
 over frequency: X (N, C, F), W (C_out, Cg, F), Y / GY (N, C_out, F), complex64 or complex128.
 Each kernel runs over (row, frequency block) jobs on threads (threads.run_jobs), each job
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._checks import COMPLEX, check_arrays, positive_ints
+from .. import plan
 from .threads import run_jobs
 
 
@@ -104,13 +104,6 @@ def _floats(a):
     return a.view(a.real.dtype)
 
 
-def _block(nf, rows, itemsize):
-    """Frequencies per block: the ``rows`` spectrum rows one job reads (each ``itemsize``
-    bytes per frequency) within ~128 KiB of cache; a multiple of 64, at least 256."""
-    fb = (2**17 // max(1, rows * itemsize)) // 64 * 64
-    return max(1, min(nf, max(256, fb)))
-
-
 @njit(nogil=True, cache=True)
 def _strided_crop(src, dst, sd, sh, sw, first, step):
     a_n, b_n, i_n, j_n, k_n = dst.shape
@@ -123,18 +116,6 @@ def _strided_crop(src, dst, sd, sh, sw, first, step):
                 drow = dst[a, b, i, j]
                 for k in range(k_n):
                     drow[k] = srow[k * sw]
-
-
-def _check_reduce(op, names, arrays, groups):
-    """Shapes (N, C, F), (C_out, Cg, F), (N, C_out, F) (in the order of the forward) agree."""
-    (groups,) = positive_ints(op, groups=groups)
-    check_arrays(op, names, arrays, 3, COMPLEX)
-    return groups
-
-
-def _shape_error(op, msg, **arrays):
-    shapes = ", ".join(f"{k} {v.shape}" for k, v in arrays.items())
-    return ValueError(f"{op}: {msg}, received {shapes}")
 
 
 def fft_reduce_forward(X, W, Y, groups):
@@ -155,15 +136,9 @@ def fft_reduce_forward(X, W, Y, groups):
     >>> fft_reduce_forward(X, W, Y, 1); Y[0, 0, 0]
     np.complex128(2-2j)
     """
-    op = "fft_reduce_forward"
-    groups = _check_reduce(op, ("X", "W", "Y"), (X, W, Y), groups)
-    n, c, nf = X.shape
-    c_out, cg = W.shape[:2]
-    if (W.shape[2] != nf or Y.shape != (n, c_out, nf) or cg * groups != c
-            or c_out % groups):
-        raise _shape_error(op, f"expected X (N, C, F), W (C_out, C/{groups}, F), "
-                           "Y (N, C_out, F)", X=X, W=W, Y=Y)
-    fb = _block(nf, 2 * cg, X.itemsize)
+    _, groups, fb = plan.fft_reduce_call("fft_reduce_forward", "forward", X, W, Y, groups)
+    n, nf = X.shape[0], X.shape[2]
+    c_out = W.shape[0]
     run_jobs(_reduce_forward, n * -(-nf // fb) * c_out, _floats(X), _floats(W), _floats(Y),
              groups, fb)
 
@@ -181,15 +156,10 @@ def fft_reduce_grad_input(GY, W, GX, groups):
     >>> fft_reduce_grad_input(GY, W, GX, 1); GX[0, 1, 0]
     np.complex128(2j)
     """
-    op = "fft_reduce_grad_input"
-    groups = _check_reduce(op, ("GY", "W", "GX"), (GY, W, GX), groups)
-    n, c_out, nf = GY.shape
+    _, groups, fb = plan.fft_reduce_call("fft_reduce_grad_input", "grad_input", GY, W, GX,
+                                         groups)
+    n, nf = GY.shape[0], GY.shape[2]
     cg = W.shape[1]
-    if (W.shape != (c_out, cg, nf) or GX.shape != (n, cg * groups, nf)
-            or c_out % groups):
-        raise _shape_error(op, f"expected GY (N, C_out, F), W (C_out, C/{groups}, F), "
-                           "GX (N, C, F)", GY=GY, W=W, GX=GX)
-    fb = _block(nf, 2 * (c_out // groups), GY.itemsize)
     run_jobs(_reduce_grad_input, n * -(-nf // fb) * cg * groups, _floats(GY), _floats(W),
              _floats(GX), groups, fb)
 
@@ -207,15 +177,10 @@ def fft_reduce_grad_weight(GY, X, GW, groups):
     >>> fft_reduce_grad_weight(GY, X, GW, 1); GW[0, 0, 0]
     np.complex128(-2j)
     """
-    op = "fft_reduce_grad_weight"
-    groups = _check_reduce(op, ("GY", "X", "GW"), (GY, X, GW), groups)
-    n, c_out, nf = GY.shape
+    _, groups, fb = plan.fft_reduce_call("fft_reduce_grad_weight", "grad_weight", GY, X, GW,
+                                         groups)
+    c_out, nf = GY.shape[1], GY.shape[2]
     c = X.shape[1]
-    if (X.shape != (n, c, nf) or c % groups or c_out % groups
-            or GW.shape != (c_out, c // groups, nf)):
-        raise _shape_error(op, f"expected GY (N, C_out, F), X (N, C, F), "
-                           f"GW (C_out, C/{groups}, F)", GY=GY, X=X, GW=GW)
-    fb = _block(nf, 2 * n, GY.itemsize)
     run_jobs(_reduce_grad_weight, -(-nf // fb) * c_out * (c // groups), _floats(GY), _floats(X),
              _floats(GW), groups, fb)
 
@@ -230,12 +195,5 @@ def strided_crop(src, dst, sd, sh, sw):
     >>> strided_crop(src, dst, 1, 1, 2); dst.ravel().tolist()
     [0.0, 2.0, 4.0]
     """
-    op = "strided_crop"
-    sd, sh, sw = positive_ints(op, sd=sd, sh=sh, sw=sw)
-    check_arrays(op, ("src", "dst"), (src, dst), 5)
-    fits = all(o == 0 or (o - 1) * s < i
-               for o, s, i in zip(dst.shape[2:], (sd, sh, sw), src.shape[2:]))
-    if src.shape[:2] != dst.shape[:2] or not fits:
-        raise ValueError(f"{op}: dst {dst.shape} with strides {(sd, sh, sw)} reaches outside "
-                         f"src {src.shape}")
+    _, (sd, sh, sw) = plan.strided_crop_call("strided_crop", src, dst, sd, sh, sw)
     run_jobs(_strided_crop, dst.shape[0] * dst.shape[1], src, dst, sd, sh, sw)

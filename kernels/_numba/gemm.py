@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from numba import njit
 
-from ._checks import check_arrays
+from .. import config, plan
 from .threads import run_jobs
 
 # Tile sizes (elements).  Numba freezes module globals at compile time: changing these
 # requires clearing the kernel cache (kernels/_numba/__pycache__).
-BLOCK_M = 64
-BLOCK_N = 256
-BLOCK_K = 128
+BLOCK_M = config.GEMM_BLOCK_M
+BLOCK_N = config.GEMM_BLOCK_N
+BLOCK_K = config.GEMM_BLOCK_K
 
 
 @njit(nogil=True, cache=True)
@@ -78,8 +78,5 @@ def matmul(a, b, c):
     >>> matmul(a, b, c); c.tolist()
     [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
     """
-    check_arrays("matmul", ("a", "b", "c"), (a, b, c), 2)
-    if a.shape[1] != b.shape[0] or c.shape != (a.shape[0], b.shape[1]):
-        raise ValueError(f"matmul: expected a (M, K), b (K, N), c (M, N), received a "
-                         f"{a.shape}, b {b.shape}, c {c.shape}")
+    plan.matmul_call("matmul", a, b, c)
     run_jobs(_matmul, -(-a.shape[0] // BLOCK_M), a, b, c)

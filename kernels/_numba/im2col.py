@@ -12,7 +12,7 @@ Group g's rows form the contiguous slab ``cols_g`` of its Cg channels, so that
 ``gw_g += gy_block @ cols_g^T`` for grad-weight.
 
 The columns of several images are built at once (one parallel launch per chunk), in one of
-two layouts chosen by :func:`_plan`:
+two layouts chosen by :func:`kernels.plan.im2col_layout` (the planner both CPU backends share):
 
 * per-image blocks (the GEMM of one image is big): image i's (C*taps, P) matrix is one
   contiguous block and each image gets its own GEMMs, which read from and write to y / gy
@@ -34,30 +34,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._checks import check_arrays, check_conv_shapes, conv_ints, positive_ints
+from .. import plan
 from .threads import run_jobs
-
-# Multiply-adds of one image's GEMM from which images get GEMMs of their own (block layout).
-BLOCK_MIN_MACS = 1 << 24
-# Column elements of a chunk of per-image blocks: about what stays in the last-level cache.
-BLOCK_CHUNK_ELEMS = 1 << 21
-# Elements a chunk must copy before its copies are split over threads.
-PARALLEL_MIN_ELEMS = 1 << 15
-
-
-def _plan(n_batch, rows, rows_g, c_out, groups, positions, budget):
-    """(images per chunk, positions per chunk, block layout) for a column buffer of ``rows``
-    (all groups) by (images * positions) and, in the wide layout, a transposed copy of
-    ``c_out`` rows, together within ``budget`` elements (at least one position)."""
-    if rows_g * (c_out // groups) * positions >= BLOCK_MIN_MACS and rows * positions <= budget:
-        nb = min(n_batch, budget // (rows * positions),
-                 max(1, BLOCK_CHUNK_ELEMS // (rows * positions)))
-        return max(1, nb), positions, True
-    per_pos = rows + c_out
-    if per_pos * positions <= budget:
-        return max(1, min(n_batch, budget // (per_pos * positions))), positions, False
-    return 1, max(1, min(positions, budget // per_pos)), False
-
 
 @njit(cache=True)
 def _build_unit(xp, n, u, kshape, strides, dils, oshape, p0, pc, buf, off, rstride):
@@ -333,27 +311,17 @@ def _grad_weight(gy, xp, gw, strides, dils, groups, nb, pc, block, direct, par):
             acc(g, gw_[g * cog:(g + 1) * cog], cols[g * rg:(g + 1) * rg].T, first)
 
 
-def _prepare_empty(op, max_col_elems, arrays, out):
-    """Check the budget; when some array is empty, zero ``out`` and return True."""
-    positive_ints(op, max_col_elems=max_col_elems)
-    if any(a.size == 0 for a in arrays):
-        out.fill(0)
-        return True
-    return False
-
-
-def _prepare(op, ints, max_col_elems, w_shape, out_shape):
-    """(strides, dilations, groups, images per chunk, positions per chunk, block layout,
-    1x1 without columns, parallel copies) as the jitted drivers take them."""
-    (budget,) = positive_ints(op, max_col_elems=max_col_elems)
-    strides, groups = tuple(ints[:3]), ints[6]
-    rows_g = int(np.prod(w_shape[1:]))              # Cg * KD * KH * KW
-    positions = int(np.prod(out_shape[2:]))
-    direct = tuple(w_shape[2:]) == (1, 1, 1) and strides == (1, 1, 1)
-    nb, pc, block = _plan(out_shape[0], groups * rows_g, rows_g, w_shape[0], groups, positions,
-                          budget)
-    par = nb * groups * rows_g * pc >= PARALLEL_MIN_ELEMS
-    return strides, tuple(ints[3:6]), groups, nb, pc, block, direct, par
+def _call(op, names, arrays, ints, max_col_elems, xi, wi, yi):
+    """The planner's checks and chunks (kernels.plan.im2col_call) as the jitted drivers take
+    them: (strides, dilations, groups, images per chunk, positions per chunk, block layout,
+    1x1 without columns, parallel copies), or None after zeroing the output when an array
+    is empty.  The wide layout's transposed copy holds all C_out rows."""
+    r = plan.im2col_call(op, names, arrays, ints, max_col_elems, xi, wi, yi, True)
+    if r is None:
+        arrays[-1].fill(0)
+        return None
+    return (r["strides"], r["dilations"], r["groups"], r["nb"], r["pc"], r["block"],
+            r["direct"], r["parallel"])
 
 
 def im2col_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, max_col_elems):
@@ -376,13 +344,10 @@ def im2col_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, max_col_elems):
     >>> im2col_forward(xp, w, y, 1, 1, 1, 1, 1, 1, 1, 4); y.ravel().tolist()
     [3.0, 3.0, 3.0]
     """
-    op = "im2col_forward"
-    ints = conv_ints(op, sd, sh, sw, dd, dh, dw, groups)
-    check_arrays(op, ("xp", "w", "y"), (xp, w, y), 5)
-    check_conv_shapes(op, xp.shape, w.shape, y.shape, ints[:3], ints[3:6], ints[6])
-    if _prepare_empty(op, max_col_elems, (xp, w, y), y):
-        return
-    _forward(xp, w, y, *_prepare(op, ints, max_col_elems, w.shape, y.shape))
+    r = _call("im2col_forward", ("xp", "w", "y"), (xp, w, y), (sd, sh, sw, dd, dh, dw, groups),
+              max_col_elems, 0, 1, 2)
+    if r is not None:
+        _forward(xp, w, y, *r)
 
 
 def im2col_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, max_col_elems):
@@ -398,14 +363,10 @@ def im2col_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, max_col_elems)
     >>> im2col_grad_input(gy, w, gxp, 1, 1, 1, 1, 1, 1, 1, 4); gxp.ravel().tolist()
     [1.0, 2.0, 3.0, 2.0, 1.0]
     """
-    op = "im2col_grad_input"
-    ints = conv_ints(op, sd, sh, sw, dd, dh, dw, groups)
-    check_arrays(op, ("gy", "w", "gxp"), (gy, w, gxp), 5)
-    check_conv_shapes(op, gxp.shape, w.shape, gy.shape, ints[:3], ints[3:6], ints[6],
-                      ("gxp", "w", "gy"))
-    if _prepare_empty(op, max_col_elems, (gy, w, gxp), gxp):
-        return
-    _grad_input(gy, w, gxp, *_prepare(op, ints, max_col_elems, w.shape, gy.shape))
+    r = _call("im2col_grad_input", ("gy", "w", "gxp"), (gy, w, gxp),
+              (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 2, 1, 0)
+    if r is not None:
+        _grad_input(gy, w, gxp, *r)
 
 
 def im2col_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, max_col_elems):
@@ -421,11 +382,7 @@ def im2col_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, max_col_elems
     >>> im2col_grad_weight(gy, xp, gw, 1, 1, 1, 1, 1, 1, 1, 4); gw.ravel().tolist()
     [3.0, 6.0, 9.0]
     """
-    op = "im2col_grad_weight"
-    ints = conv_ints(op, sd, sh, sw, dd, dh, dw, groups)
-    check_arrays(op, ("gy", "xp", "gw"), (gy, xp, gw), 5)
-    check_conv_shapes(op, xp.shape, gw.shape, gy.shape, ints[:3], ints[3:6], ints[6],
-                      ("xp", "gw", "gy"))
-    if _prepare_empty(op, max_col_elems, (gy, xp, gw), gw):
-        return
-    _grad_weight(gy, xp, gw, *_prepare(op, ints, max_col_elems, gw.shape, gy.shape))
+    r = _call("im2col_grad_weight", ("gy", "xp", "gw"), (gy, xp, gw),
+              (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 1, 2, 0)
+    if r is not None:
+        _grad_weight(gy, xp, gw, *r)

@@ -16,7 +16,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._checks import check_arrays, positive_ints
+from .. import plan
 from .threads import run_jobs
 
 MAX, AVG, SUM, L2 = 0, 1, 2, 3
@@ -105,20 +105,9 @@ def _backward(gy, xp, y, gxp, kind, kd_n, kh_n, kw_n, sd, sh, sw, first, step):
 
 
 def _check(op, names, arrays, kind, kd, kh, kw, sd, sh, sw):
-    """Validated ints; the output (names[1]) must match the padded input (names[0])."""
-    if kind not in (MAX, AVG, SUM, L2):
-        raise ValueError(f"{op}: kind must be 0 (max), 1 (avg), 2 (sum) or 3 (l2), received "
-                         f"{kind!r}")
-    ints = positive_ints(op, kd=kd, kh=kh, kw=kw, sd=sd, sh=sh, sw=sw)
-    check_arrays(op, names, arrays, 5)
-    x_shape, y_shape = arrays[0].shape, arrays[1].shape
-    expect = x_shape[:2] + tuple((i - k) // s + 1 if i >= k else 0
-                                 for i, k, s in zip(x_shape[2:], ints[:3], ints[3:]))
-    if y_shape != expect:
-        raise ValueError(f"{op}: {names[1]} must have shape {expect} for {names[0]} {x_shape}, "
-                         f"size {tuple(ints[:3])}, stride {tuple(ints[3:])}, received "
-                         f"{y_shape}")
-    return [int(kind)] + ints
+    """The planner's checks; [kind, kd, kh, kw, sd, sh, sw] as the kernels take them."""
+    _, kind, k, s = plan.pool_call(op, names, arrays, kind, kd, kh, kw, sd, sh, sw)
+    return [kind, *k, *s]
 
 
 def pool_forward(xp, y, kind, kd, kh, kw, sd, sh, sw):
@@ -161,7 +150,4 @@ def pool_backward(gy, xp, y, gxp, kind, kd, kh, kw, sd, sh, sw):
     """
     op = "pool_backward"
     ints = _check(op, ("xp", "gy", "y", "gxp"), (xp, gy, y, gxp), kind, kd, kh, kw, sd, sh, sw)
-    if y.shape != gy.shape or gxp.shape != xp.shape:
-        raise ValueError(f"{op}: y must have gy's shape {gy.shape} and gxp xp's shape "
-                         f"{xp.shape}, received y {y.shape}, gxp {gxp.shape}")
     run_jobs(_backward, gy.shape[0] * gy.shape[1], gy, xp, y, gxp, *ints)

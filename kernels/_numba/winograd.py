@@ -1,7 +1,7 @@
-"""Winograd F(2x2,3x3) and F(4x4,3x3) tile transforms (Numba), for kernels/conv/winograd.py.
+"""Winograd F(2x2,3x3) and F(4x4,3x3) tile transforms (Numba), for kernels/strategies/winograd.py.
 
 A tile of the output is ``m x m`` (m = 2 or 4); it reads an ``alpha x alpha`` input tile,
-alpha = m + 2.  With the matrices B^T, G, A^T of kernels/conv/winograd.py (Toom-Cook points
+alpha = m + 2.  With the matrices B^T, G, A^T of kernels/strategies/winograd.py (Toom-Cook points
 0, +-1 for F(2,3) as in Lavin & Gray (2015); 0, +-1, -1/2, 2 for F(4,3), about half the
 float32 error of Lavin & Gray's 0, +-1, +-2)::
 
@@ -23,7 +23,7 @@ patches (and the scatter of output tiles) touches the image with a stride.  Thre
 transforms (compile time).
 
 The 1-D transforms below are B^T, A^T and A written out (float32 constants keep float32
-arithmetic in float32); kernels/conv/winograd.py holds the same matrices as arrays and the
+arithmetic in float32); kernels/strategies/winograd.py holds the same matrices as arrays and the
 tests check one against the other.
 """
 from __future__ import annotations
@@ -31,11 +31,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._checks import check_arrays
+from .. import plan
 from .threads import run_jobs
 
-
-BLOCK_TILES = 128
 
 
 # ---- 1-D transforms over planes: out[k][t] = sum_i T[k, i] * inp[i][t] for t < n.  The
@@ -278,10 +276,9 @@ def _run(kind, image, gemm, m, r0, pad_top, pad_left, th, tw, rpb, split, first,
             _adjoint_job(image, flat, m, c, k0, k1, rpb, rows, r0, th, tw, cols)
 
 
-def _launch(kind, image, gemm, m, r0, pad_top, pad_left, th, tw):
-    """Run the kernel on blocks of ``BLOCK_TILES // tw`` tile rows, split into >= 16 jobs
-    when possible."""
-    rpb = max(1, BLOCK_TILES // tw)            # tile rows per block
+def _launch(kind, image, gemm, m, r0, pad_top, pad_left, th, tw, rpb):
+    """Run the kernel on blocks of ``rpb`` tile rows (config.WINOGRAD_BLOCK_TILES tiles),
+    split into >= 16 jobs when possible."""
     blocks = -(-(gemm.shape[2] // tw) // rpb)
     channels = image.shape[1]
     split = max(1, min(blocks, -(-16 // channels)))
@@ -290,28 +287,6 @@ def _launch(kind, image, gemm, m, r0, pad_top, pad_left, th, tw):
 
 
 # ---- public wrappers: check, then call the kernel
-
-
-def _check(op, m, image, image_name, gemm, gemm_name, r0, out_hw):
-    """(th, tw) after checking dtypes, contiguity, m, shapes and the chunk's tile rows."""
-    check_arrays(op, (image_name,), (image,), 4)
-    check_arrays(op, (gemm_name,), (gemm,), 3)
-    if gemm.dtype != image.dtype:
-        raise TypeError(f"{op}: {image_name} and {gemm_name} must share one dtype, received "
-                        f"{image.dtype} and {gemm.dtype}")
-    if m not in (2, 4):
-        raise ValueError(f"{op}: m (output tile size) must be 2 or 4, received {m!r}")
-    th, tw = -(-out_hw[0] // m), -(-out_hw[1] // m)
-    alpha2 = (m + 2) ** 2
-    channels = image.shape[1]
-    if gemm.shape[0] != alpha2 or gemm.shape[1] != channels or tw == 0 or gemm.shape[2] % tw:
-        raise ValueError(f"{op}: {gemm_name} must have shape ({alpha2}, {channels}, "
-                         f"rows * {tw}), received {gemm.shape}")
-    rows = gemm.shape[2] // tw
-    if r0 < 0 or r0 + rows > image.shape[0] * th:
-        raise ValueError(f"{op}: tile rows {r0}..{r0 + rows} out of range: "
-                         f"{image_name} {image.shape} has {image.shape[0] * th} tile rows")
-    return th, tw
 
 
 def input_transform(x, v, m, r0, pad_top, pad_left, out_h, out_w):
@@ -338,9 +313,9 @@ def input_transform(x, v, m, r0, pad_top, pad_left, out_h, out_w):
     4.0
     """
     op = "winograd input_transform"
-    th, tw = _check(op, m, x, "x", v, "v", r0, (out_h, out_w))
+    th, tw, rpb = plan.winograd_call(op, m, x, "x", v, "v", r0, (out_h, out_w))
     if v.size:
-        _launch(_INPUT, x, v, m, r0, int(pad_top), int(pad_left), th, tw)
+        _launch(_INPUT, x, v, m, r0, int(pad_top), int(pad_left), th, tw, rpb)
 
 
 def output_transform(mm, y, m, r0):
@@ -363,9 +338,9 @@ def output_transform(mm, y, m, r0):
     [[1.0, 0.0], [0.0, 0.0]]
     """
     op = "winograd output_transform"
-    th, tw = _check(op, m, y, "y", mm, "mm", r0, y.shape[2:])
+    th, tw, rpb = plan.winograd_call(op, m, y, "y", mm, "mm", r0, y.shape[2:])
     if mm.size:
-        _launch(_OUTPUT, y, mm, m, r0, 0, 0, th, tw)
+        _launch(_OUTPUT, y, mm, m, r0, 0, 0, th, tw, rpb)
 
 
 def output_transform_adjoint(gy, dm, m, r0):
@@ -388,6 +363,6 @@ def output_transform_adjoint(gy, dm, m, r0):
     [1.0, 1.0, 1.0, 0.0]
     """
     op = "winograd output_transform_adjoint"
-    th, tw = _check(op, m, gy, "gy", dm, "dm", r0, gy.shape[2:])
+    th, tw, rpb = plan.winograd_call(op, m, gy, "gy", dm, "dm", r0, gy.shape[2:])
     if dm.size:
-        _launch(_ADJOINT, gy, dm, m, r0, 0, 0, th, tw)
+        _launch(_ADJOINT, gy, dm, m, r0, 0, 0, th, tw, rpb)

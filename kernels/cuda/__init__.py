@@ -29,11 +29,11 @@ from .conv_direct import direct_forward, direct_grad_input, direct_grad_weight
 from .fft import fft_reduce_forward, fft_reduce_grad_input, fft_reduce_grad_weight, strided_crop
 from .gemm import matmul
 from .im2col import im2col_forward, im2col_grad_input, im2col_grad_weight
-from .layout import crop5d, pad5d
+from .layout import add_channel_bias, crop5d, pad5d
 from .pool import pool_backward, pool_forward
 
 __all__ = [
-    "available", "simulated", "config", "pad5d", "crop5d",
+    "available", "simulated", "config", "pad5d", "crop5d", "add_channel_bias",
     "direct_forward", "direct_grad_input", "direct_grad_weight",
     "im2col_forward", "im2col_grad_input", "im2col_grad_weight",
     "fft_reduce_forward", "fft_reduce_grad_input", "fft_reduce_grad_weight", "strided_crop",

@@ -3,9 +3,10 @@ padded inputs never visit the host (the device twin of ``kernels.params.pad5d`` 
 strategies' ``unpad``)."""
 from __future__ import annotations
 
+import numpy as np
 from numba import cuda
 
-from ._device import blocks_for, check_arrays, device_io, threads
+from ._device import blocks_for, check_arrays, device_io, flat, threads
 
 
 @cuda.jit(cache=True)
@@ -103,3 +104,33 @@ def crop5d(xp, padding, x):
         if dx.size:
             t = threads()
             _crop[blocks_for(dx.size, t), t](dxp, dx, pads[0][0], pads[1][0], pads[2][0])
+
+
+@cuda.jit(cache=True)
+def _add_channel_bias(y, b, c_n, plane):
+    for idx in range(cuda.grid(1), y.size, cuda.gridsize(1)):
+        y[idx] += b[(idx // plane) % c_n]
+
+
+def add_channel_bias(y, b):
+    """``y[:, c] += b[c]`` for y (N, C, D, H, W) and b (C,) (host or device arrays).
+
+    Examples
+    --------
+    >>> y = np.zeros((1, 2, 1, 1, 2)); add_channel_bias(y, np.array([1.0, 2.0]))
+    >>> y.ravel().tolist()
+    [1.0, 1.0, 2.0, 2.0]
+    """
+    op = "add_channel_bias"
+    check_arrays(op, ("y",), (y,), 5)
+    check_arrays(op, ("b",), (b,), 1)
+    if tuple(b.shape) != (y.shape[1],) or np.dtype(b.dtype) != np.dtype(y.dtype):
+        raise ValueError(f"{op}: b must have shape ({y.shape[1]},) and y's dtype {y.dtype}, "
+                         f"received {tuple(b.shape)} {b.dtype}")
+    with device_io((b,), (y,)) as (db, dy):
+        if isinstance(y, np.ndarray):
+            dy.copy_to_device(y)
+        if dy.size:
+            t = threads()
+            _add_channel_bias[blocks_for(dy.size, t), t](
+                flat(dy), db, y.shape[1], y.shape[2] * y.shape[3] * y.shape[4])

@@ -48,29 +48,18 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .. import config
 from ..params import pad5d
 from ..threads import get_num_threads
-from ._common import backend as _be
+from ._common import backend as _be, facts
 
 NAME = "fft"
 BACKENDS = ("numba", "cython")
+NEEDS = ("fft_reduce_forward", "fft_reduce_grad_input", "fft_reduce_grad_weight")
 
-# Cost model of plan(), in units of one transform point-level (one point, one log2 step);
-# rough fits to interleaved timings on this machine (2-core AVX2, shared): a complex
-# multiply-add of the reduction costs about one point-level of scipy.fft; the kernel's pruned
-# transform about half a full one; tiling adds the gather and assembly copies and cache
-# misses of the transposes (~10 point-levels per tile point and channel: single tiles won
-# 13.7 vs 14.9 ms on 512x512 "same" with 31x31, 48 vs 58-63 ms on the 65536-sample 1-D
-# case) and about 3000 point-levels of Python work per tile and image.
-REDUCE_COST = 1.0
-COPY_COST = 10.0
-TILE_COST = 3000.0
-MAX_TILES = 4096            # tiles per image beyond which tiling is not considered
-# From this many channel pairs (C/groups * C_out/groups, groups == 1) the per-frequency
-# reduction is a batched BLAS cgemm, (F, B, C) @ (F, C, C_out), instead of the backend's
-# kernel: measured here (2-core AVX2), the Cython kernel wins up to 8x8 channels (1.4 ms vs
-# 2.9 ms for B 8, F 10512), ties at 16x16 (9.0 vs 7.5) and loses 3x at 48x64 (54 vs 19).
-BLAS_MIN_CHANNELS = 256
+# One kernel spectrum serves forward and grad-input: a cache keeps it once for both.
+PREPARE_SHARED = {"grad_input": "fwd"}
+# The cost model's weights and the BLAS threshold are tunables: kernels.config.FFT_*.
 
 
 def supports(params, x_shape, w_shape):
@@ -145,7 +134,7 @@ def _candidates(n, k, lo, hi, out, real, tile):
             break
         s = t - k + 1
         nt = -(-out // s)
-        if nt > 1 and nt <= MAX_TILES:
+        if nt > 1 and nt <= config.FFT_MAX_TILES:
             dims.append(Dim(t, s, nt, 0, lo))
         v = int(t * 1.3) + 1
     return dims
@@ -157,11 +146,11 @@ def _cost(dims, g):
     tvol = math.prod(d.T for d in dims)
     fvol = tvol // dims[-1].T * (dims[-1].T // 2 + 1)
     tiles = math.prod(d.nt for d in dims)
-    lg = math.log2(tvol) + 1 + COPY_COST * (tiles > 1)
-    per_tile = (tvol * lg * n * (c + co) + REDUCE_COST * fvol * n * co * cg
-                + TILE_COST * n * (tiles > 1))
+    lg = math.log2(tvol) + 1 + config.FFT_COPY_COST * (tiles > 1)
+    per_tile = (tvol * lg * n * (c + co) + config.FFT_REDUCE_COST * fvol * n * co * cg
+                + config.FFT_TILE_COST * n * (tiles > 1))
     # the kernel's transform (pruned: ~half a full one), plus its transposed copy for BLAS
-    kernel = (1.0 if co * cg >= BLAS_MIN_CHANNELS else 0.5) * tvol * lg * co * cg
+    kernel = (1.0 if co * cg >= config.FFT_BLAS_MIN_CHANNELS else 0.5) * tvol * lg * co * cg
     return tiles * per_tile + kernel
 
 
@@ -276,23 +265,26 @@ class Prepared:
 
 
 def _use_blas(g, groups):
-    return groups == 1 and g.k[0] * g.k[1] >= BLAS_MIN_CHANNELS
+    return groups == 1 and g.k[0] * g.k[1] >= config.FFT_BLAS_MIN_CHANNELS
 
 
 def _key(params, x_shape, w_shape, dtype):
     return (tuple(x_shape), tuple(w_shape), params, np.dtype(dtype).name)
 
 
-def prepare(w, params, x_shape, tile=None):
+def prepare(w, params, x_shape, backend=None, pass_="fwd", tile=None):
     """The kernel's spectrum for inputs of ``x_shape``, to pass as ``prepared=`` to
-    :func:`forward`, :func:`grad_input` and :func:`grad_weight` while the weights stay the
-    same (the caller's promise: an in-place edit of ``w`` is not detected).
+    :func:`forward` and :func:`grad_input` (one spectrum serves both) while the weights stay
+    the same (the caller's promise: an in-place edit of ``w`` is not detected).  The weight
+    gradient needs no transform of w: for ``pass_="grad_weight"`` this returns None.
 
     Parameters
     ----------
     w : ndarray (C_out, C/groups, kd, kh, kw), float32 or float64, C-contiguous
     params : the 3-D ConvParams
     x_shape : (N, C, d, h, w)
+    backend : unused (the spectrum is scipy.fft's on every backend)
+    pass_ : "fwd", "grad_input" or "grad_weight"
     tile : None (cost model) or transform lengths, see :func:`plan`
 
     Examples
@@ -301,6 +293,8 @@ def prepare(w, params, x_shape, tile=None):
     >>> prepare(np.ones((1, 1, 1, 1, 9)), p, (1, 1, 1, 1, 64)).W.shape
     (1, 1, 33)
     """
+    if pass_ == "grad_weight":
+        return None
     g = geometry(params, x_shape, w.shape)
     dims = plan(g, tile)
     spec = _kernel_spectrum(_effective_kernel(w, params, g), dims)
@@ -314,7 +308,7 @@ def _prepared(prepared, w, params, x_shape, tile):
     if prepared is not None and prepared.key == _key(params, x_shape, w.shape, w.dtype) and (
             tile is None or prepared.dims == plan(geometry(params, x_shape, w.shape), tile)):
         return prepared
-    return prepare(w, params, x_shape, tile)
+    return prepare(w, params, x_shape, tile=tile)
 
 
 # ---- tiles in and out
@@ -506,6 +500,32 @@ def grad_weight(gy, x, w_shape, params, backend, prepared=None, tile=None):
     gw = gk[(slice(None), slice(None)) +
             tuple(slice(0, d * (k - 1) + 1, d) for d, k in zip(params.dilation, w_shape[2:]))]
     return np.ascontiguousarray(gw, dtype=gy.dtype)
+
+
+def rule(params, x_shape, w_shape, pass_, device):
+    """FFT (priority 30, after depthwise direct and Winograd) for large kernels x channels
+    at stride 1 on outputs of >= 100 positions, and for the weight gradient of large kernels
+    (config.RULES: scores k_volume * sqrt(channels summed over), from CPU bench data)."""
+    r, f = config.RULES, facts(params, x_shape, w_shape)
+    if not f.stride1 or f.out_px < r["fft_min_out_pixels"]:
+        return None
+    if pass_ == "grad_weight":
+        wide = (f.nd < 3 and min(f.cin_g, f.cout_g) >= r["fft_grad_weight_wide_channels"]
+                and f.out_px >= r["direct_min_out_pixels"]
+                and f.kvol >= r["fft_grad_weight_min_kvol_wide"])
+        if wide or (f.k[0] >= r["fft_grad_weight_min_k_1d"] if len(f.k) == 1
+                    else f.kvol >= r["fft_grad_weight_min_kvol"]):
+            return 30, f"rule: grad-weight of a large kernel ({f.kname}) -> fft"
+        return None
+    if f.nd >= 3:
+        return None
+    chans = f.cin_g if pass_ == "fwd" else f.cout_g
+    score = f.kvol * min(chans, 64) ** 0.5
+    limit = (r["fft_score_1d"] if len(f.k) == 1 else
+             r["fft_score_fwd"] if pass_ == "fwd" else r["fft_score_grad_input"])
+    if score >= limit:
+        return 30, f"rule: large kernel ({f.kname}) x channels -> fft"
+    return None
 
 
 def workspace_bytes(params, x_shape, w_shape, itemsize):

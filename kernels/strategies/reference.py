@@ -10,14 +10,29 @@ from ..params import pad5d
 
 NAME = "reference"
 BACKENDS = ("numpy",)
+NEEDS = ()
 
 
 def supports(params, x_shape, w_shape):
     return None
 
 
-def prepare(w, params):
+def prepare(w, params, x_shape, backend="numpy", pass_="fwd"):
     return None
+
+
+def workspace_bytes(params, x_shape, w_shape, itemsize):
+    """The float64 copies of x and w (8 bytes an element) and the float64 output."""
+    n = 1
+    for s in params.padded_spatial(x_shape[2:]):
+        n *= s
+    out = 1
+    for s in params.out_spatial(x_shape[2:], w_shape[2:]):
+        out *= s
+    w = 1
+    for s in w_shape:
+        w *= s
+    return 8 * (x_shape[0] * x_shape[1] * n + w + x_shape[0] * w_shape[0] * out)
 
 
 def _taps(w_shape):
@@ -52,7 +67,7 @@ def forward(x, w, params, backend="numpy", prepared=None):
     return y.astype(x.dtype, copy=False)
 
 
-def grad_input(gy, w, x_shape, params, backend="numpy"):
+def grad_input(gy, w, x_shape, params, backend="numpy", prepared=None):
     p = params
     gy64, w64 = gy.astype(np.float64), w.astype(np.float64)
     n, c = x_shape[:2]
@@ -71,7 +86,7 @@ def grad_input(gy, w, x_shape, params, backend="numpy"):
                                                                              copy=False)
 
 
-def grad_weight(gy, x, w_shape, params, backend="numpy"):
+def grad_weight(gy, x, w_shape, params, backend="numpy", prepared=None):
     p = params
     xp = pad5d(x.astype(np.float64), p)
     gy64 = gy.astype(np.float64)

@@ -33,14 +33,15 @@ within ``CHUNK_BYTES``.  The output tile size is ``tile=`` on every function, de
 the module attribute ``TILE`` (``GRAD_WEIGHT_TILE`` for the weight gradient; tests and bench
 patch them).
 """
-import importlib
-
 import numpy as np
 
 from .. import config
+from ._common import backend as _be, facts
 
 NAME = "winograd"
 BACKENDS = ("numba", "cython")
+NEEDS = ("winograd_input_transform", "winograd_output_transform",
+         "winograd_output_transform_adjoint")
 # Defaults come from kernels.config (WINOGRAD_TILE,
 # WINOGRAD_GRAD_WEIGHT_TILE, WINOGRAD_CHUNK_BYTES); tests and bench patch these attributes.
 TILE = config.WINOGRAD_TILE
@@ -52,8 +53,6 @@ GRAD_WEIGHT_TILE = config.WINOGRAD_GRAD_WEIGHT_TILE
 # that the GEMMs stay efficient (measured 0.5-64 MiB, 1 thread: 8-16 MiB best on
 # x (8,64,56,56) and (8,256,14,14); 0.5 MiB costs 1.4-2.5x, 64 MiB up to 1.6x).
 CHUNK_BYTES = config.WINOGRAD_CHUNK_BYTES
-
-_BACKEND_MODULES = {"numba": "kernels._numba.winograd", "cython": "kernels._cython.winograd"}
 
 # (B^T, G, A^T) per output tile size m.
 _MATRICES = {
@@ -106,22 +105,6 @@ def _tile(tile):
     return int(m)
 
 
-def _transforms(backend):
-    """The backend's transform kernels (imported on first use, so a missing Cython build only
-    disables that backend)."""
-    try:
-        name = _BACKEND_MODULES[backend]
-    except KeyError:
-        raise ValueError(f"winograd: backend must be one of {BACKENDS}, received "
-                         f"{backend!r}") from None
-    try:
-        return importlib.import_module(name)
-    except ImportError as e:
-        raise RuntimeError(f"winograd: the {backend} transforms ({name}) are not available: "
-                           f"{e}; build them with `python setup.py build_ext --inplace`") \
-            from None
-
-
 def supports(params, x_shape, w_shape):
     """None when Winograd can serve the (5-D, canonical) configuration, else the reason."""
     k, st, dil = tuple(w_shape[2:]), tuple(params.stride), tuple(params.dilation)
@@ -146,11 +129,31 @@ def _filter_transform(w, m):
     return (np.kron(g, g) @ k.T).reshape((m + 2) ** 2, *w.shape[:2]).astype(w.dtype)
 
 
-def prepare(w, params, tile=None):
-    """The filter transform of ``w`` (C_out, C_in / groups, 1, 3, 3) for tile size ``tile``,
-    reusable by :func:`forward` while the weights stay the same."""
+def _flipped(w, groups):
+    """w' (C, C_out / groups, 3, 3): w flipped in space, channels transposed within each
+    group -- the kernel whose forward correlation is the gradient w.r.t. the input."""
+    c_out, cg = w.shape[:2]
+    return np.ascontiguousarray(
+        w.reshape(groups, c_out // groups, cg, 3, 3)[:, :, :, ::-1, ::-1]
+        .transpose(0, 2, 1, 3, 4).reshape(groups * cg, c_out // groups, 3, 3))
+
+
+def prepare(w, params, x_shape=None, backend=None, pass_="fwd", tile=None):
+    """The filter transform G g G^T of ``w`` (C_out, C_in / groups, 1, 3, 3) for tile size
+    ``tile`` and one pass: ``pass_="fwd"`` transforms w for :func:`forward`, "grad_input" the
+    flipped, transposed w for :func:`grad_input`; "grad_weight" needs none (None).  Reusable
+    while the weights stay the same (the caller's promise)."""
+    if pass_ == "grad_weight":
+        return None
     m = _tile(tile)
-    return {"m": m, "shape": w.shape, "dtype": w.dtype, "U": _filter_transform(w, m)}
+    k = w if pass_ == "fwd" else _flipped(w, params.groups)
+    return {"m": m, "shape": w.shape, "dtype": w.dtype, "pass": pass_,
+            "U": _filter_transform(k, m)}
+
+
+def _matching(prepared, m, w, dtype, pass_):
+    return (prepared is not None and prepared["m"] == m and prepared["shape"] == w.shape
+            and prepared["dtype"] == dtype and prepared.get("pass", "fwd") == pass_)
 
 
 def _tile_rows(m, out_hw):
@@ -174,7 +177,7 @@ def _chunks(n, m, out_hw, channels, itemsize):
 def _conv(x4, u, groups, m, pads, out_hw, backend):
     """Correlate x4 (N, C, H, W), zero-padded by ``pads`` = (top, left) (negative crops) with
     the transformed filter u (alpha^2, C_out, C / groups); returns (N, C_out, *out_hw)."""
-    be = _transforms(backend)
+    be = _be(backend)
     a2, c_out, cg = u.shape
     n, c = x4.shape[:2]
     y = np.empty((n, c_out) + tuple(out_hw), dtype=x4.dtype)
@@ -186,11 +189,11 @@ def _conv(x4, u, groups, m, pads, out_hw, backend):
         cols = rows * tw
         v = vbuf[:a2 * c * cols].reshape(a2, c, cols)
         mm = mbuf[:a2 * c_out * cols].reshape(a2, c_out, cols)
-        be.input_transform(x4, v, m, r0, pads[0], pads[1], *out_hw)
+        be.winograd_input_transform(x4, v, m, r0, pads[0], pads[1], *out_hw)
         # alpha^2 x groups GEMMs (C_out/groups, Cg) @ (Cg, cols)
         np.matmul(ug, v.reshape(a2, groups, cg, cols),
                   out=mm.reshape(a2, groups, c_out // groups, cols))
-        be.output_transform(mm, y, m, r0)
+        be.winograd_output_transform(mm, y, m, r0)
     return y
 
 
@@ -206,34 +209,31 @@ def forward(x, w, params, backend, prepared=None, tile=None):
     transform from :func:`prepare` is used when it matches the tile, shape and dtype.
     """
     m = _tile(tile if tile is not None or prepared is None else prepared["m"])
-    if (prepared is None or prepared["m"] != m or prepared["shape"] != w.shape
-            or prepared["dtype"] != x.dtype):
-        prepared = prepare(w.astype(x.dtype, copy=False), params, m)
+    if not _matching(prepared, m, w, x.dtype, "fwd"):
+        prepared = prepare(w.astype(x.dtype, copy=False), params, tile=m)
     (lo_h, _), (lo_w, _) = params.padding[1:]
     out_hw = params.out_spatial(x.shape[2:], w.shape[2:])[1:]
     y = _conv(_planar(x), prepared["U"], params.groups, m, (lo_h, lo_w), out_hw, backend)
     return y.reshape(y.shape[:2] + (1,) + y.shape[2:])
 
 
-def grad_input(gy, w, x_shape, params, backend, tile=None):
-    """gx (x_shape) = dL/dx given gy = dL/dy (N, C_out, 1, OH, OW)."""
-    m = _tile(tile)
-    g = params.groups
-    c_out, cg = w.shape[:2]
-    # w' (C, C_out / groups, 3, 3): w flipped in space, channels transposed within each group
-    wt = (w.reshape(g, c_out // g, cg, 3, 3)[:, :, :, ::-1, ::-1]
-          .transpose(0, 2, 1, 3, 4).reshape(g * cg, c_out // g, 3, 3))
-    u = _filter_transform(np.ascontiguousarray(wt, dtype=gy.dtype), m)
+def grad_input(gy, w, x_shape, params, backend, prepared=None, tile=None):
+    """gx (x_shape) = dL/dx given gy = dL/dy (N, C_out, 1, OH, OW): the forward run on gy
+    with the flipped, transposed kernel (``prepared`` from ``prepare(..., "grad_input")``)."""
+    m = _tile(tile if tile is not None or prepared is None else prepared["m"])
+    if not _matching(prepared, m, w, gy.dtype, "grad_input"):
+        prepared = prepare(w.astype(gy.dtype, copy=False), params, pass_="grad_input", tile=m)
     (lo_h, _), (lo_w, _) = params.padding[1:]
-    gx = _conv(_planar(gy), u, g, m, (2 - lo_h, 2 - lo_w), tuple(x_shape[3:]), backend)
+    gx = _conv(_planar(gy), prepared["U"], params.groups, m, (2 - lo_h, 2 - lo_w),
+               tuple(x_shape[3:]), backend)
     return gx.reshape(tuple(x_shape))
 
 
-def grad_weight(gy, x, w_shape, params, backend, tile=None):
+def grad_weight(gy, x, w_shape, params, backend, prepared=None, tile=None):
     """gw (w_shape) = dL/dw given gy = dL/dy (N, C_out, 1, OH, OW) and x (N, C, 1, H, W);
     ``tile`` defaults to ``GRAD_WEIGHT_TILE``."""
     m = _tile(GRAD_WEIGHT_TILE if tile is None else tile)
-    be = _transforms(backend)
+    be = _be(backend)
     g = params.groups
     x4, gy4 = _planar(x), _planar(gy)
     n, c = x4.shape[:2]
@@ -250,8 +250,8 @@ def grad_weight(gy, x, w_shape, params, backend, tile=None):
         cols = rows * tw
         v = vbuf[:a2 * c * cols].reshape(a2, c, cols)
         dm = mbuf[:a2 * c_out * cols].reshape(a2, c_out, cols)
-        be.input_transform(x4, v, m, r0, lo_h, lo_w, *out_hw)
-        be.output_transform_adjoint(gy4, dm, m, r0)
+        be.winograd_input_transform(x4, v, m, r0, lo_h, lo_w, *out_hw)
+        be.winograd_output_transform_adjoint(gy4, dm, m, r0)
         # dU[e] += dM[e] @ V[e]^T per group (BLAS takes the transposed view as is)
         np.matmul(dm.reshape(a2, g, c_out // g, cols),
                   v.reshape(a2, g, cg, cols).transpose(0, 1, 3, 2), out=part)
@@ -260,6 +260,16 @@ def grad_weight(gy, x, w_shape, params, backend, tile=None):
     _, gm, _ = _MATRICES[m]
     gw = (np.kron(gm, gm).T @ du.reshape(a2, c_out * cg)).T
     return np.ascontiguousarray(gw.reshape(tuple(w_shape)), dtype=gy.dtype)
+
+
+def rule(params, x_shape, w_shape, pass_, device):
+    """Winograd (priority 40, after depthwise direct) for every pass of a 3x3 stride-1 layer
+    (supports() already checked) with enough channels and output (config.RULES)."""
+    r, f = config.RULES, facts(params, x_shape, w_shape)
+    if (min(f.cin_g, f.cout_g) >= r["winograd_min_channels"]
+            and f.out_px >= r["winograd_min_out_pixels"]):
+        return 40, "rule: 3x3 stride-1 layer with >= 16 channels -> winograd"
+    return None
 
 
 def workspace_bytes(params, x_shape, w_shape, itemsize, tile=None):

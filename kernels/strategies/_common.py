@@ -1,0 +1,102 @@
+"""Helpers shared by the strategies: the backend module, geometry, and the array plumbing that
+works on host arrays and on CUDA device arrays alike (allocation, padding, cropping), so a
+strategy that runs on the "cuda" column is written once, and padding for cuda happens here,
+once, on the device."""
+from collections import namedtuple
+
+import numpy as np
+
+from .. import backends
+from ..params import pad5d
+
+
+def backend(name):
+    mod = backends.load(name)
+    if mod is None:  # the public wrapper checked availability; this is a programming error
+        raise RuntimeError(backends.error(name) or f"backend {name!r} not available")
+    return mod
+
+
+def ints(p):
+    """(sd, sh, sw, dd, dh, dw, groups) of 3-D params, as the backend functions take them."""
+    return tuple(p.stride) + tuple(p.dilation) + (p.groups,)
+
+
+def out_shape(x_shape, w_shape, p):
+    return (x_shape[0], w_shape[0]) + p.out_spatial(x_shape[2:], w_shape[2:])
+
+
+def is_device(a):
+    """True for a CUDA device array (numba's, or anything exporting __cuda_array_interface__)."""
+    return not isinstance(a, np.ndarray) and hasattr(a, "__cuda_array_interface__")
+
+
+def _cuda():
+    return backend("cuda")
+
+
+def empty(shape, dtype, like):
+    """An uninitialised array of ``shape`` where ``like`` lives (host or device)."""
+    if is_device(like):
+        from numba import cuda
+        return cuda.device_array(tuple(shape), dtype=np.dtype(dtype))
+    return np.empty(tuple(shape), dtype=dtype)
+
+
+def zeros(shape, dtype, like):
+    """Zeros of ``shape`` where ``like`` lives."""
+    if is_device(like):
+        from ..cuda._device import fill
+        a = empty(shape, dtype, like)
+        fill(a, 0.0)
+        return a
+    return np.zeros(tuple(shape), dtype=dtype)
+
+
+def contiguous(a):
+    """``a`` C-contiguous: host arrays as np.ascontiguousarray; device arrays are C-contiguous
+    already (the public functions check)."""
+    return a if is_device(a) else np.ascontiguousarray(a)
+
+
+def padded(x, p, value=0.0):
+    """x (5-D) zero-padded (or ``value``-padded) by the 3-D params' padding, where x lives."""
+    if not is_device(x):
+        return pad5d(x, p, value)
+    if not p.is_padded:
+        return x
+    xp = empty(tuple(x.shape[:2]) + p.padded_spatial(tuple(x.shape[2:])), x.dtype, x)
+    _cuda().pad5d(x, p.padding, xp, value)
+    return xp
+
+
+def unpad(gxp, x_shape, p):
+    """The gradient w.r.t. the unpadded input: the interior of the padded gradient."""
+    if not p.is_padded:
+        return gxp
+    if is_device(gxp):
+        gx = empty(tuple(x_shape), gxp.dtype, gxp)
+        _cuda().crop5d(gxp, p.padding, gx)
+        return gx
+    crop = tuple(slice(lo, lo + s) for (lo, _), s in zip(p.padding, x_shape[2:]))
+    return np.ascontiguousarray(gxp[(slice(None), slice(None)) + crop])
+
+
+Facts = namedtuple("Facts", "cin_g cout_g k kvol nd stride1 out_px kname")
+
+
+def facts(params, x_shape, w_shape):
+    """What the strategies' rule hooks look at: channels a group, kernel (size, volume,
+    effective dims: a 3-D kernel with a flat axis counts as 2-D), stride 1 or not, output
+    positions an image, the kernel's name ("5x5")."""
+    k = tuple(w_shape[2:])
+    kvol = 1
+    for kk in k:
+        kvol *= kk
+    out_px = 1
+    for o in params.out_spatial(tuple(x_shape[2:]), k):
+        out_px *= o
+    return Facts(cin_g=w_shape[1], cout_g=w_shape[0] // params.groups, k=k, kvol=kvol,
+                 nd=sum(1 for kk in k if kk > 1) if len(k) == 3 else len(k),
+                 stride1=all(s == 1 for s in params.stride), out_px=out_px,
+                 kname="x".join(map(str, k)))
