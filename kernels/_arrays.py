@@ -18,9 +18,11 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def is_device(a):
-    """True for a CUDA device array (not a NumPy array, exports __cuda_array_interface__)."""
-    return a is not None and not isinstance(a, np.ndarray) and \
-        hasattr(a, "__cuda_array_interface__")
+    """True for a CUDA device array: not a NumPy array, and a numba device array (real or the
+    simulator's, which has ``copy_to_host``), a kernels.cuda.xp.CudaArray, or anything
+    exporting ``__cuda_array_interface__``."""
+    return a is not None and not isinstance(a, np.ndarray) and (
+        hasattr(a, "copy_to_host") or hasattr(a, "__cuda_array_interface__"))
 
 
 def any_device(*arrays):
@@ -41,7 +43,9 @@ def as_device(a, name, op):
     from numba import cuda
     if not is_device(a):
         return cuda.to_device(np.ascontiguousarray(as_float_array(a, name, op)))
-    d = a if hasattr(a, "copy_to_host") else cuda.as_cuda_array(a)
+    d = getattr(a, "numba_array", None)  # a CudaArray: the numba array it wraps
+    if d is None:
+        d = a if hasattr(a, "copy_to_host") else cuda.as_cuda_array(a)
     if np.dtype(d.dtype) not in _FLOATS:
         raise TypeError(f"{op}: {name} on the device must be float32 or float64, received "
                         f"dtype {d.dtype}")

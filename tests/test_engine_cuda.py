@@ -18,7 +18,8 @@ from cudasim import MODE, in_process, run_file_under_simulator, small_tunables
 
 import engine  # noqa: E402
 from engine import functional as F  # noqa: E402
-from engine.layers import Conv2D, Dense, Flatten, MaxPooling2D  # noqa: E402
+from engine.layers import (BatchNormalization, Conv2D, Dense, Dropout, Flatten,  # noqa: E402
+                           MaxPooling2D)
 
 if MODE != "subprocess":
     from numba import cuda
@@ -287,7 +288,7 @@ def test_running_statistics_update_on_the_device():
 def test_bad_strategy_on_cuda():
     x = engine.Tensor(rand(1, 1, 4, 4), device="cuda")
     w = engine.Tensor(rand(1, 1, 3, 3), device="cuda")
-    with pytest.raises(ValueError, match="conv2d: strategy 'fft' is not available"):
+    with pytest.raises(ValueError, match="strategy 'fft' cannot run on 'cuda'"):
         F.conv2d(x, w, strategy="fft")
 
 
@@ -321,6 +322,30 @@ def test_training_step_matches_cpu(optimizer):
     for wc, wg in zip(cpu.get_weights(), gpu.get_weights()):
         assert isinstance(wg, np.ndarray)
         np.testing.assert_allclose(wg, wc, rtol=1e-4, atol=1e-6)
+
+
+@in_process
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
+def test_bn_dropout_model_trains_as_on_cpu(optimizer):
+    """Conv2D + BatchNormalization + MaxPooling2D + Dropout + Dense: three training steps,
+    then inference (BatchNormalization on its moving statistics), give the CPU's numbers."""
+    def make(device):
+        engine.set_seed(11)
+        model = engine.Sequential([
+            # no conv bias before BN: its gradient is rounding noise, which Adam's
+            # normalised step would amplify into device-dependent updates
+            Conv2D(4, 3, padding="same", use_bias=False, input_shape=(1, 6, 6)),
+            BatchNormalization(),
+            MaxPooling2D(2), Dropout(0.4, seed=5), Flatten(), Dense(3, activation="softmax")])
+        model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model.to(device)
+    cpu, gpu = make("cpu"), make("cuda")
+    for _ in range(3):
+        lc, lg = cpu.train_on_batch(X, Y), gpu.train_on_batch(X, Y)
+        assert abs(lc - lg) <= 1e-5 * max(1, abs(lc))
+    for wc, wg in zip(cpu.get_weights(), gpu.get_weights()):  # moving statistics included
+        np.testing.assert_allclose(wg, wc, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=1e-4, atol=1e-6)
 
 
 def _guard_host_copies(monkeypatch):

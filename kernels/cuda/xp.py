@@ -429,6 +429,10 @@ class CudaArray:
     def is_c_contiguous(self):
         return True
 
+    @property
+    def __cuda_array_interface__(self):  # on a GPU: CuPy, torch and numba read it
+        return self.numba_array.__cuda_array_interface__
+
     def item(self):
         if self.size != 1:
             raise ValueError("can only convert an array of size 1 to a Python scalar")

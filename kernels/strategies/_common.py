@@ -7,6 +7,7 @@ from collections import namedtuple
 import numpy as np
 
 from .. import backends
+from .._arrays import is_device  # noqa: F401  (one definition, re-exported)
 from ..params import pad5d
 
 
@@ -26,9 +27,7 @@ def out_shape(x_shape, w_shape, p):
     return (x_shape[0], w_shape[0]) + p.out_spatial(x_shape[2:], w_shape[2:])
 
 
-def is_device(a):
-    """True for a CUDA device array (numba's, or anything exporting __cuda_array_interface__)."""
-    return not isinstance(a, np.ndarray) and hasattr(a, "__cuda_array_interface__")
+
 
 
 def _cuda():
