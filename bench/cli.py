@@ -4,6 +4,7 @@
     convlab compare --suite quick     every strategy x backend on a suite, tables, --json, --plot
     convlab autotune --suite 3x3      measure and write the autotune cache (--show, --clear)
     convlab train --dataset digits    train a zoo model, print held-out accuracy
+    mpirun -n 4 convlab train ... --distributed      the same, data parallel over MPI
     convlab summary --model mnist     a zoo model's layer table and conv strategies
 
 Exit status: 0 on success, 2 on bad arguments (one line, no traceback), 1 on other failures.
@@ -188,6 +189,9 @@ def build_parser():
     train.add_argument("--optimizer", default="adam", help="optimizer name (default adam)")
     train.add_argument("--threads", type=_positive)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--distributed", action="store_true",
+                       help="data parallel over the MPI world (mpirun -n N convlab train ... "
+                            "--distributed); --batch-size is the global batch")
     train.set_defaults(func=cmd_train)
 
     summ = sub.add_parser("summary", help="print a zoo model's layer table",
@@ -418,6 +422,9 @@ def cmd_train(args):
     _check_dataset(args.dataset)
     engine = _engine()
     out = report.console()
+    if args.distributed:
+        engine.distributed.init()  # before --threads, which overrides its share of the cores
+        out.quiet = not engine.distributed.is_main()
     _set_threads(args)
     model_name = args.model or DEFAULT_MODEL[args.dataset[0]]
     _check_model(engine, model_name)

@@ -65,17 +65,20 @@ def _launcher_size():
     return None
 
 
-def _core_share(local):
-    """This rank's share of the cores: all the cores it may run on when the launcher bound it
-    to a subset, else the node's cores divided between the ``local`` ranks on it."""
+def _affinity():
     try:
-        allowed = len(os.sched_getaffinity(0))
-    except AttributeError:
-        allowed = os.cpu_count() or 1
-    total = os.cpu_count() or allowed
-    if allowed < total:
-        return max(allowed, 1)
-    return max(total // max(local, 1), 1)
+        return frozenset(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity API (macOS): all the cores
+        return frozenset(range(os.cpu_count() or 1))
+
+
+def _core_share(local_comm):
+    """This rank's share of the cores: the cores it may run on, divided between the ranks on
+    this node that may run on the same cores (a launcher that binds each rank to its own
+    cores leaves them all to it; an unbound launch divides the node)."""
+    mine = _affinity()
+    sharing = sum(1 for other in local_comm.allgather(mine) if other == mine)
+    return max(len(mine) // max(sharing, 1), 1)
 
 
 def init(threads="auto"):
@@ -86,8 +89,8 @@ def init(threads="auto"):
     ----------
     threads : "auto", None or int
         "auto": set this rank's thread count (``engine.set_num_threads``) to its share of the
-        node's cores (the cores the launcher bound it to, or the node's cores divided by the
-        ranks on the node), unless CONVLAB_NUM_THREADS is set; an int sets that count; None
+        node's cores (the cores it may run on, divided between the ranks on the node bound to
+        the same cores), unless CONVLAB_NUM_THREADS is set; an int sets that count; None
         leaves threads alone.  Applied only in a world of more than one.
 
     Returns
@@ -122,15 +125,14 @@ def init(threads="auto"):
     local = comm.Split_type(MPI.COMM_TYPE_SHARED)
     _world.update(initialized=True, comm=comm, MPI=MPI, rank=comm.Get_rank(),
                   size=comm.Get_size(), local_size=local.Get_size())
+    share = _core_share(local)
     local.Free()
     if _world["size"] > 1 and threads is not None:
-        if threads == "auto":
-            if not os.environ.get("CONVLAB_NUM_THREADS"):
-                from .autograd import set_num_threads
-                set_num_threads(_core_share(_world["local_size"]))
-        else:
-            from .autograd import set_num_threads
+        from .autograd import set_num_threads
+        if threads != "auto":
             set_num_threads(int(threads))
+        elif not os.environ.get("CONVLAB_NUM_THREADS"):
+            set_num_threads(share)
     return _world["size"]
 
 

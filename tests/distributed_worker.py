@@ -97,11 +97,25 @@ def run_per_rank_bn():
     return {f"w{i}": w for i, w in enumerate(model.get_weights())}
 
 
+def sync_bn_idle_error():
+    """SyncBatchNormalization with a last batch of 1 sample for 2 ranks: refused up front."""
+    engine.set_seed(7)
+    model = _bn_cnn(SyncBatchNormalization)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = _data(17)
+    try:
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    except ValueError as e:
+        return str(e)
+    return "no error"
+
+
 def main(out_dir):
     distributed.init()
     r = distributed.rank()
     results = {name: run_case(name) for name in CASES}
     results["per_rank_bn"] = run_per_rank_bn()
+    results["sync_bn_idle"] = {"error": np.asarray(sync_bn_idle_error())}
     # the same global batch and data as one process, computed in this world
     results["world"] = {"size": np.asarray(distributed.size()),
                         "threads": np.asarray(kernels.get_num_threads()),
