@@ -19,8 +19,11 @@ call :func:`init` first.  From then on ``fit``, ``evaluate`` and ``predict`` are
   the statistics so that training matches one process;
 - :func:`init` gives each rank its share of the node's cores (``set_num_threads``).
 
-Every rank must call fit / evaluate / predict with the same data.  In a world of one (no
-``mpirun``, or mpi4py not installed) everything is as without this module.
+Every rank must call fit / evaluate / predict with the same data (they are collective: a call
+on one rank alone waits for the others).  ``train_on_batch`` stays local to its rank.  Dropout
+draws from each rank's own engine generator: seed it per rank
+(``engine.set_seed(seed + distributed.rank())``) so that the ranks' masks differ.  In a world
+of one (no ``mpirun``, or mpi4py not installed) everything is as without this module.
 
     >>> from engine import distributed
     >>> distributed.init()                      # idempotent; a world of 1 without mpirun

@@ -247,3 +247,16 @@ def test_cli_train_distributed():
         return float(acc), float(loss.split(",")[0])
     (acc2, loss2), (acc1, loss1) = result(r.stdout), result(one.stdout)
     assert acc2 == acc1 and abs(loss2 - loss1) <= 2e-4
+
+
+def test_ring_allreduce_cost_model():
+    from bench import scaling
+    # 2 (p - 1) / p * bytes / bandwidth + 2 (p - 1) * latency (+ the on-node share)
+    assert scaling.ring_allreduce_s(1e6, 4, 8e9, 1e-5, 0.0) == pytest.approx(
+        1.5 * 1e6 * 8 / 8e9 + 6 * 1e-5)
+    assert scaling.ring_allreduce_s(1e6, 2, 8e9, 0.0, 0.01) == pytest.approx(1e-3 + 0.01)
+    # MNIST net: (24*24*20*25 + 20*20*40*500 + 16000*100 + 100*10) multiply-adds, x2, x3
+    assert scaling.mnist_train_flop() == 6 * 9_889_000
+    rows = scaling.projection(10.0, 5.0)
+    assert len(rows) == 2 * 2 * 2 * 2
+    assert all(0 < r["efficiency"] <= r["efficiency_network_only"] < 1 for r in rows)
