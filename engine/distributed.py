@@ -318,10 +318,18 @@ class _DataParallel:
                                  f"shape {tuple(t.shape)} is on '{_dev.device_of(t.data)}' "
                                  f"(move the model with model.to('cpu'))")
         for t in weights:
-            self.comm.Bcast(t.data, root=0)
+            buf = t.data if t.data.flags.c_contiguous else np.ascontiguousarray(t.data)
+            self.comm.Bcast(buf, root=0)
+            if buf is not t.data:
+                t.data[...] = buf
         self._broadcast_optimizer(model.optimizer)
-        train_ids = {id(p) for p in self.params}
-        self.stats = [t for t in weights if id(t) not in train_ids and t.data.dtype.kind == "f"]
+        # per-rank statistics to average: the moving statistics of plain BatchNormalization
+        # (SyncBatchNormalization's are global already)
+        from .layers.normalization import BatchNormalization, SyncBatchNormalization
+        self.stats = [t for layer in model._unique_layers
+                      if isinstance(layer, BatchNormalization)
+                      and not isinstance(layer, SyncBatchNormalization)
+                      for _, t, trainable in layer._weights if not trainable]
         self.total = 0
         self._flat = None
 
@@ -410,7 +418,7 @@ class _DataParallel:
 
     def end_epoch(self, sums, seen):
         """Sum the epoch's loss and metric sums and sample counts over ranks, and average
-        the non-trainable float weights (BatchNormalization's moving statistics)."""
+        BatchNormalization's moving statistics (computed from each rank's batches)."""
         total = reduce_sums(np.append(np.asarray(sums, np.float64), seen))
         if self.stats:
             dtype = np.result_type(*[t.data.dtype for t in self.stats])
