@@ -340,6 +340,9 @@ class TrainingMixin:
         validation_split : fraction of the data (taken from the end, before shuffling)
             held out for validation when no validation_data is given
         shuffle : reshuffle every epoch (engine generator: see engine.set_seed)
+
+        After ``engine.distributed.init()`` in a world of N > 1 processes, fit is data
+        parallel (``batch_size`` is the global batch): see :mod:`engine.distributed`.
         """
         self._require_compiled("fit")
         batch_size = _check_int("fit", "batch_size", batch_size, 1)
