@@ -45,7 +45,7 @@ from .autograd import record
 from .tensor import Tensor, as_tensor
 
 __all__ = ["init", "is_initialized", "rank", "size", "is_main", "barrier", "allreduce",
-           "broadcast", "local_size", "sync_batch_norm", "SyncBatchNormalization"]
+           "allgather", "broadcast", "local_size", "sync_batch_norm", "SyncBatchNormalization"]
 
 # Environment variables set by the common launchers (MPICH/Hydra, Open MPI, PMIx, Slurm's srun)
 # that give the world size: used only to refuse a silent world of 1 when mpi4py is missing.
@@ -209,6 +209,16 @@ def allreduce(value, op="sum"):
     if op == "mean":
         arr /= _world["size"]
     return arr
+
+
+def allgather(value):
+    """Every rank's ``value`` (any picklable object), as a list in rank order, on every rank.
+
+    >>> allgather({"rank": rank()})
+    [{'rank': 0}]
+    """
+    comm = _active()
+    return [value] if comm is None else comm.allgather(value)
 
 
 def broadcast(value, root=0):

@@ -121,7 +121,8 @@ def main(out_dir):
                         "threads": np.asarray(kernels.get_num_threads()),
                         "allreduce": distributed.allreduce(np.arange(3.0) + r),
                         "mean": distributed.allreduce(float(r), op="mean"),
-                        "bcast": distributed.broadcast(np.arange(4) * (r + 1))}
+                        "bcast": distributed.broadcast(np.arange(4) * (r + 1)),
+                        "gather": np.asarray(distributed.allgather(10 + r))}
     # only rank 0 writes model files
     engine.set_seed(0)
     _cnn().save(os.path.join(out_dir, f"model-rank{r}.npz"))

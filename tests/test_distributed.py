@@ -59,6 +59,7 @@ def test_world_of_one_before_init():
     assert distributed.allreduce(3, op="mean").dtype == np.float64
     assert float(distributed.allreduce(2.5, op="max")) == 2.5
     assert distributed.broadcast({"a": 1}) == {"a": 1}
+    assert distributed.allgather(5) == [5]
     assert distributed.shard_range(10) == (0, 10)
 
 
@@ -201,6 +202,7 @@ def test_world_collectives(mpi_results):
                                       sum(range(RANKS)))
         assert w["mean"].shape == () and float(w["mean"]) == sum(range(RANKS)) / RANKS
         np.testing.assert_array_equal(w["bcast"], np.arange(4))
+        np.testing.assert_array_equal(w["gather"], 10 + np.arange(RANKS))
 
 
 @needs_mpi
