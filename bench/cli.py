@@ -471,6 +471,15 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     return f"convlab: warning: {message}\n"
 
 
+def _status(code):
+    """The exit status; in an MPI world of more than one (train --distributed), a failing
+    rank ends every rank, which would otherwise wait for it forever."""
+    dist = sys.modules.get("engine.distributed")
+    if code and dist is not None and dist.size() > 1:
+        dist.abort(code)
+    return code
+
+
 def main(argv=None):
     """Run ``convlab`` with ``argv`` (default sys.argv[1:]); returns the exit status."""
     parser = build_parser()
@@ -481,16 +490,16 @@ def main(argv=None):
         return args.func(args) or 0
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
+        return _status(2)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+        return _status(130)
     except Exception as e:  # every other failure: one line, exit 1
         msg = " ".join(str(e).split()) or type(e).__name__
         print(f"{prog}: error: {msg}", file=sys.stderr)
         if os.environ.get("CONVLAB_TRACEBACK") == "1":
             raise
-        return 1
+        return _status(1)
     finally:
         warnings.formatwarning = old_format
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import sys
 
 import numpy as np
 
@@ -45,7 +46,7 @@ from .autograd import record
 from .tensor import Tensor, as_tensor
 
 __all__ = ["init", "is_initialized", "rank", "size", "is_main", "barrier", "allreduce",
-           "allgather", "broadcast", "local_size", "sync_batch_norm", "SyncBatchNormalization"]
+           "allgather", "broadcast", "abort", "local_size", "sync_batch_norm", "SyncBatchNormalization"]
 
 # Environment variables set by the common launchers (MPICH/Hydra, Open MPI, PMIx, Slurm's srun)
 # that give the world size: used only to refuse a silent world of 1 when mpi4py is missing.
@@ -96,6 +97,9 @@ def init(threads="auto"):
         the same cores), unless CONVLAB_NUM_THREADS is set; an int sets that count; None
         leaves threads alone.  Applied only in a world of more than one.
 
+    In a world of more than one, an uncaught exception on any rank aborts every rank (after
+    printing its traceback), instead of leaving the others waiting for it.
+
     Returns
     -------
     int : the world size.
@@ -130,6 +134,8 @@ def init(threads="auto"):
                   size=comm.Get_size(), local_size=local.Get_size())
     share = _core_share(local)
     local.Free()
+    if _world["size"] > 1:
+        _abort_on_uncaught_exception()
     if _world["size"] > 1 and threads is not None:
         from .autograd import set_num_threads
         if threads != "auto":
@@ -137,6 +143,29 @@ def init(threads="auto"):
         elif not os.environ.get("CONVLAB_NUM_THREADS"):
             set_num_threads(share)
     return _world["size"]
+
+
+def _abort_on_uncaught_exception():
+    """An uncaught exception on one rank aborts the world (as ``python -m mpi4py`` does):
+    otherwise the rank would finalise MPI and exit while the others wait for it forever."""
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        previous(exc_type, exc, tb)
+        abort(1)
+    sys.excepthook = hook
+
+
+def abort(code=1):
+    """End every rank of the world with exit status ``code`` (after flushing this rank's
+    output); in a world of one, exit with ``code``.  For a failure that only some ranks see,
+    which would leave the others waiting in a collective."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    comm = _active()
+    if comm is None:
+        raise SystemExit(code)
+    comm.Abort(int(code))
 
 
 def is_initialized():

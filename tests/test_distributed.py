@@ -262,3 +262,21 @@ def test_ring_allreduce_cost_model():
     rows = scaling.projection(10.0, 5.0)
     assert len(rows) == 2 * 2 * 2 * 2
     assert all(0 < r["efficiency"] <= r["efficiency_network_only"] < 1 for r in rows)
+
+
+@needs_mpi
+@pytest.mark.parametrize("failure", ["raise ValueError('boom on rank 1')",
+                                     "from bench import cli; sys.exit(cli._status(1))"])
+def test_a_failing_rank_ends_the_world(failure):
+    """Rank 1 fails (an uncaught exception in a script; an error exit of the CLI) while
+    rank 0 waits in a barrier: every rank must end, with a failing status, not hang."""
+    code = ("import sys\nfrom engine import distributed\ndistributed.init()\n"
+            f"if distributed.rank() == 1:\n    {failure}\n"
+            "distributed.barrier()\nprint('rank 0 passed the barrier')\n")
+    try:
+        r = subprocess.run([_mpirun(), "-n", str(RANKS), sys.executable, "-c", code], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the world hung after rank 1 failed")
+    assert r.returncode != 0
+    assert "rank 0 passed the barrier" not in r.stdout
