@@ -4,6 +4,7 @@
     convlab compare --suite quick     every strategy x backend on a suite, tables, --json, --plot
     convlab autotune --suite 3x3      measure and write the autotune cache (--show, --clear)
     convlab train --dataset digits    train a zoo model, print held-out accuracy
+    mpirun -n 4 convlab train ... --distributed      the same, data parallel over MPI
     convlab summary --model mnist     a zoo model's layer table and conv strategies
 
 Exit status: 0 on success, 2 on bad arguments (one line, no traceback), 1 on other failures.
@@ -188,6 +189,9 @@ def build_parser():
     train.add_argument("--optimizer", default="adam", help="optimizer name (default adam)")
     train.add_argument("--threads", type=_positive)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--distributed", action="store_true",
+                       help="data parallel over the MPI world (mpirun -n N convlab train ... "
+                            "--distributed); --batch-size is the global batch")
     train.set_defaults(func=cmd_train)
 
     summ = sub.add_parser("summary", help="print a zoo model's layer table",
@@ -419,6 +423,9 @@ def cmd_train(args):
     _check_dataset(args.dataset)
     engine = _engine()
     out = report.console()
+    if args.distributed:
+        engine.distributed.init()  # before --threads, which overrides its share of the cores
+        out.quiet = not engine.distributed.is_main()
     _set_threads(args)
     model_name = args.model or DEFAULT_MODEL[args.dataset[0]]
     _check_model(engine, model_name)
@@ -465,6 +472,15 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     return f"convlab: warning: {message}\n"
 
 
+def _status(code):
+    """The exit status; in an MPI world of more than one (train --distributed), a failing
+    rank ends every rank, which would otherwise wait for it forever."""
+    dist = sys.modules.get("engine.distributed")
+    if code and dist is not None and dist.size() > 1:
+        dist.abort(code)
+    return code
+
+
 def main(argv=None):
     """Run ``convlab`` with ``argv`` (default sys.argv[1:]); returns the exit status."""
     parser = build_parser()
@@ -475,16 +491,16 @@ def main(argv=None):
         return args.func(args) or 0
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
+        return _status(2)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+        return _status(130)
     except Exception as e:  # every other failure: one line, exit 1
         msg = " ".join(str(e).split()) or type(e).__name__
         print(f"{prog}: error: {msg}", file=sys.stderr)
         if os.environ.get("CONVLAB_TRACEBACK") == "1":
             raise
-        return 1
+        return _status(1)
     finally:
         warnings.formatwarning = old_format
 

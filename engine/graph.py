@@ -356,7 +356,11 @@ class Model(TrainingMixin):
                    [tensors[j] for j in config["outputs"]], name=config["name"])
 
     def save(self, path):
-        """Save architecture + weights to one .npz file, atomically (see engine.io)."""
+        """Save architecture + weights to one .npz file, atomically (see engine.io).  In
+        data-parallel training (engine.distributed) only rank 0 writes."""
+        from . import distributed
+        if not distributed.is_main():
+            return
         from .io import save_model
         save_model(self, path)
 

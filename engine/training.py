@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from . import distributed
 from . import init as initializers
 from . import losses as losses_mod
 from . import metrics as metrics_mod
@@ -169,8 +170,8 @@ class ModelCheckpoint(Callback):
                 return
             self.best = value
         path = self.filepath.format(epoch=epoch + 1, **logs)
-        self.model.save(path)
-        if self.verbose:
+        self.model.save(path)  # written by rank 0 alone in data-parallel training
+        if distributed.quiet(self.verbose):
             print(f"Epoch {epoch + 1}: saved model to {path}")
 
 
@@ -293,10 +294,11 @@ class TrainingMixin:
     def _train_params(self):
         return [t for layer in self._unique_layers for t in layer.trainable_weights]
 
-    def _step(self, xs, y):
+    def _step(self, xs, y, dp=None):
         """One forward/backward/update; returns (loss Tensor, prediction Tensor, fwd s,
         bwd s).  On a model on 'cuda' the batch is uploaded once (in ``_forward``) and
-        nothing comes back to the host here."""
+        nothing comes back to the host here.  ``dp``: the data-parallel helper of
+        engine.distributed, which averages the gradients over ranks before the update."""
         t0 = time.perf_counter()
         pred = self._forward(xs, training=True)[0]
         loss = self.loss(pred, y)
@@ -306,6 +308,8 @@ class TrainingMixin:
             p.grad = None
         if loss.requires_grad:
             loss.backward()
+        if dp is not None:
+            dp.average_gradients(len(y))
         self.optimizer.step(params)
         return loss, pred, t1 - t0, time.perf_counter() - t1
 
@@ -336,6 +340,9 @@ class TrainingMixin:
         validation_split : fraction of the data (taken from the end, before shuffling)
             held out for validation when no validation_data is given
         shuffle : reshuffle every epoch (engine generator: see engine.set_seed)
+
+        After ``engine.distributed.init()`` in a world of N > 1 processes, fit is data
+        parallel (``batch_size`` is the global batch): see :mod:`engine.distributed`.
         """
         self._require_compiled("fit")
         batch_size = _check_int("fit", "batch_size", batch_size, 1)
@@ -361,6 +368,8 @@ class TrainingMixin:
                                  f"training or no validation samples out of {n}")
             xv, yv = [a[cut:] for a in xs], y[cut:]
             xs, y, n = [a[:cut] for a in xs], y[:cut], cut
+        dp = distributed.data_parallel(self, n)  # None in a world of one
+        verbose = distributed.quiet(verbose)
         history = History()
         history.params = {"batch_size": batch_size, "epochs": epochs, "samples": n}
         cbs = [history] + list(callbacks or [])
@@ -376,9 +385,11 @@ class TrainingMixin:
             sums = np.zeros(1 + len(self.compiled_metrics))
             seen, fwd, bwd = 0, 0.0, 0.0
             start = time.perf_counter()
-            for b, idx in enumerate(batch_indices(n, batch_size, shuffle, initializers.rng())):
+            batches = batch_indices(n, batch_size, shuffle, initializers.rng()) if dp is None \
+                else dp.batches(n, batch_size, shuffle)  # this rank's share of each batch
+            for b, idx in enumerate(batches):
                 yb = y[idx]
-                loss, pred, tf, tb = self._step([a[idx] for a in xs], yb)
+                loss, pred, tf, tb = self._step([a[idx] for a in xs], yb, dp)
                 m = len(yb)
                 sums[0] += float(loss.item()) * m
                 if self.compiled_metrics:
@@ -392,6 +403,8 @@ class TrainingMixin:
                     for cb in cbs[1:]:
                         cb.on_batch_end(b, logs)
             elapsed = time.perf_counter() - start
+            if dp is not None:
+                sums, seen = dp.end_epoch(sums, seen)
             logs = self._logs(sums / max(seen, 1))
             if xv is not None:
                 val = self._evaluate_arrays(xv, yv, batch_size)
@@ -415,8 +428,10 @@ class TrainingMixin:
     def _evaluate_arrays(self, xs, y, batch_size):
         sums = np.zeros(1 + len(self.compiled_metrics))
         n = len(y)
+        lo, hi = distributed.shard_range(n, "evaluate")  # (0, n) in a world of one
+        xs, y = [a[lo:hi] for a in xs], y[lo:hi]
         with no_grad():
-            for idx in batch_indices(n, batch_size):
+            for idx in batch_indices(hi - lo, batch_size):
                 yb = y[idx]
                 pred = self._forward([a[idx] for a in xs], training=False)[0]
                 m = len(yb)
@@ -425,7 +440,7 @@ class TrainingMixin:
                     pred = pred.numpy()
                 for i, (_, fn) in enumerate(self.compiled_metrics, 1):
                     sums[i] += fn(pred, yb) * m
-        return sums / max(n, 1)
+        return distributed.reduce_sums(sums) / max(n, 1)
 
     def evaluate(self, x, y, batch_size=32, verbose=0):
         """Loss (a float) on (x, y), or [loss, metric, ...] when metrics were compiled."""
@@ -434,7 +449,7 @@ class TrainingMixin:
         xs = self._prepare_x(x, "evaluate")
         y = self._prepare_y(y, len(xs[0]), "evaluate")
         values = self._evaluate_arrays(xs, y, batch_size)
-        if verbose:
+        if distributed.quiet(verbose):
             print(" - ".join(f"{k} {v:.4f}" for k, v in self._logs(values).items()))
         if not self.compiled_metrics:
             return float(values[0])
@@ -445,14 +460,18 @@ class TrainingMixin:
         arrays for a model with several outputs)."""
         batch_size = _check_int("predict", "batch_size", batch_size, 1)
         xs = self._prepare_x(x, "predict")
+        n = len(xs[0])
+        lo, hi = distributed.shard_range(n, "predict")  # (0, n) in a world of one
+        xs = [a[lo:hi] for a in xs]
         chunks = []
         with no_grad():
-            for idx in batch_indices(len(xs[0]), batch_size):
+            for idx in batch_indices(hi - lo, batch_size):
                 chunks.append([o.numpy() for o in self._forward([a[idx] for a in xs],
                                                                False)])
         outs = [np.concatenate([c[i] for c in chunks]) if chunks else
                 np.zeros((0,) + tuple(self.outputs[i].shape[1:]), np.float32)
                 for i in range(len(self.outputs))]
-        if verbose:
-            print(f"predict: {len(xs[0])} samples")
+        outs = distributed.gather_rows(outs)  # every rank's rows, in order
+        if distributed.quiet(verbose):
+            print(f"predict: {n} samples")
         return outs[0] if len(outs) == 1 else outs

@@ -7,7 +7,7 @@ from .. import functional as F
 from .. import init as initializers
 from .base import Layer, format_shape
 
-__all__ = ["BatchNormalization"]
+__all__ = ["BatchNormalization", "SyncBatchNormalization"]
 
 
 class BatchNormalization(Layer):
@@ -60,3 +60,21 @@ class BatchNormalization(Layer):
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon}
+
+
+class SyncBatchNormalization(BatchNormalization):
+    """BatchNormalization whose training statistics are those of the global batch in
+    data-parallel training (engine.distributed): the per-channel sums are all-reduced over
+    the ranks, so that N ranks train as one process does.  In a world of one, and in
+    inference, it computes what BatchNormalization computes.
+
+    >>> import numpy as np
+    >>> SyncBatchNormalization()(np.ones((4, 3, 2, 2), np.float32)).shape
+    (4, 3, 2, 2)
+    """
+
+    def call(self, x, training=False):
+        from ..distributed import sync_batch_norm
+        return sync_batch_norm(x, self.gamma, self.beta, self.moving_mean.data,
+                               self.moving_variance.data, training, momentum=self.momentum,
+                               eps=self.epsilon)
