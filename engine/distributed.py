@@ -496,7 +496,9 @@ def sync_batch_norm(x, gamma, beta, running_mean, running_var, training, momentu
     x = as_tensor(x)
     if not training:
         return batch_norm(x, gamma, beta, running_mean, running_var, False, momentum, eps)
-    _dev.cpu_only(op, x, gamma, beta)
+    if _dev.same_device(op, x, gamma, beta) != "cpu":  # MPI reduces host buffers
+        raise ValueError(f"{op}: synchronised statistics cross MPI through host memory; "
+                         f"received x on '{x.device}' (data-parallel training runs on the CPU)")
     if x.ndim < 2:
         raise ValueError(f"{op}: x must have at least 2 dims (N, C, *spatial), received shape "
                          f"{x.shape}")
