@@ -338,7 +338,8 @@ def _select_uncached(p, x_shape, w_shape, dtype, need_backward, pass_, device="c
 
     def fits(s, b):
         mod = strategy_module(s)
-        return (mod is not None and b in cols and usable(s, b) is None
+        return (mod is not None and (b in cols or (b == "numpy" and device == "cpu"))
+                and usable(s, b) is None
                 and mod.supports(p3, x5, w5) is None)
 
     forced = config.FORCE_STRATEGY
