@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from numba import cuda
 
-from ._device import blocks_for, device_io, flat, threads
+from ._device import blocks_for, device_io, flat, threads, unravel5
 from .conv_direct import check_conv
 from .gemm import Operand, gemm
 
@@ -53,14 +53,7 @@ def _col2im(gcols, gxp, n0, nb, p0, pc, od_n, oh_n, ow_n, kd_n, kh_n, kw_n,
     c_n, d_n, h_n, w_n = gxp.shape[1], gxp.shape[2], gxp.shape[3], gxp.shape[4]
     rows = c_n * kd_n * kh_n * kw_n
     for idx in range(cuda.grid(1), nb * c_n * d_n * h_n * w_n, cuda.gridsize(1)):
-        x = idx % w_n
-        r = idx // w_n
-        h = r % h_n
-        r //= h_n
-        d = r % d_n
-        r //= d_n
-        c = r % c_n
-        nl = r // c_n
+        nl, c, d, h, x = unravel5(idx, c_n, d_n, h_n, w_n)
         acc = zero
         for kd in range(kd_n):
             td = d - kd * dd

@@ -6,21 +6,14 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from ._device import blocks_for, check_arrays, device_io, flat, threads
+from ._device import blocks_for, check_arrays, device_io, flat, threads, unravel5
 
 
 @cuda.jit(cache=True)
 def _pad(x, xp, lo_d, lo_h, lo_w, value):
     c_n, d_n, h_n, w_n = xp.shape[1], xp.shape[2], xp.shape[3], xp.shape[4]
     for idx in range(cuda.grid(1), xp.size, cuda.gridsize(1)):
-        w = idx % w_n
-        r = idx // w_n
-        h = r % h_n
-        r //= h_n
-        d = r % d_n
-        r //= d_n
-        c = r % c_n
-        n = r // c_n
+        n, c, d, h, w = unravel5(idx, c_n, d_n, h_n, w_n)
         sd, sh, sw = d - lo_d, h - lo_h, w - lo_w
         if (0 <= sd < x.shape[2] and 0 <= sh < x.shape[3] and 0 <= sw < x.shape[4]):
             xp[n, c, d, h, w] = x[n, c, sd, sh, sw]
@@ -32,14 +25,7 @@ def _pad(x, xp, lo_d, lo_h, lo_w, value):
 def _crop(xp, x, lo_d, lo_h, lo_w):
     c_n, d_n, h_n, w_n = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
     for idx in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        w = idx % w_n
-        r = idx // w_n
-        h = r % h_n
-        r //= h_n
-        d = r % d_n
-        r //= d_n
-        c = r % c_n
-        n = r // c_n
+        n, c, d, h, w = unravel5(idx, c_n, d_n, h_n, w_n)
         x[n, c, d, h, w] = xp[n, c, d + lo_d, h + lo_h, w + lo_w]
 
 
