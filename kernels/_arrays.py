@@ -15,9 +15,10 @@ from . import backends, plan
 from .params import as_float_array, common_dtype
 
 def is_device(a):
-    """True for a CUDA device array (not a NumPy array, exports __cuda_array_interface__)."""
-    return a is not None and not isinstance(a, np.ndarray) and \
-        hasattr(a, "__cuda_array_interface__")
+    """True for a CUDA device array: numba's (the simulator's too), or anything exporting
+    __cuda_array_interface__."""
+    return a is not None and not isinstance(a, np.ndarray) and (
+        hasattr(a, "copy_to_host") or hasattr(a, "__cuda_array_interface__"))
 
 
 def any_device(*arrays):

@@ -88,11 +88,17 @@ def _fill(a, value):
         a[i] = value
 
 
+def launch(kernel, size, *args):
+    """One grid-stride launch of ``kernel`` over ``size`` elements (none when ``size`` is
+    0), with config.THREADS threads a block."""
+    if size:
+        t = threads()
+        kernel[blocks_for(size, t), t](*args)
+
+
 def fill(d, value):
     """Set every element of the contiguous device array ``d`` to ``value``."""
-    if d.size:
-        t = threads()
-        _fill[blocks_for(d.size, t), t](flat(d), value)
+    launch(_fill, d.size, flat(d), value)
 
 
 @cuda.jit(device=True)

@@ -21,7 +21,7 @@ from numba import cuda
 
 from . import config
 from .. import plan
-from ._device import block_sum, blocks_for, device_io, threads, unravel5
+from ._device import block_sum, blocks_for, device_io, launch, unravel5
 
 
 @cuda.jit(cache=True)
@@ -139,9 +139,7 @@ def direct_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups):
     dtype, ints = check_conv("direct_forward", ("xp", "w", "y"), (xp, w, y),
                              (sd, sh, sw, dd, dh, dw, groups))
     with device_io((xp, w), (y,)) as (dxp, dw_, dy):
-        if dy.size:
-            t = threads()
-            _forward[blocks_for(dy.size, t), t](dxp, dw_, dy, *ints, dtype.type(0))
+        launch(_forward, dy.size, dxp, dw_, dy, *ints, dtype.type(0))
 
 
 def direct_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups):
@@ -160,9 +158,7 @@ def direct_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups):
     dtype, ints = check_conv("direct_grad_input", ("gxp", "w", "gy"), (gxp, w, gy),
                              (sd, sh, sw, dd, dh, dw, groups))
     with device_io((gy, w), (gxp,)) as (dgy, dw_, dgx):
-        if dgx.size:
-            t = threads()
-            _grad_input[blocks_for(dgx.size, t), t](dgy, dw_, dgx, *ints, dtype.type(0))
+        launch(_grad_input, dgx.size, dgy, dw_, dgx, *ints, dtype.type(0))
 
 
 def direct_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from numba import cuda
 
 from .. import plan
-from ._device import blocks_for, device_io, threads, unravel5
+from ._device import device_io, launch, unravel5
 
 
 @cuda.jit(cache=True)
@@ -18,9 +18,7 @@ def _reduce_forward(X, W, Y, groups, zero):
     cg = W.shape[1]
     cout_g = c_out // groups
     for idx in range(cuda.grid(1), Y.size, cuda.gridsize(1)):
-        f = idx % nf
-        co = (idx // nf) % c_out
-        n = idx // (nf * c_out)
+        n, _, _, co, f = unravel5(idx, 1, 1, c_out, nf)
         c0 = (co // cout_g) * cg
         acc = zero
         for ci in range(cg):
@@ -35,9 +33,7 @@ def _reduce_grad_input(GY, W, GX, groups, zero):
     cg = W.shape[1]
     cout_g = c_out // groups
     for idx in range(cuda.grid(1), GX.size, cuda.gridsize(1)):
-        f = idx % nf
-        c = (idx // nf) % c_in
-        n = idx // (nf * c_in)
+        n, _, _, c, f = unravel5(idx, 1, 1, c_in, nf)
         g = c // cg
         acc = zero
         for co in range(g * cout_g, (g + 1) * cout_g):
@@ -51,9 +47,7 @@ def _reduce_grad_weight(GY, X, GW, groups, zero):
     cg, nf = GW.shape[1], GW.shape[2]
     cout_g = c_out // groups
     for idx in range(cuda.grid(1), GW.size, cuda.gridsize(1)):
-        f = idx % nf
-        ci = (idx // nf) % cg
-        co = idx // (nf * cg)
+        co, _, _, ci, f = unravel5(idx, 1, 1, cg, nf)
         c = (co // cout_g) * cg + ci
         acc = zero
         for n in range(n_batch):
@@ -72,9 +66,7 @@ def _strided_crop(src, dst, sd, sh, sw):
 def _run(kernel, inputs, output, *args):
     dtype = inputs[0].dtype
     with device_io(inputs, (output,)) as dev:
-        if dev[-1].size:
-            t = threads()
-            kernel[blocks_for(dev[-1].size, t), t](*dev, *args, dtype.type(0))
+        launch(kernel, dev[-1].size, *dev, *args, dtype.type(0))
 
 
 def fft_reduce_forward(X, W, Y, groups):
@@ -140,6 +132,4 @@ def strided_crop(src, dst, sd, sh, sw):
     op = "strided_crop"
     _, (sd, sh, sw) = plan.strided_crop_call(op, src, dst, sd, sh, sw, device=True)
     with device_io((src,), (dst,)) as (dsrc, ddst):
-        if ddst.size:
-            t = threads()
-            _strided_crop[blocks_for(ddst.size, t), t](dsrc, ddst, sd, sh, sw)
+        launch(_strided_crop, ddst.size, dsrc, ddst, sd, sh, sw)

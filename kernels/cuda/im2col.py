@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from numba import cuda
 
+from .. import plan
 from ._device import blocks_for, device_io, flat, threads, unravel5
 from .conv_direct import check_conv
 from .gemm import Operand, gemm
@@ -97,11 +98,21 @@ def _geometry(x_shape, w_shape, y_shape):
     return x_shape[1] * kvol, cg * kvol, positions, c_out
 
 
-def _check_budget(op, max_col_elems):
-    if isinstance(max_col_elems, bool) or not isinstance(max_col_elems, int) \
-            or max_col_elems < 1:
-        raise ValueError(f"{op}: max_col_elems must be a positive int, received "
-                         f"{max_col_elems!r}")
+def _call(op, names, arrays, ints, max_col_elems):
+    """The planner's checks (names/arrays in the roles padded input, weight, output) and the
+    geometry: (dtype, ints, x/w/y shapes, rows, k, positions, c_out, c_out / groups)."""
+    plan.positive_ints(op, max_col_elems=max_col_elems)
+    dtype, ints = check_conv(op, names, arrays, ints)
+    x_shape, w_shape, y_shape = (tuple(a.shape) for a in arrays)
+    rows, k, positions, c_out = _geometry(x_shape, w_shape, y_shape)
+    return dtype, ints, x_shape, w_shape, y_shape, rows, k, positions, c_out, c_out // ints[6]
+
+
+def _workspace(y_shape, rows, positions, max_col_elems, dtype):
+    """(chunks, the column buffer of the largest chunk) on the device."""
+    chunks = _chunks(y_shape[0], rows, positions, max_col_elems)
+    return chunks, cuda.device_array(max(nb * pc for _, nb, _, pc in chunks) * rows,
+                                     dtype=dtype)
 
 
 def _launch_cols(dxp, ws, n0, nb, p0, pc, y_shape, w_shape, ints):
@@ -124,18 +135,14 @@ def im2col_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, max_col_elems):
     >>> y.ravel().tolist()
     [1.0, 3.0, 5.0]
     """
-    op = "im2col_forward"
-    _check_budget(op, max_col_elems)
-    dtype, ints = check_conv(op, ("xp", "w", "y"), (xp, w, y), (sd, sh, sw, dd, dh, dw, groups))
+    dtype, ints, _, w_shape, y_shape, rows, k, positions, c_out, cout_g = _call(
+        "im2col_forward", ("xp", "w", "y"), (xp, w, y), (sd, sh, sw, dd, dh, dw, groups),
+        max_col_elems)
     groups = ints[6]
-    y_shape, w_shape = tuple(y.shape), tuple(w.shape)
-    rows, k, positions, c_out = _geometry(tuple(xp.shape), w_shape, y_shape)
-    cout_g = c_out // groups
     with device_io((xp, w), (y,)) as (dxp, dw_, dy):
         if dy.size == 0:
             return
-        chunks = _chunks(y_shape[0], rows, positions, max_col_elems)
-        ws = cuda.device_array(max(nb * pc for _, nb, _, pc in chunks) * rows, dtype=dtype)
+        chunks, ws = _workspace(y_shape, rows, positions, max_col_elems, dtype)
         for n0, nb, p0, pc in chunks:
             _launch_cols(dxp, ws, n0, nb, p0, pc, y_shape, w_shape, ints)
             gemm(Operand(flat(dw_), s2=cout_g * k, rows=k),
@@ -156,19 +163,14 @@ def im2col_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, max_col_elems)
     >>> im2col_grad_input(gy, w, gxp, 1, 1, 1, 1, 1, 1, 1, 1 << 20); gxp.ravel().tolist()
     [1.0, 2.0, 2.0, 1.0]
     """
-    op = "im2col_grad_input"
-    _check_budget(op, max_col_elems)
-    dtype, ints = check_conv(op, ("gxp", "w", "gy"), (gxp, w, gy),
-                             (sd, sh, sw, dd, dh, dw, groups))
+    dtype, ints, x_shape, w_shape, y_shape, rows, k, positions, c_out, cout_g = _call(
+        "im2col_grad_input", ("gxp", "w", "gy"), (gxp, w, gy),
+        (sd, sh, sw, dd, dh, dw, groups), max_col_elems)
     groups = ints[6]
-    y_shape, w_shape, x_shape = tuple(gy.shape), tuple(w.shape), tuple(gxp.shape)
-    rows, k, positions, c_out = _geometry(x_shape, w_shape, y_shape)
-    cout_g = c_out // groups
     with device_io((gy, w), (gxp,)) as (dgy, dw_, dgx):
         if dgx.size == 0:
             return
-        chunks = _chunks(y_shape[0], rows, positions, max_col_elems)
-        ws = cuda.device_array(max(nb * pc for _, nb, _, pc in chunks) * rows, dtype=dtype)
+        chunks, ws = _workspace(y_shape, rows, positions, max_col_elems, dtype)
         t = threads()
         sd, sh, sw, dd, dh, dw, _ = ints
         for n0, nb, p0, pc in chunks:
@@ -194,19 +196,14 @@ def im2col_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, max_col_elems
     >>> im2col_grad_weight(gy, xp, gw, 1, 1, 1, 1, 1, 1, 1, 1 << 20); gw.ravel().tolist()
     [3.0, 6.0]
     """
-    op = "im2col_grad_weight"
-    _check_budget(op, max_col_elems)
-    dtype, ints = check_conv(op, ("xp", "gw", "gy"), (xp, gw, gy),
-                             (sd, sh, sw, dd, dh, dw, groups))
+    dtype, ints, _, w_shape, y_shape, rows, k, positions, c_out, cout_g = _call(
+        "im2col_grad_weight", ("xp", "gw", "gy"), (xp, gw, gy),
+        (sd, sh, sw, dd, dh, dw, groups), max_col_elems)
     groups = ints[6]
-    y_shape, w_shape = tuple(gy.shape), tuple(gw.shape)
-    rows, k, positions, c_out = _geometry(tuple(xp.shape), w_shape, y_shape)
-    cout_g = c_out // groups
     with device_io((gy, xp), (gw,)) as (dgy, dxp, dgw):
         if dgw.size == 0:
             return
-        chunks = _chunks(y_shape[0], rows, positions, max_col_elems)
-        ws = cuda.device_array(max(nb * pc for _, nb, _, pc in chunks) * rows, dtype=dtype)
+        chunks, ws = _workspace(y_shape, rows, positions, max_col_elems, dtype)
         for i, (n0, nb, p0, pc) in enumerate(chunks):
             _launch_cols(dxp, ws, n0, nb, p0, pc, y_shape, w_shape, ints)
             # k = (image, position): k1 = image (stride of one image), k2 = position

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from ._device import blocks_for, check_arrays, device_io, flat, threads, unravel5
+from ._device import check_arrays, device_io, flat, launch, unravel5
 
 
 @cuda.jit(cache=True)
@@ -38,6 +38,17 @@ def _pairs(op, padding):
     return tuple(tuple(p) for p in padding)
 
 
+def _checked_pads(op, padding, x, xp, names):
+    """The (lo, hi) pairs, after checking that ``xp`` is ``x`` padded by them."""
+    pads = _pairs(op, padding)
+    check_arrays(op, names, (x, xp) if names[0] == "x" else (xp, x), 5)
+    expect = tuple(x.shape[:2]) + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads))
+    if tuple(xp.shape) != expect:
+        raise ValueError(f"{op}: xp must have shape {expect} for x {tuple(x.shape)} and "
+                         f"padding {pads}, received {tuple(xp.shape)}")
+    return pads
+
+
 def pad5d(x, padding, xp, value=0.0):
     """Write ``x`` padded by ``padding`` into ``xp`` (host or device arrays).
 
@@ -55,18 +66,9 @@ def pad5d(x, padding, xp, value=0.0):
     >>> pad5d(x, ((0, 0), (0, 0), (1, 1)), xp); xp.ravel().tolist()
     [0.0, 1.0, 1.0, 0.0]
     """
-    op = "pad5d"
-    pads = _pairs(op, padding)
-    check_arrays(op, ("x", "xp"), (x, xp), 5)
-    expect = tuple(x.shape[:2]) + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads))
-    if tuple(xp.shape) != expect:
-        raise ValueError(f"{op}: xp must have shape {expect} for x {tuple(x.shape)} and "
-                         f"padding {pads}, received {tuple(xp.shape)}")
+    pads = _checked_pads("pad5d", padding, x, xp, ("x", "xp"))
     with device_io((x,), (xp,)) as (dx, dxp):
-        if dxp.size:
-            t = threads()
-            _pad[blocks_for(dxp.size, t), t](dx, dxp, pads[0][0], pads[1][0], pads[2][0],
-                                             float(value))
+        launch(_pad, dxp.size, dx, dxp, pads[0][0], pads[1][0], pads[2][0], float(value))
 
 
 def crop5d(xp, padding, x):
@@ -79,17 +81,9 @@ def crop5d(xp, padding, x):
     >>> crop5d(xp, ((0, 0), (0, 0), (1, 1)), x); x.ravel().tolist()
     [1.0, 2.0]
     """
-    op = "crop5d"
-    pads = _pairs(op, padding)
-    check_arrays(op, ("xp", "x"), (xp, x), 5)
-    expect = tuple(x.shape[:2]) + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads))
-    if tuple(xp.shape) != expect:
-        raise ValueError(f"{op}: xp must have shape {expect} for x {tuple(x.shape)} and "
-                         f"padding {pads}, received {tuple(xp.shape)}")
+    pads = _checked_pads("crop5d", padding, x, xp, ("xp", "x"))
     with device_io((xp,), (x,)) as (dxp, dx):
-        if dx.size:
-            t = threads()
-            _crop[blocks_for(dx.size, t), t](dxp, dx, pads[0][0], pads[1][0], pads[2][0])
+        launch(_crop, dx.size, dxp, dx, pads[0][0], pads[1][0], pads[2][0])
 
 
 @cuda.jit(cache=True)
@@ -116,7 +110,5 @@ def add_channel_bias(y, b):
     with device_io((b,), (y,)) as (db, dy):
         if isinstance(y, np.ndarray):
             dy.copy_to_device(y)
-        if dy.size:
-            t = threads()
-            _add_channel_bias[blocks_for(dy.size, t), t](
-                flat(dy), db, y.shape[1], y.shape[2] * y.shape[3] * y.shape[4])
+        launch(_add_channel_bias, dy.size, flat(dy), db, y.shape[1],
+               y.shape[2] * y.shape[3] * y.shape[4])

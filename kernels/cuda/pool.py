@@ -15,7 +15,7 @@ import math
 from numba import cuda
 
 from .. import plan
-from ._device import blocks_for, device_io, threads, unravel5
+from ._device import device_io, launch, unravel5
 
 MAX, AVG, SUM, L2 = 0, 1, 2, 3
 
@@ -112,51 +112,31 @@ def _check(op, names, arrays, kind, kd, kh, kw, sd, sh, sw):
 
 
 def pool_forward(xp, y, kind, kd, kh, kw, sd, sh, sw):
-    """Pool windows of the padded input ``xp`` into ``y``, one thread per output.
+    """Pool windows of the padded input ``xp`` into ``y``, one thread per output: the
+    contract's pool_forward (kernels/backends.py) on NumPy or CUDA device arrays.
 
-    Parameters
-    ----------
-    xp : array (N, C, D, H, W), float32 or float64, C-contiguous, NumPy or CUDA device
-        array, already padded (zeros, or -inf for max).
-    y : array (N, C, OD, OH, OW), same dtype, overwritten; ``OD = (D - kd) // sd + 1``.
-    kind : int
-        0 max, 1 avg, 2 sum, 3 l2.
-    kd, kh, kw, sd, sh, sw : int
-        Window size and strides.
-
-    Examples
-    --------
     >>> xp = np.arange(4.0).reshape(1, 1, 1, 1, 4); y = np.empty((1, 1, 1, 1, 2))
     >>> pool_forward(xp, y, 0, 1, 1, 2, 1, 1, 2); y.ravel().tolist()
     [1.0, 3.0]
     """
     dtype, ints = _check("pool_forward", ("xp", "y"), (xp, y), kind, kd, kh, kw, sd, sh, sw)
     with device_io((xp,), (y,)) as (dxp, dy):
-        if dy.size:
-            t = threads()
-            _forward[blocks_for(dy.size, t), t](dxp, dy, *ints, dtype.type(0))
+        launch(_forward, dy.size, dxp, dy, *ints, dtype.type(0))
 
 
 def pool_backward(gy, xp, y, gxp, kind, kd, kh, kw, sd, sh, sw):
-    """Gradient of :func:`pool_forward` w.r.t. the padded input, written into ``gxp``.
+    """The contract's pool_backward on NumPy or CUDA device arrays: one thread per element
+    of ``gxp`` gathers from the windows containing it (max: the first maximal element; l2:
+    ``x / y``, 0 where y == 0).
 
-    ``gy`` and ``y`` (the forward output, used by l2) are (N, C, OD, OH, OW); ``xp`` and
-    ``gxp`` are (N, C, D, H, W).  One thread per element of ``gxp`` gathers from the windows
-    containing it.  Max sends each window's gradient to its first maximal element; l2 uses
-    ``dy/dx = x / y`` (0 where y == 0).
-
-    Examples
-    --------
-    >>> xp = np.array([1.0, 1.0, 0.0, 2.0]).reshape(1, 1, 1, 1, 4)
-    >>> gy = np.ones((1, 1, 1, 1, 2)); y = np.empty_like(gy); gxp = np.empty_like(xp)
-    >>> pool_forward(xp, y, 0, 1, 1, 2, 1, 1, 2)
-    >>> pool_backward(gy, xp, y, gxp, 0, 1, 1, 2, 1, 1, 2); gxp.ravel().tolist()
-    [1.0, 0.0, 0.0, 1.0]
+    >>> xp = np.arange(1.0, 5.0).reshape(1, 1, 1, 1, 4); y = np.empty((1, 1, 1, 1, 2))
+    >>> pool_forward(xp, y, 1, 1, 1, 2, 1, 1, 2)                # average of each pair
+    >>> gxp = np.empty_like(xp); pool_backward(np.ones_like(y), xp, y, gxp, 1, 1, 1, 2, 1, 1, 2)
+    >>> gxp.ravel().tolist()
+    [0.5, 0.5, 0.5, 0.5]
     """
     op = "pool_backward"
     dtype, ints = _check(op, ("xp", "gy", "y", "gxp"), (xp, gy, y, gxp), kind, kd, kh, kw,
                          sd, sh, sw)
     with device_io((gy, xp, y), (gxp,)) as (dgy, dxp, dy, dgx):
-        if dgx.size:
-            t = threads()
-            _backward[blocks_for(dgx.size, t), t](dgy, dxp, dy, dgx, *ints, dtype.type(0))
+        launch(_backward, dgx.size, dgy, dxp, dy, dgx, *ints, dtype.type(0))

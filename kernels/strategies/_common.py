@@ -28,7 +28,8 @@ def out_shape(x_shape, w_shape, p):
 
 def is_device(a):
     """True for a CUDA device array (numba's, or anything exporting __cuda_array_interface__)."""
-    return not isinstance(a, np.ndarray) and hasattr(a, "__cuda_array_interface__")
+    return not isinstance(a, np.ndarray) and (
+        hasattr(a, "copy_to_host") or hasattr(a, "__cuda_array_interface__"))
 
 
 def _cuda():
