@@ -77,7 +77,8 @@ FFT_MAX_TILES = 4096            # tiles per image beyond which tiling is not con
 # 2.9 ms for B 8, F 10512), ties at 16x16 (9.0 vs 7.5) and loses 3x at 48x64 (54 vs 19).
 FFT_BLAS_MIN_CHANNELS = 256
 
-# Thresholds of the strategies' rule hooks (kernels.registry.rule_choice), from `convlab compare --suite <each> --pass all --threads 2` on
+# Thresholds of the strategies' rule hooks (kernels.registry.rule_choice), from
+# `convlab compare --suite <each> --pass all --threads 2` on
 # the 2-core AMD EPYC (AVX2) this project is developed on, on a quiet machine, November 2026
 # (README, "How auto chooses").  Each is a crossing point of two strategies' median times;
 # where two were within noise, the one with less workspace is kept.
