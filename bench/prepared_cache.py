@@ -3,11 +3,13 @@ version: same process, interleaved A/B, medians.
 
     python -m bench.prepared_cache [--rounds 15] [--batch 16]
 
-A small model whose auto choice is Winograd for one conv (3x3, 16 -> 16 channels) and FFT for
-another (9x9, 16 -> 16): each training step and each evaluate pass runs once with the engine's
-per-version cache (engine.ops.conv.prepared_weights) and once without it (every pass
-transforms the weight itself), alternating, and the per-layer transform costs are timed on
-their own (kernels.prepare).  Prints a table; returns the figures as a dict.
+Two layers whose auto choice is Winograd (3x3, 16 -> 16 channels, 32x32) and FFT (9x9, 16 ->
+16) for every pass.  Per layer, at the kernels level: forward + grad-input (the passes that
+take a prepared weight) with a fresh kernels.PreparedCache (one weight version: one training
+step) against none, 8 forward batches (an evaluate) with one cache against none, and the
+transforms alone (kernels.prepare).  Then a model with both layers: train_on_batch with the
+engine's per-version cache (engine.ops.conv.prepared_weights) against none.  ABBA order per
+round; prints medians and the median per-round ratios (uncached / cached).
 """
 from __future__ import annotations
 
@@ -39,13 +41,21 @@ def _choices(batch):
     return out
 
 
-def _median_ms(fn, rounds):
-    t = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        t.append(time.perf_counter() - t0)
-    return statistics.median(t) * 1e3
+def _ab(fns, rounds):
+    """Median seconds of each callable in ``fns`` (dict), run in ABBA order per round, and the
+    median of the per-round ratios second / first."""
+    names = list(fns)
+    times = {k: [] for k in names}
+    for r in range(rounds):
+        for k in (names if r % 2 == 0 else names[::-1]):
+            t0 = time.perf_counter()
+            fns[k]()
+            times[k].append(time.perf_counter() - t0)
+    ratio = statistics.median(b / a for a, b in zip(times[names[0]], times[names[1]]))
+    return {k: statistics.median(v) * 1e3 for k, v in times.items()}, ratio
+
+
+LAYERS = (("wino3x3", (16, 16, 3, 3)), ("fft9x9", (16, 16, 9, 9)))
 
 
 def run(rounds=15, batch=16, seed=0):
@@ -53,49 +63,53 @@ def run(rounds=15, batch=16, seed=0):
     from engine.ops import conv as conv_op
 
     rng = np.random.default_rng(seed)
+    out = {"batch": batch, "rounds": rounds, "threads": kernels.get_num_threads(),
+           "choices": _choices(batch), "layers": {}}
+    # kernel level, per layer: the passes that use a prepared weight (forward and
+    # grad-input) with a fresh cache (one weight version = one training step) against none;
+    # and 8 forward batches (an evaluate) with one cache against none
+    for name, w_shape in LAYERS:
+        x = rng.standard_normal((batch, 16, 32, 32)).astype(np.float32)
+        w = rng.standard_normal(w_shape).astype(np.float32)
+        gy = rng.standard_normal((batch, 16, 32, 32)).astype(np.float32)
+
+        def step(cache, x=x, w=w, gy=gy):
+            kernels.conv(x, w, padding="same", prepared=cache)
+            kernels.conv_grad_input(gy, w, x.shape, padding="same", prepared=cache)
+
+        def evaluate(cache, x=x, w=w):
+            for _ in range(8):
+                kernels.conv(x, w, padding="same", prepared=cache)
+        for fn in (step, evaluate):
+            fn(None)
+            fn(kernels.PreparedCache())
+        st, st_ratio = _ab({"cached": lambda: step(kernels.PreparedCache()),
+                            "uncached": lambda: step(None)}, rounds)
+        ev, ev_ratio = _ab({"cached": lambda: evaluate(kernels.PreparedCache()),
+                            "uncached": lambda: evaluate(None)}, rounds)
+        tr = {p: _ab({"prepare": lambda p=p: kernels.prepare(
+            w, x.shape, padding="same", pass_=p), "none": lambda: None}, rounds)[0]["prepare"]
+            for p in ("fwd", "grad_input")}
+        out["layers"][name] = {"step_ms": st, "step_ratio": st_ratio, "evaluate_ms": ev,
+                               "evaluate_ratio": ev_ratio, "transform_ms": tr}
+    # the engine: train_on_batch and evaluate with the per-version cache and without it
     x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
     t = rng.standard_normal((batch, 10)).astype(np.float32)
-    xe = rng.standard_normal((8 * batch, 3, 32, 32)).astype(np.float32)
-    te = rng.standard_normal((8 * batch, 10)).astype(np.float32)
     m = _model(batch)
     real = conv_op.prepared_weights
-    modes = {"cached": real, "uncached": lambda w: None}
-    steps = {k: [] for k in modes}
-    evals = {k: [] for k in modes}
-    for _ in range(2):                              # warm-up: compile, allocate
+
+    def with_cache(fn, on):
+        conv_op.prepared_weights = real if on else (lambda w: None)
+        try:
+            fn()
+        finally:
+            conv_op.prepared_weights = real
+    for _ in range(2):
         m.train_on_batch(x, t)
-        m.evaluate(xe, te, batch_size=batch, verbose=0)
-    for _ in range(rounds):                         # interleaved A/B
-        for k, fn in modes.items():
-            conv_op.prepared_weights = fn
-            try:
-                t0 = time.perf_counter()
-                m.train_on_batch(x, t)
-                steps[k].append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                m.evaluate(xe, te, batch_size=batch, verbose=0)
-                evals[k].append(time.perf_counter() - t0)
-            finally:
-                conv_op.prepared_weights = real
-    # the transforms themselves, per layer and pass (what the cache saves when it hits)
-    transforms = {}
-    for name, w_shape, strategy in (("wino3x3", (16, 16, 3, 3), "winograd"),
-                                    ("fft9x9", (16, 16, 9, 9), "fft")):
-        w = rng.standard_normal(w_shape).astype(np.float32)
-        for p in ("fwd", "grad_input"):
-            transforms[f"{name} {p}"] = _median_ms(
-                lambda w=w, p=p, s=strategy: kernels.prepare(
-                    w, (batch, 16, 32, 32), padding="same", strategy=s, pass_=p),
-                rounds)
-    med = {k: {"step_ms": statistics.median(steps[k]) * 1e3,
-               "evaluate_ms": statistics.median(evals[k]) * 1e3} for k in modes}
-    ratios = [u / c for u, c in zip(steps["uncached"], steps["cached"])]
-    return {"batch": batch, "rounds": rounds, "threads": kernels.get_num_threads(),
-            "choices": _choices(batch), "median": med,
-            "step_ratio_median": statistics.median(ratios),
-            "evaluate_ratio_median": statistics.median(
-                [u / c for u, c in zip(evals["uncached"], evals["cached"])]),
-            "transform_ms": transforms}
+    out["train_step_ms"], out["train_step_ratio"] = _ab(
+        {"cached": lambda: with_cache(lambda: m.train_on_batch(x, t), True),
+         "uncached": lambda: with_cache(lambda: m.train_on_batch(x, t), False)}, rounds)
+    return out
 
 
 def main(argv=None):
@@ -104,16 +118,19 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=16)
     args = ap.parse_args(argv)
     r = run(args.rounds, args.batch)
-    print(f"batch {r['batch']}, {r['rounds']} interleaved rounds, {r['threads']} threads")
+    print(f"batch {r['batch']}, {r['rounds']} ABBA rounds, {r['threads']} threads; medians")
     for name, ch in r["choices"].items():
         print(f"  {name}: " + ", ".join(f"{p} {s}/{b}" for p, (s, b) in ch.items()))
-    for k, v in r["median"].items():
-        print(f"  {k:9s} train step {v['step_ms']:8.2f} ms   evaluate (8 batches) "
-              f"{v['evaluate_ms']:8.2f} ms")
-    print(f"  uncached/cached per-round ratio, median: step {r['step_ratio_median']:.3f}, "
-          f"evaluate {r['evaluate_ratio_median']:.3f}")
-    for k, v in r["transform_ms"].items():
-        print(f"  transform {k:22s} {v:7.3f} ms")
+    for name, v in r["layers"].items():
+        print(f"  {name}: fwd + grad-input {v['step_ms']['cached']:.2f} ms cached, "
+              f"{v['step_ms']['uncached']:.2f} uncached (ratio {v['step_ratio']:.3f}); "
+              f"8 forward batches {v['evaluate_ms']['cached']:.2f} / "
+              f"{v['evaluate_ms']['uncached']:.2f} ms (ratio {v['evaluate_ratio']:.3f}); "
+              f"prepare fwd {v['transform_ms']['fwd']:.3f} ms, grad-input "
+              f"{v['transform_ms']['grad_input']:.3f} ms")
+    ts = r["train_step_ms"]
+    print(f"  model train_on_batch: {ts['cached']:.2f} ms cached, {ts['uncached']:.2f} ms "
+          f"uncached (ratio {r['train_step_ratio']:.3f})")
     return r
 
 

@@ -1,8 +1,11 @@
-"""convlab kernels: convolution, pooling and matmul on numpy arrays.
+"""convlab kernels: convolution, pooling and matmul on NumPy arrays and CUDA device arrays.
 
-NumPy arrays in, NumPy arrays out; nothing here knows about Tensors or layers.  Every public
-function validates its arguments first (ValueError/TypeError naming the argument, the
-expected and the received value), then dispatches to a strategy x backend pair::
+NumPy arrays in, NumPy arrays out; CUDA device arrays (numba's, or anything exporting
+``__cuda_array_interface__``) in, numba device arrays out, on the registry's "cuda" column.
+Nothing here knows about Tensors or layers.  Every public function validates its arguments
+first (ValueError/TypeError naming the argument, the expected and the received value), then
+dispatches to a strategy x backend pair (kernels.registry; strategies live in
+kernels/strategies/, and kernels.register_strategy adds one from outside)::
 
     >>> import numpy as np, kernels
     >>> x = np.random.rand(2, 3, 32, 32).astype(np.float32)
