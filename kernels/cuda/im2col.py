@@ -100,16 +100,20 @@ def _geometry(x_shape, w_shape, y_shape):
 
 def _call(op, names, arrays, ints, max_col_elems):
     """The planner's checks (names/arrays in the roles padded input, weight, output) and the
-    geometry: (dtype, ints, x/w/y shapes, rows, k, positions, c_out, c_out / groups)."""
+    geometry: (dtype, ints, groups, x/w/y shapes, rows, k, positions, c_out, c_out / groups)."""
     plan.positive_ints(op, max_col_elems=max_col_elems)
     dtype, ints = check_conv(op, names, arrays, ints)
     x_shape, w_shape, y_shape = (tuple(a.shape) for a in arrays)
     rows, k, positions, c_out = _geometry(x_shape, w_shape, y_shape)
-    return dtype, ints, x_shape, w_shape, y_shape, rows, k, positions, c_out, c_out // ints[6]
+    return (dtype, ints, ints[6], x_shape, w_shape, y_shape, rows, k, positions, c_out,
+            c_out // ints[6])
 
 
-def _workspace(y_shape, rows, positions, max_col_elems, dtype):
-    """(chunks, the column buffer of the largest chunk) on the device."""
+def _workspace(out, y_shape, rows, positions, max_col_elems, dtype):
+    """(chunks, the column buffer of the largest chunk) on the device; no chunks when the
+    output ``out`` is empty."""
+    if out.size == 0:
+        return [], None
     chunks = _chunks(y_shape[0], rows, positions, max_col_elems)
     return chunks, cuda.device_array(max(nb * pc for _, nb, _, pc in chunks) * rows,
                                      dtype=dtype)
@@ -135,14 +139,11 @@ def im2col_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, max_col_elems):
     >>> y.ravel().tolist()
     [1.0, 3.0, 5.0]
     """
-    dtype, ints, _, w_shape, y_shape, rows, k, positions, c_out, cout_g = _call(
+    dtype, ints, groups, _, w_shape, y_shape, rows, k, positions, c_out, cout_g = _call(
         "im2col_forward", ("xp", "w", "y"), (xp, w, y), (sd, sh, sw, dd, dh, dw, groups),
         max_col_elems)
-    groups = ints[6]
     with device_io((xp, w), (y,)) as (dxp, dw_, dy):
-        if dy.size == 0:
-            return
-        chunks, ws = _workspace(y_shape, rows, positions, max_col_elems, dtype)
+        chunks, ws = _workspace(dy, y_shape, rows, positions, max_col_elems, dtype)
         for n0, nb, p0, pc in chunks:
             _launch_cols(dxp, ws, n0, nb, p0, pc, y_shape, w_shape, ints)
             gemm(Operand(flat(dw_), s2=cout_g * k, rows=k),
@@ -163,14 +164,11 @@ def im2col_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, max_col_elems)
     >>> im2col_grad_input(gy, w, gxp, 1, 1, 1, 1, 1, 1, 1, 1 << 20); gxp.ravel().tolist()
     [1.0, 2.0, 2.0, 1.0]
     """
-    dtype, ints, x_shape, w_shape, y_shape, rows, k, positions, c_out, cout_g = _call(
+    dtype, ints, groups, x_shape, w_shape, y_shape, rows, k, positions, c_out, cout_g = _call(
         "im2col_grad_input", ("gxp", "w", "gy"), (gxp, w, gy),
         (sd, sh, sw, dd, dh, dw, groups), max_col_elems)
-    groups = ints[6]
     with device_io((gy, w), (gxp,)) as (dgy, dw_, dgx):
-        if dgx.size == 0:
-            return
-        chunks, ws = _workspace(y_shape, rows, positions, max_col_elems, dtype)
+        chunks, ws = _workspace(dgx, y_shape, rows, positions, max_col_elems, dtype)
         t = threads()
         sd, sh, sw, dd, dh, dw, _ = ints
         for n0, nb, p0, pc in chunks:
@@ -196,14 +194,11 @@ def im2col_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, max_col_elems
     >>> im2col_grad_weight(gy, xp, gw, 1, 1, 1, 1, 1, 1, 1, 1 << 20); gw.ravel().tolist()
     [3.0, 6.0]
     """
-    dtype, ints, _, w_shape, y_shape, rows, k, positions, c_out, cout_g = _call(
+    dtype, ints, groups, _, w_shape, y_shape, rows, k, positions, c_out, cout_g = _call(
         "im2col_grad_weight", ("xp", "gw", "gy"), (xp, gw, gy),
         (sd, sh, sw, dd, dh, dw, groups), max_col_elems)
-    groups = ints[6]
     with device_io((gy, xp), (gw,)) as (dgy, dxp, dgw):
-        if dgw.size == 0:
-            return
-        chunks, ws = _workspace(y_shape, rows, positions, max_col_elems, dtype)
+        chunks, ws = _workspace(dgw, y_shape, rows, positions, max_col_elems, dtype)
         for i, (n0, nb, p0, pc) in enumerate(chunks):
             _launch_cols(dxp, ws, n0, nb, p0, pc, y_shape, w_shape, ints)
             # k = (image, position): k1 = image (stride of one image), k2 = position
