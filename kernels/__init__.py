@@ -1,8 +1,11 @@
-"""convlab kernels: convolution, pooling and matmul on numpy arrays.
+"""convlab kernels: convolution, pooling and matmul on NumPy arrays and CUDA device arrays.
 
-NumPy arrays in, NumPy arrays out; nothing here knows about Tensors or layers.  Every public
-function validates its arguments first (ValueError/TypeError naming the argument, the
-expected and the received value), then dispatches to a strategy x backend pair::
+NumPy arrays in, NumPy arrays out; CUDA device arrays (numba's, or anything exporting
+``__cuda_array_interface__``) in, numba device arrays out, on the registry's "cuda" column.
+Nothing here knows about Tensors or layers.  Every public function validates its arguments
+first (ValueError/TypeError naming the argument, the expected and the received value), then
+dispatches to a strategy x backend pair (kernels.registry; strategies live in
+kernels/strategies/, and kernels.register_strategy adds one from outside)::
 
     >>> import numpy as np, kernels
     >>> x = np.random.rand(2, 3, 32, 32).astype(np.float32)
@@ -325,26 +328,9 @@ def conv_grad_input(gy, w, x_shape, *, stride=1, padding=0, dilation=1, groups=1
     >>> kernels.conv_grad_input(np.ones((1, 1, 3)), np.ones((1, 1, 3)), (1, 1, 5))
     array([[[1., 2., 3., 2., 1.]]])
     """
-    op = "conv_grad_input"
-    device = _on_device(backend, gy, w)
-    dev_in = _arrays.any_device(gy, w)
-    arrs, dtype = _arrays.inputs(op, device == "cuda", gy=gy, w=w)
-    gy, w = arrs["gy"], arrs["w"]
-    x_shape = _shape_arg(x_shape, "x_shape", op)
-    p = conv_params(x_shape, tuple(w.shape), stride, padding, dilation, groups, op=op)
-    expect = p.out_shape(x_shape, tuple(w.shape))
-    if tuple(gy.shape) != expect:
-        raise ValueError(f"{op}: gy must have the output shape {expect} of x {x_shape} and "
-                         f"w {tuple(w.shape)}, received {tuple(gy.shape)}")
-    mod, be, payload = _conv_call(op, x_shape, w, p, dtype, strategy, backend, device,
-                                  prepared)
-    if gy.size == 0 or w.size == 0 or 0 in x_shape:
-        gx = _zeros(x_shape, dtype, gy)
-    else:
-        gy5 = to5d(gy if device == "cuda" else np.ascontiguousarray(gy, dtype=dtype))
-        gx = _run(mod, be, "grad_input", [gy5, to5d(_arrays.cast(w, dtype)),
-                                          registry._lift(x_shape), p.as3d(), be, payload]).reshape(x_shape)
-    return gx.copy_to_host() if device == "cuda" and not dev_in else gx
+    return _gradient("conv_grad_input", gy, w, "w", x_shape,
+                     dict(stride=stride, padding=padding, dilation=dilation, groups=groups),
+                     strategy, backend, prepared)
 
 
 def conv_grad_weight(gy, x, w_shape, *, stride=1, padding=0, dilation=1, groups=1,
@@ -357,25 +343,41 @@ def conv_grad_weight(gy, x, w_shape, *, stride=1, padding=0, dilation=1, groups=
     ...                          (1, 1, 3))
     array([[[3., 6., 9.]]])
     """
-    op = "conv_grad_weight"
-    device = _on_device(backend, gy, x)
-    dev_in = _arrays.any_device(gy, x)
-    arrs, dtype = _arrays.inputs(op, device == "cuda", gy=gy, x=x)
-    gy, x = arrs["gy"], arrs["x"]
-    w_shape = _shape_arg(w_shape, "w_shape", op)
-    p = conv_params(tuple(x.shape), w_shape, stride, padding, dilation, groups, op=op)
-    expect = p.out_shape(tuple(x.shape), w_shape)
+    return _gradient("conv_grad_weight", gy, x, "x", w_shape,
+                     dict(stride=stride, padding=padding, dilation=dilation, groups=groups),
+                     strategy, backend, None)
+
+
+def _gradient(op, gy, a, a_name, shape, kw, strategy, backend, prepared):
+    """conv_grad_input (``a`` the weight w, ``shape`` x's) and conv_grad_weight (``a`` the
+    input x, ``shape`` w's): validate, dispatch, run; device arrays in, device array out."""
+    device = _on_device(backend, gy, a)
+    dev_in = _arrays.any_device(gy, a)
+    arrs, dtype = _arrays.inputs(op, device == "cuda", **{"gy": gy, a_name: a})
+    gy, a = arrs["gy"], arrs[a_name]
+    grad_input = a_name == "w"
+    shape = _shape_arg(shape, "x_shape" if grad_input else "w_shape", op)
+    x_shape, w_shape = (shape, tuple(a.shape)) if grad_input else (tuple(a.shape), shape)
+    p = conv_params(x_shape, w_shape, op=op, **kw)
+    expect = p.out_shape(x_shape, w_shape)
     if tuple(gy.shape) != expect:
-        raise ValueError(f"{op}: gy must have the output shape {expect} of x "
-                         f"{tuple(x.shape)} and w {w_shape}, received {tuple(gy.shape)}")
-    _, mod, be = _dispatch(op, p, tuple(x.shape), w_shape, dtype, strategy, backend, device)
-    if gy.size == 0 or x.size == 0 or 0 in w_shape:
-        gw = _zeros(w_shape, dtype, gy)
+        raise ValueError(f"{op}: gy must have the output shape {expect} of x {x_shape} and "
+                         f"w {w_shape}, received {tuple(gy.shape)}")
+    if grad_input:
+        mod, be, payload = _conv_call(op, x_shape, a, p, dtype, strategy, backend, device,
+                                      prepared)
+        extra = [payload]
+    else:
+        _, mod, be = _dispatch(op, p, x_shape, w_shape, dtype, strategy, backend, device)
+        extra = []
+    if gy.size == 0 or a.size == 0 or 0 in shape:
+        out = _zeros(shape, dtype, gy)
     else:
         gy5 = to5d(gy if device == "cuda" else np.ascontiguousarray(gy, dtype=dtype))
-        gw = _run(mod, be, "grad_weight", [gy5, to5d(_arrays.cast(x, dtype)),
-                                           registry._lift(w_shape), p.as3d(), be]).reshape(w_shape)
-    return gw.copy_to_host() if device == "cuda" and not dev_in else gw
+        args = [gy5, to5d(_arrays.cast(a, dtype)), registry._lift(shape), p.as3d(), be]
+        out = _run(mod, be, "grad_input" if grad_input else "grad_weight",
+                   args + extra).reshape(shape)
+    return out.copy_to_host() if device == "cuda" and not dev_in else out
 
 
 def prepare(w, x_shape, *, stride=1, padding=0, dilation=1, groups=1, strategy="auto",

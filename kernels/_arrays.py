@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backends
+from . import backends, plan
 from .params import as_float_array, common_dtype
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
 
 def is_device(a):
     """True for a CUDA device array: not a NumPy array, and a numba device array (real or the
@@ -43,15 +40,8 @@ def as_device(a, name, op):
     from numba import cuda
     if not is_device(a):
         return cuda.to_device(np.ascontiguousarray(as_float_array(a, name, op)))
-    d = getattr(a, "numba_array", None)  # a CudaArray: the numba array it wraps
-    if d is None:
-        d = a if hasattr(a, "copy_to_host") else cuda.as_cuda_array(a)
-    if np.dtype(d.dtype) not in _FLOATS:
-        raise TypeError(f"{op}: {name} on the device must be float32 or float64, received "
-                        f"dtype {d.dtype}")
-    if not d.is_c_contiguous():
-        raise ValueError(f"{op}: {name} on the device must be C-contiguous, received strides "
-                         f"{d.strides} for shape {tuple(d.shape)}")
+    d = plan._device_view(a)
+    plan.check_arrays(op, (name,), (d,), d.ndim, device=True)
     return d
 
 

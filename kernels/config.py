@@ -43,12 +43,15 @@ WINOGRAD_CHUNK_BYTES = 16 * 2**20
 WINOGRAD_BLOCK_TILES = 128
 
 # im2col planner (kernels/plan.py, both backends).  Multiply-adds of one image's GEMM from
-# which images get GEMMs of their own (block layout, cache-sized chunks).  2**20 rather than
-# 2**24: shapes between the two ran 1.07x faster in the geometric mean over the suites with
-# the Cython backend (MNIST conv2 1.07-1.24x, 1x1 projection 1.08-1.16x; worst 0.94x, within
-# noise), 2 threads, same-process A/B.  Until this file held it once, the Numba backend kept
-# 2**24: the figure above is the Cython backend's.
-IM2COL_BLOCK_MIN_MACS = 1 << 20
+# which images get GEMMs of their own (block layout, cache-sized chunks).  The two backends
+# had 2**24 (Numba) and 2**20 (Cython: on a quiet machine, 2 threads, shapes between the two
+# ran 1.07x faster in the geometric mean over the suites, MNIST conv2 1.07-1.24x, worst 0.94x).
+# One value now, 2**24: re-measured under load (2 shared cores, 2 threads, ABBA, 6 rounds,
+# December 2026), 2**20 was 2-27x slower than 2**24 in 17 of 18 pass x backend cases (MNIST
+# conv2 20 -> 50 5x5 at batch 64, a 1x1/s2 64 -> 128 projection, 3x3 32 -> 32 at 14 px; the
+# exception Cython MNIST conv2 grad-weight, 0.89x): a GEMM an image means many small BLAS
+# calls, each waking its threads, which a busy machine makes slow.
+IM2COL_BLOCK_MIN_MACS = 1 << 24
 # Column elements of a chunk of per-image blocks: about what stays in the last-level cache.
 IM2COL_BLOCK_CHUNK_ELEMS = 1 << 21
 # Elements a chunk must copy before its copies are split over threads.
@@ -77,7 +80,8 @@ FFT_MAX_TILES = 4096            # tiles per image beyond which tiling is not con
 # 2.9 ms for B 8, F 10512), ties at 16x16 (9.0 vs 7.5) and loses 3x at 48x64 (54 vs 19).
 FFT_BLAS_MIN_CHANNELS = 256
 
-# Thresholds of the strategies' rule hooks (kernels.registry.rule_choice), from `convlab compare --suite <each> --pass all --threads 2` on
+# Thresholds of the strategies' rule hooks (kernels.registry.rule_choice), from
+# `convlab compare --suite <each> --pass all --threads 2` on
 # the 2-core AMD EPYC (AVX2) this project is developed on, on a quiet machine, November 2026
 # (README, "How auto chooses").  Each is a crossing point of two strategies' median times;
 # where two were within noise, the one with less workspace is kept.

@@ -27,32 +27,50 @@ POOL_KIND_NAMES = {0: "max", 1: "avg", 2: "sum", 3: "l2"}
 
 # ---- arrays and integers
 
-def check_arrays(op, names, arrays, ndim, kinds=REAL, out=None):
-    """Every array an ndarray with ``ndim`` dims, C-contiguous, all of one dtype in
-    ``kinds``, with fewer than 2**31 elements; the one named ``out`` (if given) writeable.
-    Returns the dtype."""
+def _device_view(a):
+    """A numba view of a CUDA device array (numba's own, a kernels.cuda.xp.CudaArray's, or
+    __cuda_array_interface__)."""
+    inner = getattr(a, "numba_array", None)
+    if inner is not None:
+        return inner
+    if hasattr(a, "copy_to_host"):
+        return a
+    from numba import cuda
+    return cuda.as_cuda_array(a)
+
+
+def check_arrays(op, names, arrays, ndim, kinds=REAL, out=None, device=False):
+    """Every array an ndarray (or, with ``device``, also a CUDA device array) with ``ndim``
+    dims, C-contiguous, all of one dtype in ``kinds``, with fewer than 2**31 elements; the
+    host one named ``out`` (if given) writeable.  Returns the dtype."""
     dtype = None
     for name, a in zip(names, arrays):
         if not isinstance(a, np.ndarray):
-            raise TypeError(f"{op}: {name} must be a numpy array, received "
-                            f"{type(a).__name__}")
+            if not device or not (hasattr(a, "copy_to_host")
+                                  or hasattr(a, "__cuda_array_interface__")):
+                kind = "numpy or CUDA device array" if device else "numpy array"
+                raise TypeError(f"{op}: {name} must be a {kind}, received "
+                                f"{type(a).__name__}")
+            a = _device_view(a)
+        shape, adt = tuple(a.shape), np.dtype(a.dtype)
         if a.ndim != ndim:
-            raise ValueError(f"{op}: {name} must have {ndim} dims, received shape {a.shape}")
-        if a.dtype not in kinds:
+            raise ValueError(f"{op}: {name} must have {ndim} dims, received shape {shape}")
+        if adt not in kinds:
             raise TypeError(f"{op}: {name} must have dtype "
-                            f"{' or '.join(str(k) for k in kinds)}, received {a.dtype}")
-        if not a.flags.c_contiguous:
+                            f"{' or '.join(str(k) for k in kinds)}, received {adt}")
+        host = isinstance(a, np.ndarray)
+        if not (a.flags.c_contiguous if host else a.is_c_contiguous()):
             raise ValueError(f"{op}: {name} must be C-contiguous, received strides "
-                             f"{a.strides} for shape {a.shape}")
+                             f"{a.strides} for shape {shape}")
         if a.size > INT_MAX:
-            raise ValueError(f"{op}: {name} of shape {a.shape} has more than 2**31 - 1 "
+            raise ValueError(f"{op}: {name} of shape {shape} has more than 2**31 - 1 "
                              f"elements")
         if dtype is None:
-            dtype = a.dtype
-        elif a.dtype != dtype:
+            dtype = adt
+        elif adt != dtype:
             raise TypeError(f"{op}: all arrays must share one dtype, received {name} of dtype "
-                            f"{a.dtype} with {names[0]} of dtype {dtype}")
-        if name == out and not a.flags.writeable:
+                            f"{adt} with {names[0]} of dtype {dtype}")
+        if host and name == out and not a.flags.writeable:
             raise ValueError(f"{op}: the output {name} must be writeable, received a "
                              f"read-only array")
     return dtype
@@ -105,16 +123,17 @@ def check_conv_shapes(op, x_shape, w_shape, y_shape, strides, dilations, groups,
                          f"{tuple(y_shape)}")
 
 
-def conv_call(op, names, arrays, ints, pad=None, xi=0, wi=1, yi=2):
+def conv_call(op, names, arrays, ints, pad=None, xi=0, wi=1, yi=2, device=False):
     """Check one convolution call of the contract: ``names``/``arrays`` in call order, the
     written one last; ``ints`` (sd, sh, sw, dd, dh, dw, groups); ``xi``, ``wi``, ``yi`` the
     positions of the input-, weight- and output-shaped arrays.  Returns (dtype, strides,
     dilations, groups, lo, padded spatial shape)."""
     ints = positive_ints(op, sd=ints[0], sh=ints[1], sw=ints[2], dd=ints[3], dh=ints[4],
                          dw=ints[5], groups=ints[6])
-    dt = check_arrays(op, names, arrays, 5, out=names[-1])
-    lo, xps = pads(op, pad, arrays[xi].shape)
-    check_conv_shapes(op, arrays[xi].shape[:2] + xps, arrays[wi].shape, arrays[yi].shape,
+    dt = check_arrays(op, names, arrays, 5, out=None if device else names[-1], device=device)
+    lo, xps = pads(op, pad, tuple(arrays[xi].shape))
+    check_conv_shapes(op, tuple(arrays[xi].shape[:2]) + xps, tuple(arrays[wi].shape),
+                      tuple(arrays[yi].shape),
                       ints[:3], ints[3:6], ints[6], (names[xi], names[wi], names[yi]))
     return dt, ints[:3], ints[3:6], ints[6], lo, xps
 
@@ -241,50 +260,52 @@ def fft_block(nf, rows, itemsize):
     return max(1, min(nf, max(256, fb)))
 
 
-def fft_reduce_call(op, kind, a, b, out, groups):
+def fft_reduce_call(op, kind, a, b, out, groups, device=False):
     """Check one fft_reduce_* call (``kind`` "forward", "grad_input" or "grad_weight"; the
     arrays in the contract's order, ``out`` written) and return (dtype, groups, block of
     frequencies)."""
     names = {"forward": ("X", "W", "Y"), "grad_input": ("GY", "W", "GX"),
              "grad_weight": ("GY", "X", "GW")}[kind]
     (groups,) = positive_ints(op, groups=groups)
-    dt = check_arrays(op, names, (a, b, out), 3, COMPLEX, out=names[2])
+    dt = check_arrays(op, names, (a, b, out), 3, COMPLEX, out=names[2], device=device)
+    a_shape, b_shape, out_shape = tuple(a.shape), tuple(b.shape), tuple(out.shape)
     if kind == "forward":
-        n, c, nf = a.shape
-        c_out, cg = b.shape[:2]
-        ok = b.shape[2] == nf and out.shape == (n, c_out, nf) and cg * groups == c
+        n, c, nf = a_shape
+        c_out, cg = b_shape[:2]
+        ok = b_shape[2] == nf and out_shape == (n, c_out, nf) and cg * groups == c
         rows, expect = 2 * cg, "X (N, C, F), W (C_out, C/{g}, F), Y (N, C_out, F)"
     elif kind == "grad_input":
-        n, c_out, nf = a.shape
-        cg = b.shape[1]
-        ok = b.shape == (c_out, cg, nf) and out.shape == (n, cg * groups, nf)
+        n, c_out, nf = a_shape
+        cg = b_shape[1]
+        ok = b_shape == (c_out, cg, nf) and out_shape == (n, cg * groups, nf)
         rows, expect = 2 * (c_out // groups), "GY (N, C_out, F), W (C_out, C/{g}, F), GX (N, C, F)"
     else:
-        n, c_out, nf = a.shape
-        c = b.shape[1]
-        ok = b.shape == (n, c, nf) and not c % groups and out.shape == (c_out, c // groups, nf)
+        n, c_out, nf = a_shape
+        c = b_shape[1]
+        ok = b_shape == (n, c, nf) and not c % groups and out_shape == (c_out, c // groups, nf)
         rows, expect = 2 * n, "GY (N, C_out, F), X (N, C, F), GW (C_out, C/{g}, F)"
     if not ok or c_out % groups:
-        shapes = ", ".join(f"{k} {v.shape}" for k, v in zip(names, (a, b, out)))
+        shapes = ", ".join(f"{k} {v}" for k, v in zip(names, (a_shape, b_shape, out_shape)))
         raise ValueError(f"{op}: inconsistent spectra for groups={groups}: expected "
                          f"{expect.format(g=groups)}, received {shapes}")
-    return dt, groups, fft_block(nf, rows, a.itemsize)
+    return dt, groups, fft_block(nf, rows, dt.itemsize)
 
 
-def strided_crop_call(op, src, dst, sd, sh, sw):
+def strided_crop_call(op, src, dst, sd, sh, sw, device=False):
     """Check one strided_crop call; returns (dtype, (sd, sh, sw))."""
     s = positive_ints(op, sd=sd, sh=sh, sw=sw)
-    dt = check_arrays(op, ("src", "dst"), (src, dst), 5, out="dst")
-    fits = all(o == 0 or (o - 1) * st < i for o, st, i in zip(dst.shape[2:], s, src.shape[2:]))
-    if src.shape[:2] != dst.shape[:2] or not fits:
-        raise ValueError(f"{op}: dst {dst.shape} with strides {s} reaches outside src "
-                         f"{src.shape}")
+    dt = check_arrays(op, ("src", "dst"), (src, dst), 5, out="dst", device=device)
+    src_shape, dst_shape = tuple(src.shape), tuple(dst.shape)
+    fits = all(o == 0 or (o - 1) * st < i for o, st, i in zip(dst_shape[2:], s, src_shape[2:]))
+    if src_shape[:2] != dst_shape[:2] or not fits:
+        raise ValueError(f"{op}: dst {dst_shape} with strides {s} reaches outside src "
+                         f"{src_shape}")
     return dt, s
 
 
 # ---- pooling
 
-def pool_call(op, names, arrays, kind, kd, kh, kw, sd, sh, sw):
+def pool_call(op, names, arrays, kind, kd, kh, kw, sd, sh, sw, device=False):
     """Check one pool call (names[0] the padded input, names[1] the pooled output, the
     written array last) and return (dtype, kind, window, strides)."""
     if isinstance(kind, bool) or not isinstance(kind, (int, np.integer)) \
@@ -293,8 +314,8 @@ def pool_call(op, names, arrays, kind, kd, kh, kw, sd, sh, sw):
                          f"{kind!r}")
     k = positive_ints(op, kd=kd, kh=kh, kw=kw)
     s = positive_ints(op, sd=sd, sh=sh, sw=sw)
-    dt = check_arrays(op, names, arrays, 5, out=names[-1])
-    x_shape, y_shape = arrays[0].shape, arrays[1].shape
+    dt = check_arrays(op, names, arrays, 5, out=names[-1], device=device)
+    x_shape, y_shape = tuple(arrays[0].shape), tuple(arrays[1].shape)
     expect = x_shape[:2] + tuple((i - kk) // ss + 1 if i >= kk else 0
                                  for i, kk, ss in zip(x_shape[2:], k, s))
     if y_shape != expect:
@@ -302,8 +323,9 @@ def pool_call(op, names, arrays, kind, kd, kh, kw, sd, sh, sw):
                          f"size {k}, stride {s}, received {y_shape}")
     for name, a in zip(names[2:], arrays[2:]):
         want = y_shape if name in ("y", "gy") else x_shape
-        if a.shape != want:
-            raise ValueError(f"{op}: {name} must have shape {want}, received {a.shape}")
+        if tuple(a.shape) != want:
+            raise ValueError(f"{op}: {name} must have shape {want}, received "
+                             f"{tuple(a.shape)}")
     return dt, int(kind), k, s
 
 

@@ -47,7 +47,10 @@ STRATEGIES = tuple(_STRATEGY_MODULES)
 BACKENDS = ("numba", "cython", "cuda")
 # Backend columns per device: select(device=...) chooses among these.
 DEVICE_BACKENDS = {"cpu": ("numba", "cython"), "cuda": ("cuda",)}
-# Backend preference for backend="auto" when no measurement says otherwise.
+# Backend preference for backend="auto" when no measurement says otherwise: Cython needs no
+# compile at first use, and was faster in the geometric mean of every strategy (2 threads, all
+# suites, 195 shape x pass cases: time 0.92x numba's for direct, 0.84x im2col, 0.94x fft; 60
+# cases, 0.65x winograd).  A strategy may name its own with a PREFERRED_BACKEND attribute.
 _BACKEND_ORDER = ("cython", "numba")
 _PASSES = ("fwd", "grad_input", "grad_weight")
 
@@ -234,13 +237,6 @@ def resolve_backend(backend, allowed, op):
 # from); the strategies read them from there, so patching this dict patches the rules.
 RULES = config.RULES
 
-# Backend each strategy runs on when no measurement says otherwise (backend="auto"): Cython
-# needs no compile at first use, and was faster in the geometric mean of every strategy
-# (2 threads, all suites, 195 shape x pass cases: time 0.92x numba's for direct, 0.84x
-# im2col, 0.94x fft; 60 cases, 0.65x winograd).
-RULE_BACKEND = {"direct": "cython", "im2col": "cython", "fft": "cython", "winograd": "cython"}
-
-
 def rule_choice(params, x_shape, w_shape, pass_="fwd", device="cpu"):
     """(strategy, reason) from the rules for one pass ("fwd", "grad_input", "grad_weight").
 
@@ -323,7 +319,7 @@ def _pick_backend(strategy, device):
     forced = config.FORCE_BACKEND
     if forced in cols:
         return forced
-    preferred = RULE_BACKEND.get(strategy)
+    preferred = getattr(strategy_module(strategy), "PREFERRED_BACKEND", None)
     if preferred in cols:
         return preferred
     for b in _BACKEND_ORDER:
@@ -338,7 +334,8 @@ def _select_uncached(p, x_shape, w_shape, dtype, need_backward, pass_, device="c
 
     def fits(s, b):
         mod = strategy_module(s)
-        return (mod is not None and b in cols and usable(s, b) is None
+        return (mod is not None and (b in cols or (b == "numpy" and device == "cpu"))
+                and usable(s, b) is None
                 and mod.supports(p3, x5, w5) is None)
 
     forced = config.FORCE_STRATEGY

@@ -115,3 +115,12 @@ def check_conv(op, strategy, backend, x, w, gy, kw):
     assert err.max(initial=0.0) <= tol, (
         f"{strategy}/{backend} {op} {x.dtype}: max|err| {err.max():.3g} > tol {tol:.3g} at "
         f"{worst}: got {got[worst]!r}, reference {want[worst]!r}")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One kernel thread for the module (tiny calls: thread wake-ups would dominate)."""
+    before = kernels.get_num_threads()
+    kernels.set_num_threads(1)
+    yield
+    kernels.set_num_threads(before)

@@ -58,6 +58,12 @@ def cache_env(tmp_path, monkeypatch):
 # info and compare
 # --------------------------------------------------------------------------------------
 
+
+@pytest.fixture
+def zoo():
+    """engine.zoo (the model zoo the CLI trains and summarises), or skip."""
+    return pytest.importorskip("engine.zoo", reason="engine.zoo is not importable")
+
 def test_info(tmp_path):
     proc = run("info", "--no-peak", cache_dir=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -253,8 +259,7 @@ def test_autotune_unwritable_cache_exits_1(tmp_path):
     assert_one_line_error(proc, 1, "convlab autotune: error:")
 
 
-def test_autotune_model(cache_env):
-    pytest.importorskip("engine.zoo", reason="engine.zoo (helper E2) is not importable yet")
+def test_autotune_model(cache_env, zoo):
     proc = run("autotune", "--model", "small_cnn", "--batch-size", "2", "--repeat", "1",
                "--strategies", "direct,im2col", cache_dir=cache_env)
     assert proc.returncode == 0, proc.stderr
@@ -267,8 +272,7 @@ def test_autotune_model(cache_env):
 # train and summary (need the engine)
 # --------------------------------------------------------------------------------------
 
-def test_summary(tmp_path):
-    pytest.importorskip("engine.zoo", reason="engine.zoo (helper E2) is not importable yet")
+def test_summary(tmp_path, zoo):
     proc = run("summary", "--model", "mnist", cache_dir=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "1,621,670" in proc.stdout and "Conv2D" in proc.stdout
@@ -276,8 +280,7 @@ def test_summary(tmp_path):
     assert_one_line_error(proc, 2, "unknown model 'alexnet'")
 
 
-def test_train_signals(tmp_path):
-    pytest.importorskip("engine.zoo", reason="engine.zoo (helper E2) is not importable yet")
+def test_train_signals(tmp_path, zoo):
     proc = run("train", "--dataset", "signals1d", "--limit", "64", "--epochs", "1",
                "--batch-size", "16", cache_dir=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -285,8 +288,7 @@ def test_train_signals(tmp_path):
     assert 0.0 <= acc <= 1.0
 
 
-def test_train_missing_idx_files_exit_1(tmp_path):
-    pytest.importorskip("engine.zoo", reason="engine.zoo (helper E2) is not importable yet")
+def test_train_missing_idx_files_exit_1(tmp_path, zoo):
     proc = run("train", "--dataset", "idx", str(tmp_path), cache_dir=tmp_path)
     assert_one_line_error(proc, 1, "not found")
 

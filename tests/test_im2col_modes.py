@@ -4,7 +4,6 @@ The planner picks per-image GEMM blocks or one wide GEMM per chunk by problem si
 copies over threads above a size, skips the column build for 1x1 stride-1 layers, and chunks
 to the workspace budget; the shared grid's tiny shapes reach only some of these paths, so
 here each is forced by patching the thresholds."""
-import importlib
 
 import numpy as np
 import pytest
@@ -15,7 +14,6 @@ from kernels import config, registry
 from conftest import check_conv
 
 BACKENDS = [b for b in ("numba", "cython") if ("im2col", b) in registry.available("conv")]
-MODULES = {"numba": "kernels._numba.im2col", "cython": "kernels._cython.im2col"}
 CASES = [
     ((3, 6, 7, 9), (4, 6, 3, 3), dict(padding=1)),
     ((2, 4, 6, 5), (6, 2, 3, 2), dict(stride=(2, 1), dilation=(1, 2), groups=2)),
@@ -32,9 +30,9 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c[0])))
 @pytest.mark.parametrize("op", ["forward", "grad_input", "grad_weight"])
 def test_forced_paths_match_reference(backend, layout, budget, case, op, monkeypatch):
-    mod = importlib.import_module(MODULES[backend])
-    monkeypatch.setattr(mod, "BLOCK_MIN_MACS", 0 if layout == "blocks" else 1 << 62)
-    monkeypatch.setattr(mod, "PARALLEL_MIN_ELEMS", 0)
+    # the planner both backends share reads these from kernels.config at every call
+    monkeypatch.setattr(config, "IM2COL_BLOCK_MIN_MACS", 0 if layout == "blocks" else 1 << 62)
+    monkeypatch.setattr(config, "IM2COL_PARALLEL_MIN_ELEMS", 0)
     if budget is not None:
         monkeypatch.setattr(config, "WORKSPACE_BYTES", budget * 4)
     rng = np.random.default_rng(7)

@@ -7,13 +7,8 @@ from engine import functional as F
 from engine.autograd import gradcheck
 from engine.tensor import Tensor
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """gradcheck makes hundreds of tiny kernel calls; thread wake-ups would dominate."""
-    before = kernels.get_num_threads()
-    kernels.set_num_threads(1)
-    yield
-    kernels.set_num_threads(before)
+# gradcheck makes hundreds of tiny kernel calls; thread wake-ups would dominate
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # Every (strategy, backend) pair this build offers, plus strategy="auto" (backend "auto").

@@ -112,18 +112,23 @@ def case_id(case):
             .replace(" ", ""))
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_forward_and_backward_match_naive(backend, dtype, kind, case, rng):
-    shape, size, stride, padding = case
+def check_pool_both(backend, rng, shape, dtype, kind, size, stride, padding):
+    """Forward, then the gradient for a random gy, of random x against the naive pools."""
     x = rng.standard_normal(shape).astype(dtype)
     check_pool(backend, x, kind, size, stride, padding)
     y_shape = kernels.pool(x, kind, size, stride=stride, padding=padding,
                            backend=backend).shape
     check_pool(backend, x, kind, size, stride, padding,
                gy=rng.standard_normal(y_shape).astype(dtype))
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_forward_and_backward_match_naive(backend, dtype, kind, case, rng):
+    shape, size, stride, padding = case
+    check_pool_both(backend, rng, shape, dtype, kind, size, stride, padding)
 
 
 @pytest.mark.parametrize("layout,padding", [
@@ -247,10 +252,5 @@ def pool_configs(draw):
 @given(cfg=pool_configs())
 def test_random_pool_configuration(backend, cfg):
     shape, size, stride, padding, kind, dtype, seed = cfg
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape).astype(dtype)
-    check_pool(backend, x, kind, size, stride, padding)
-    y_shape = kernels.pool(x, kind, size, stride=stride, padding=padding,
-                           backend=backend).shape
-    check_pool(backend, x, kind, size, stride, padding,
-               gy=rng.standard_normal(y_shape).astype(dtype))
+    check_pool_both(backend, np.random.default_rng(seed), shape, dtype, kind, size, stride,
+                    padding)

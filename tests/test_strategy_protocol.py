@@ -289,14 +289,18 @@ def test_engine_transforms_each_weight_once_per_version(strategy, per_step, monk
     calls.clear()
     m.evaluate(x, t, batch_size=2, verbose=0)
     assert calls == ["fwd"]
-    # set_weights writes the kernel in place: the next pass must see the new weights
+    # set_weights writes the kernel in place: the next pass (same shapes, so the same cache
+    # key) must see the new weights
+    before = m.predict(x, batch_size=2, verbose=0)
     weights = m.get_weights()
     weights[2] = weights[2] * 0.5
     m.set_weights(weights)
     fresh = _model("reference")
     fresh.set_weights(weights)
-    np.testing.assert_allclose(m.predict(x, verbose=0), fresh.predict(x, verbose=0),
+    after = m.predict(x, batch_size=2, verbose=0)
+    np.testing.assert_allclose(after, fresh.predict(x, batch_size=2, verbose=0),
                                rtol=1e-4, atol=1e-4)
+    assert not np.allclose(after, before, rtol=1e-4, atol=1e-4)
 
 
 def test_gradcheck_through_a_prepared_weight():

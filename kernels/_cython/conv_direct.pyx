@@ -14,8 +14,8 @@ strides into phases, ``src[c, pd, ph, pw, i, j, k] = xpad[n, c, i*sd + pd, j*sh 
 k*sw + pw]``, after which tap (kd, kh, kw) reads phase ((kd*dd) % sd, ...) at offset
 ((kd*dd) // sd, ...) with unit stride; unpadded unit-stride inputs are read in place.  Taps
 go four at a time into one accumulator pass (``acc[j] += a[j]*w0 + b[j]*w1 + ...``), so a
-chunk (kernels.config.DIRECT_CHUNK elements, in L1 with the rows it reads) is loaded and stored once per four
-taps.  The innermost loops have no reduction, so gcc vectorises them without -ffast-math.
+chunk (config.DIRECT_CHUNK elements, in L1 with the rows it reads) is loaded and stored once
+per four taps.  The innermost loops have no reduction, so gcc vectorises them without -ffast-math.
 
 OpenMP threads split independent outputs only:
 

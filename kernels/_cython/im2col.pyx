@@ -11,7 +11,8 @@ P = OD*OH*OW output positions, so that with W_g = w[g*Cog:(g+1)*Cog] viewed as (
     grad-weight  GW_g += GY_g @ cols^T
 
 The columns of several images (all groups: C*taps rows) are built at once, one OpenMP launch
-per chunk, in one of two layouts chosen by ``kernels.plan.im2col_layout`` (the planner both CPU backends share):
+per chunk, in one of two layouts chosen by
+``kernels.plan.im2col_layout`` (the planner both CPU backends share):
 
 * per-image blocks, when one image's GEMM is big: each image's (C*taps, P) block gets its
   own GEMMs, which read gy and write y / accumulate into gw (beta = 1) in place;

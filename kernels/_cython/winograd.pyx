@@ -7,8 +7,8 @@ the algorithm, the matrices and the layouts): ``input_transform`` writes V = B^T
 chunk of tiles in GEMM order (alpha*alpha, C, tiles); ``output_transform`` writes y tiles =
 A^T M A, cropped at the edges; ``output_transform_adjoint`` writes dM = A dY A^T.
 
-Each job (one channel, a group of blocks of about kernels.config.WINOGRAD_BLOCK_TILES tiles) holds a block in a
-scratch buffer as planes of one value per tile; both 1-D passes of the separable transform
+Each job (one channel, a group of blocks of about config.WINOGRAD_BLOCK_TILES tiles) holds a
+block in a scratch buffer as planes of one value per tile; both 1-D passes of the separable transform
 are then loops over contiguous tiles that write one plane each (vectorised by the compiler),
 and only the gather of the input patches and the scatter of the output tiles are strided.
 OpenMP threads split the jobs, each owning its outputs and its scratch.

@@ -44,8 +44,7 @@ def _forward(xp, y, kind, kd_n, kh_n, kw_n, sd, sh, sw, first, step):
     n_batch, c_n, od_n, oh_n, ow_n = y.shape
     inv_vol = 1.0 / (kd_n * kh_n * kw_n)
     for job in range(first, n_batch * c_n, step):
-        n = job // c_n
-        c = job - n * c_n
+        n, c = job // c_n, job % c_n
         plane = xp[n, c]
         for od in range(od_n):
             for oh in range(oh_n):
@@ -73,10 +72,8 @@ def _backward(gy, xp, y, gxp, kind, kd_n, kh_n, kw_n, sd, sh, sw, first, step):
     n_batch, c_n, od_n, oh_n, ow_n = gy.shape
     inv_vol = 1.0 / (kd_n * kh_n * kw_n)
     for job in range(first, n_batch * c_n, step):
-        n = job // c_n
-        c = job - n * c_n
-        plane = xp[n, c]
-        gplane = gxp[n, c]
+        n, c = job // c_n, job % c_n
+        plane, gplane = xp[n, c], gxp[n, c]
         gplane[:] = 0
         for od in range(od_n):
             for oh in range(oh_n):

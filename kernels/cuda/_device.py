@@ -14,10 +14,10 @@ import math
 import numpy as np
 from numba import cuda
 
+from .. import plan
 from . import config
 
-REAL = (np.dtype(np.float32), np.dtype(np.float64))
-COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
+REAL, COMPLEX = plan.REAL, plan.COMPLEX
 
 
 def is_device_array(a):
@@ -38,41 +38,12 @@ def _as_numba_device(a):
 
 def check_arrays(op, names, arrays, ndim, kinds=REAL):
     """Each array (host or device) has ``ndim`` dims, is C-contiguous, and all share one
-    dtype from ``kinds``; raises TypeError/ValueError naming the offending argument."""
-    dtype = None
-    for name, a in zip(names, arrays):
-        if not isinstance(a, np.ndarray):
-            if not is_device_array(a):
-                raise TypeError(f"{op}: {name} must be a numpy or CUDA device array, received "
-                                f"{type(a).__name__}")
-            a = _as_numba_device(a)
-        if a.ndim != ndim:
-            raise ValueError(f"{op}: {name} must have {ndim} dims, received shape "
-                             f"{tuple(a.shape)}")
-        if np.dtype(a.dtype) not in kinds:
-            raise TypeError(f"{op}: {name} must have dtype "
-                            f"{' or '.join(str(k) for k in kinds)}, received {a.dtype}")
-        contiguous = (a.flags.c_contiguous if isinstance(a, np.ndarray)
-                      else a.is_c_contiguous())
-        if not contiguous:
-            raise ValueError(f"{op}: {name} must be C-contiguous, received strides "
-                             f"{a.strides} for shape {tuple(a.shape)}")
-        if dtype is None:
-            dtype = np.dtype(a.dtype)
-        elif np.dtype(a.dtype) != dtype:
-            raise TypeError(f"{op}: all arrays must share one dtype, received {name} of dtype "
-                            f"{a.dtype} with {names[0]} of dtype {dtype}")
-    return dtype
+    dtype from ``kinds``; raises TypeError/ValueError naming the offending argument (the
+    planner's check, kernels.plan, with device arrays allowed)."""
+    return plan.check_arrays(op, names, arrays, ndim, kinds, device=True)
 
 
-def positive_ints(op, **values):
-    """The keyword values as Python ints, each checked to be an integer >= 1."""
-    out = []
-    for name, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{op}: {name} must be a positive int, received {v!r}")
-        out.append(int(v))
-    return out
+positive_ints = plan.positive_ints
 
 
 @contextlib.contextmanager
@@ -121,11 +92,30 @@ def _fill(a, value):
         a[i] = value
 
 
+def launch(kernel, size, *args):
+    """One grid-stride launch of ``kernel`` over ``size`` elements (none when ``size`` is
+    0), with config.THREADS threads a block."""
+    if size:
+        t = threads()
+        kernel[blocks_for(size, t), t](*args)
+
+
 def fill(d, value):
     """Set every element of the contiguous device array ``d`` to ``value``."""
-    if d.size:
-        t = threads()
-        _fill[blocks_for(d.size, t), t](flat(d), value)
+    launch(_fill, d.size, flat(d), value)
+
+
+@cuda.jit(device=True)
+def unravel5(idx, c_n, d_n, h_n, w_n):
+    """(n, c, d, h, w) of the flat index ``idx`` of a C-ordered (N, c_n, d_n, h_n, w_n)
+    array: the coordinates of one grid-stride element."""
+    w = idx % w_n
+    r = idx // w_n
+    h = r % h_n
+    r //= h_n
+    d = r % d_n
+    r //= d_n
+    return r // c_n, r % c_n, d, h, w
 
 
 @cuda.jit(device=True)

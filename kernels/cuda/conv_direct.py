@@ -20,7 +20,8 @@ import numpy as np
 from numba import cuda
 
 from . import config
-from ._device import block_sum, blocks_for, check_arrays, device_io, positive_ints, threads
+from .. import plan
+from ._device import block_sum, blocks_for, device_io, launch, unravel5
 
 
 @cuda.jit(cache=True)
@@ -29,14 +30,7 @@ def _forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, zero):
     cg, kd_n, kh_n, kw_n = w.shape[1], w.shape[2], w.shape[3], w.shape[4]
     cout_g = c_out // groups
     for idx in range(cuda.grid(1), y.size, cuda.gridsize(1)):
-        ow = idx % ow_n
-        r = idx // ow_n
-        oh = r % oh_n
-        r //= oh_n
-        od = r % od_n
-        r //= od_n
-        co = r % c_out
-        n = r // c_out
+        n, co, od, oh, ow = unravel5(idx, c_out, od_n, oh_n, ow_n)
         c0 = (co // cout_g) * cg
         acc = zero
         for ci in range(cg):
@@ -55,14 +49,7 @@ def _grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, zero):
     c_n, d_n, h_n, w_n = gxp.shape[1], gxp.shape[2], gxp.shape[3], gxp.shape[4]
     cout_g = c_out // groups
     for idx in range(cuda.grid(1), gxp.size, cuda.gridsize(1)):
-        x = idx % w_n
-        r = idx // w_n
-        h = r % h_n
-        r //= h_n
-        d = r % d_n
-        r //= d_n
-        c = r % c_n
-        n = r // c_n
+        n, c, d, h, x = unravel5(idx, c_n, d_n, h_n, w_n)
         g = c // cg
         ci = c - g * cg
         acc = zero
@@ -100,14 +87,7 @@ def _grad_weight_kernel(dtype, nt):
         cout_g = c_out // groups
         tid = cuda.threadIdx.x
         for widx in range(cuda.blockIdx.x, gw.size, cuda.gridDim.x):
-            kw = widx % kw_n
-            r = widx // kw_n
-            kh = r % kh_n
-            r //= kh_n
-            kd = r % kd_n
-            r //= kd_n
-            ci = r % cg
-            co = r // cg
+            co, ci, kd, kh, kw = unravel5(widx, cg, kd_n, kh_n, kw_n)
             c = (co // cout_g) * cg + ci
             acc = zero
             for q in range(tid, n_batch * od_n * oh_n * ow_n, nt):
@@ -130,26 +110,11 @@ def _grad_weight_kernel(dtype, nt):
 
 
 def check_conv(op, names, arrays, ints):
-    """Validate a conv call: 5-D arrays of one float dtype, positive ints, and shapes that
-    agree (names/arrays ordered as padded input, weight, output, whatever their roles)."""
-    dtype = check_arrays(op, names, arrays, 5)
-    sd, sh, sw, dd, dh, dw, groups = positive_ints(
-        op, sd=ints[0], sh=ints[1], sw=ints[2], dd=ints[3], dh=ints[4], dw=ints[5],
-        groups=ints[6])
-    x_shape, w_shape, y_shape = (tuple(a.shape) for a in arrays)
-    n, c = x_shape[:2]
-    c_out, cg = w_shape[:2]
-    if c % groups or c_out % groups or cg * groups != c:
-        raise ValueError(f"{op}: groups={groups} does not fit {names[0]} of shape {x_shape} "
-                         f"and {names[1]} of shape {w_shape}")
-    expect = (n, c_out) + tuple(
-        (size - d * (k - 1) - 1) // s + 1 if size >= d * (k - 1) + 1 else 0
-        for size, k, s, d in zip(x_shape[2:], w_shape[2:], (sd, sh, sw), (dd, dh, dw)))
-    if y_shape != expect:
-        raise ValueError(f"{op}: {names[2]} must have shape {expect} for {names[0]} {x_shape}, "
-                         f"{names[1]} {w_shape}, strides {(sd, sh, sw)}, dilations "
-                         f"{(dd, dh, dw)}, received {y_shape}")
-    return dtype, (sd, sh, sw, dd, dh, dw, groups)
+    """Validate a conv call through the planner (kernels.plan.conv_call): 5-D arrays of one
+    float dtype, positive ints, and shapes that agree (names/arrays ordered as padded input,
+    weight, output, whatever their roles).  Returns (dtype, the 7 ints)."""
+    dt, s, d, groups, _, _ = plan.conv_call(op, names, arrays, ints, device=True)
+    return dt, tuple(s) + tuple(d) + (groups,)
 
 
 def direct_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups):
@@ -174,9 +139,7 @@ def direct_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups):
     dtype, ints = check_conv("direct_forward", ("xp", "w", "y"), (xp, w, y),
                              (sd, sh, sw, dd, dh, dw, groups))
     with device_io((xp, w), (y,)) as (dxp, dw_, dy):
-        if dy.size:
-            t = threads()
-            _forward[blocks_for(dy.size, t), t](dxp, dw_, dy, *ints, dtype.type(0))
+        launch(_forward, dy.size, dxp, dw_, dy, *ints, dtype.type(0))
 
 
 def direct_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups):
@@ -195,9 +158,7 @@ def direct_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups):
     dtype, ints = check_conv("direct_grad_input", ("gxp", "w", "gy"), (gxp, w, gy),
                              (sd, sh, sw, dd, dh, dw, groups))
     with device_io((gy, w), (gxp,)) as (dgy, dw_, dgx):
-        if dgx.size:
-            t = threads()
-            _grad_input[blocks_for(dgx.size, t), t](dgy, dw_, dgx, *ints, dtype.type(0))
+        launch(_grad_input, dgx.size, dgy, dw_, dgx, *ints, dtype.type(0))
 
 
 def direct_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups):

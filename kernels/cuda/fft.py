@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from numba import cuda
 
-from ._device import COMPLEX, blocks_for, check_arrays, device_io, positive_ints, threads
+from .. import plan
+from ._device import device_io, launch, unravel5
 
 
 @cuda.jit(cache=True)
@@ -17,9 +18,7 @@ def _reduce_forward(X, W, Y, groups, zero):
     cg = W.shape[1]
     cout_g = c_out // groups
     for idx in range(cuda.grid(1), Y.size, cuda.gridsize(1)):
-        f = idx % nf
-        co = (idx // nf) % c_out
-        n = idx // (nf * c_out)
+        n, _, _, co, f = unravel5(idx, 1, 1, c_out, nf)
         c0 = (co // cout_g) * cg
         acc = zero
         for ci in range(cg):
@@ -34,9 +33,7 @@ def _reduce_grad_input(GY, W, GX, groups, zero):
     cg = W.shape[1]
     cout_g = c_out // groups
     for idx in range(cuda.grid(1), GX.size, cuda.gridsize(1)):
-        f = idx % nf
-        c = (idx // nf) % c_in
-        n = idx // (nf * c_in)
+        n, _, _, c, f = unravel5(idx, 1, 1, c_in, nf)
         g = c // cg
         acc = zero
         for co in range(g * cout_g, (g + 1) * cout_g):
@@ -50,9 +47,7 @@ def _reduce_grad_weight(GY, X, GW, groups, zero):
     cg, nf = GW.shape[1], GW.shape[2]
     cout_g = c_out // groups
     for idx in range(cuda.grid(1), GW.size, cuda.gridsize(1)):
-        f = idx % nf
-        ci = (idx // nf) % cg
-        co = idx // (nf * cg)
+        co, _, _, ci, f = unravel5(idx, 1, 1, cg, nf)
         c = (co // cout_g) * cg + ci
         acc = zero
         for n in range(n_batch):
@@ -64,28 +59,14 @@ def _reduce_grad_weight(GY, X, GW, groups, zero):
 def _strided_crop(src, dst, sd, sh, sw):
     b_n, i_n, j_n, k_n = dst.shape[1], dst.shape[2], dst.shape[3], dst.shape[4]
     for idx in range(cuda.grid(1), dst.size, cuda.gridsize(1)):
-        k = idx % k_n
-        r = idx // k_n
-        j = r % j_n
-        r //= j_n
-        i = r % i_n
-        r //= i_n
-        b = r % b_n
-        a = r // b_n
+        a, b, i, j, k = unravel5(idx, b_n, i_n, j_n, k_n)
         dst[a, b, i, j, k] = src[a, b, i * sd, j * sh, k * sw]
 
 
 def _run(kernel, inputs, output, *args):
     dtype = inputs[0].dtype
     with device_io(inputs, (output,)) as dev:
-        if dev[-1].size:
-            t = threads()
-            kernel[blocks_for(dev[-1].size, t), t](*dev, *args, dtype.type(0))
-
-
-def _shape_error(op, msg, **arrays):
-    shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in arrays.items())
-    return ValueError(f"{op}: {msg}, received {shapes}")
+        launch(kernel, dev[-1].size, *dev, *args, dtype.type(0))
 
 
 def fft_reduce_forward(X, W, Y, groups):
@@ -101,14 +82,7 @@ def fft_reduce_forward(X, W, Y, groups):
     np.complex128(2-2j)
     """
     op = "fft_reduce_forward"
-    (groups,) = positive_ints(op, groups=groups)
-    check_arrays(op, ("X", "W", "Y"), (X, W, Y), 3, COMPLEX)
-    n, c, nf = X.shape
-    c_out, cg = W.shape[:2]
-    if (W.shape[2] != nf or tuple(Y.shape) != (n, c_out, nf) or cg * groups != c
-            or c_out % groups):
-        raise _shape_error(op, f"expected X (N, C, F), W (C_out, C/{groups}, F), "
-                           "Y (N, C_out, F)", X=X, W=W, Y=Y)
+    _, groups, _ = plan.fft_reduce_call(op, "forward", X, W, Y, groups, device=True)
     _run(_reduce_forward, (X, W), Y, groups)
 
 
@@ -125,14 +99,7 @@ def fft_reduce_grad_input(GY, W, GX, groups):
     np.complex128(2j)
     """
     op = "fft_reduce_grad_input"
-    (groups,) = positive_ints(op, groups=groups)
-    check_arrays(op, ("GY", "W", "GX"), (GY, W, GX), 3, COMPLEX)
-    n, c_out, nf = GY.shape
-    cg = W.shape[1]
-    if (tuple(W.shape) != (c_out, cg, nf) or tuple(GX.shape) != (n, cg * groups, nf)
-            or c_out % groups):
-        raise _shape_error(op, f"expected GY (N, C_out, F), W (C_out, C/{groups}, F), "
-                           "GX (N, C, F)", GY=GY, W=W, GX=GX)
+    _, groups, _ = plan.fft_reduce_call(op, "grad_input", GY, W, GX, groups, device=True)
     _run(_reduce_grad_input, (GY, W), GX, groups)
 
 
@@ -149,14 +116,7 @@ def fft_reduce_grad_weight(GY, X, GW, groups):
     np.complex128(-2j)
     """
     op = "fft_reduce_grad_weight"
-    (groups,) = positive_ints(op, groups=groups)
-    check_arrays(op, ("GY", "X", "GW"), (GY, X, GW), 3, COMPLEX)
-    n, c_out, nf = GY.shape
-    c = X.shape[1]
-    if (tuple(X.shape) != (n, c, nf) or c % groups or c_out % groups
-            or tuple(GW.shape) != (c_out, c // groups, nf)):
-        raise _shape_error(op, f"expected GY (N, C_out, F), X (N, C, F), "
-                           f"GW (C_out, C/{groups}, F)", GY=GY, X=X, GW=GW)
+    _, groups, _ = plan.fft_reduce_call(op, "grad_weight", GY, X, GW, groups, device=True)
     _run(_reduce_grad_weight, (GY, X), GW, groups)
 
 
@@ -170,14 +130,6 @@ def strided_crop(src, dst, sd, sh, sw):
     [0.0, 2.0, 4.0]
     """
     op = "strided_crop"
-    sd, sh, sw = positive_ints(op, sd=sd, sh=sh, sw=sw)
-    check_arrays(op, ("src", "dst"), (src, dst), 5)
-    fits = all(o == 0 or (o - 1) * s < i
-               for o, s, i in zip(dst.shape[2:], (sd, sh, sw), src.shape[2:]))
-    if tuple(src.shape[:2]) != tuple(dst.shape[:2]) or not fits:
-        raise ValueError(f"{op}: dst {tuple(dst.shape)} with strides {(sd, sh, sw)} reaches "
-                         f"outside src {tuple(src.shape)}")
+    _, (sd, sh, sw) = plan.strided_crop_call(op, src, dst, sd, sh, sw, device=True)
     with device_io((src,), (dst,)) as (dsrc, ddst):
-        if ddst.size:
-            t = threads()
-            _strided_crop[blocks_for(ddst.size, t), t](dsrc, ddst, sd, sh, sw)
+        launch(_strided_crop, ddst.size, dsrc, ddst, sd, sh, sw)

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from numba import cuda
 
-from ._device import blocks_for, device_io, flat, threads
+from .. import plan
+from ._device import blocks_for, device_io, flat, threads, unravel5
 from .conv_direct import check_conv
 from .gemm import Operand, gemm
 
@@ -53,14 +54,7 @@ def _col2im(gcols, gxp, n0, nb, p0, pc, od_n, oh_n, ow_n, kd_n, kh_n, kw_n,
     c_n, d_n, h_n, w_n = gxp.shape[1], gxp.shape[2], gxp.shape[3], gxp.shape[4]
     rows = c_n * kd_n * kh_n * kw_n
     for idx in range(cuda.grid(1), nb * c_n * d_n * h_n * w_n, cuda.gridsize(1)):
-        x = idx % w_n
-        r = idx // w_n
-        h = r % h_n
-        r //= h_n
-        d = r % d_n
-        r //= d_n
-        c = r % c_n
-        nl = r // c_n
+        nl, c, d, h, x = unravel5(idx, c_n, d_n, h_n, w_n)
         acc = zero
         for kd in range(kd_n):
             td = d - kd * dd
@@ -104,11 +98,25 @@ def _geometry(x_shape, w_shape, y_shape):
     return x_shape[1] * kvol, cg * kvol, positions, c_out
 
 
-def _check_budget(op, max_col_elems):
-    if isinstance(max_col_elems, bool) or not isinstance(max_col_elems, int) \
-            or max_col_elems < 1:
-        raise ValueError(f"{op}: max_col_elems must be a positive int, received "
-                         f"{max_col_elems!r}")
+def _call(op, names, arrays, ints, max_col_elems):
+    """The planner's checks (names/arrays in the roles padded input, weight, output) and the
+    geometry: (dtype, ints, groups, x/w/y shapes, rows, k, positions, c_out, c_out / groups)."""
+    plan.positive_ints(op, max_col_elems=max_col_elems)
+    dtype, ints = check_conv(op, names, arrays, ints)
+    x_shape, w_shape, y_shape = (tuple(a.shape) for a in arrays)
+    rows, k, positions, c_out = _geometry(x_shape, w_shape, y_shape)
+    return (dtype, ints, ints[6], x_shape, w_shape, y_shape, rows, k, positions, c_out,
+            c_out // ints[6])
+
+
+def _workspace(out, y_shape, rows, positions, max_col_elems, dtype):
+    """(chunks, the column buffer of the largest chunk) on the device; no chunks when the
+    output ``out`` is empty."""
+    if out.size == 0:
+        return [], None
+    chunks = _chunks(y_shape[0], rows, positions, max_col_elems)
+    return chunks, cuda.device_array(max(nb * pc for _, nb, _, pc in chunks) * rows,
+                                     dtype=dtype)
 
 
 def _launch_cols(dxp, ws, n0, nb, p0, pc, y_shape, w_shape, ints):
@@ -131,18 +139,11 @@ def im2col_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, max_col_elems):
     >>> y.ravel().tolist()
     [1.0, 3.0, 5.0]
     """
-    op = "im2col_forward"
-    _check_budget(op, max_col_elems)
-    dtype, ints = check_conv(op, ("xp", "w", "y"), (xp, w, y), (sd, sh, sw, dd, dh, dw, groups))
-    groups = ints[6]
-    y_shape, w_shape = tuple(y.shape), tuple(w.shape)
-    rows, k, positions, c_out = _geometry(tuple(xp.shape), w_shape, y_shape)
-    cout_g = c_out // groups
+    dtype, ints, groups, _, w_shape, y_shape, rows, k, positions, c_out, cout_g = _call(
+        "im2col_forward", ("xp", "w", "y"), (xp, w, y), (sd, sh, sw, dd, dh, dw, groups),
+        max_col_elems)
     with device_io((xp, w), (y,)) as (dxp, dw_, dy):
-        if dy.size == 0:
-            return
-        chunks = _chunks(y_shape[0], rows, positions, max_col_elems)
-        ws = cuda.device_array(max(nb * pc for _, nb, _, pc in chunks) * rows, dtype=dtype)
+        chunks, ws = _workspace(dy, y_shape, rows, positions, max_col_elems, dtype)
         for n0, nb, p0, pc in chunks:
             _launch_cols(dxp, ws, n0, nb, p0, pc, y_shape, w_shape, ints)
             gemm(Operand(flat(dw_), s2=cout_g * k, rows=k),
@@ -163,19 +164,11 @@ def im2col_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, max_col_elems)
     >>> im2col_grad_input(gy, w, gxp, 1, 1, 1, 1, 1, 1, 1, 1 << 20); gxp.ravel().tolist()
     [1.0, 2.0, 2.0, 1.0]
     """
-    op = "im2col_grad_input"
-    _check_budget(op, max_col_elems)
-    dtype, ints = check_conv(op, ("gxp", "w", "gy"), (gxp, w, gy),
-                             (sd, sh, sw, dd, dh, dw, groups))
-    groups = ints[6]
-    y_shape, w_shape, x_shape = tuple(gy.shape), tuple(w.shape), tuple(gxp.shape)
-    rows, k, positions, c_out = _geometry(x_shape, w_shape, y_shape)
-    cout_g = c_out // groups
+    dtype, ints, groups, x_shape, w_shape, y_shape, rows, k, positions, c_out, cout_g = _call(
+        "im2col_grad_input", ("gxp", "w", "gy"), (gxp, w, gy),
+        (sd, sh, sw, dd, dh, dw, groups), max_col_elems)
     with device_io((gy, w), (gxp,)) as (dgy, dw_, dgx):
-        if dgx.size == 0:
-            return
-        chunks = _chunks(y_shape[0], rows, positions, max_col_elems)
-        ws = cuda.device_array(max(nb * pc for _, nb, _, pc in chunks) * rows, dtype=dtype)
+        chunks, ws = _workspace(dgx, y_shape, rows, positions, max_col_elems, dtype)
         t = threads()
         sd, sh, sw, dd, dh, dw, _ = ints
         for n0, nb, p0, pc in chunks:
@@ -201,19 +194,11 @@ def im2col_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, max_col_elems
     >>> im2col_grad_weight(gy, xp, gw, 1, 1, 1, 1, 1, 1, 1, 1 << 20); gw.ravel().tolist()
     [3.0, 6.0]
     """
-    op = "im2col_grad_weight"
-    _check_budget(op, max_col_elems)
-    dtype, ints = check_conv(op, ("xp", "gw", "gy"), (xp, gw, gy),
-                             (sd, sh, sw, dd, dh, dw, groups))
-    groups = ints[6]
-    y_shape, w_shape = tuple(gy.shape), tuple(gw.shape)
-    rows, k, positions, c_out = _geometry(tuple(xp.shape), w_shape, y_shape)
-    cout_g = c_out // groups
+    dtype, ints, groups, _, w_shape, y_shape, rows, k, positions, c_out, cout_g = _call(
+        "im2col_grad_weight", ("xp", "gw", "gy"), (xp, gw, gy),
+        (sd, sh, sw, dd, dh, dw, groups), max_col_elems)
     with device_io((gy, xp), (gw,)) as (dgy, dxp, dgw):
-        if dgw.size == 0:
-            return
-        chunks = _chunks(y_shape[0], rows, positions, max_col_elems)
-        ws = cuda.device_array(max(nb * pc for _, nb, _, pc in chunks) * rows, dtype=dtype)
+        chunks, ws = _workspace(dgw, y_shape, rows, positions, max_col_elems, dtype)
         for i, (n0, nb, p0, pc) in enumerate(chunks):
             _launch_cols(dxp, ws, n0, nb, p0, pc, y_shape, w_shape, ints)
             # k = (image, position): k1 = image (stride of one image), k2 = position

@@ -6,21 +6,14 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from ._device import blocks_for, check_arrays, device_io, flat, threads
+from ._device import check_arrays, device_io, flat, launch, unravel5
 
 
 @cuda.jit(cache=True)
 def _pad(x, xp, lo_d, lo_h, lo_w, value):
     c_n, d_n, h_n, w_n = xp.shape[1], xp.shape[2], xp.shape[3], xp.shape[4]
     for idx in range(cuda.grid(1), xp.size, cuda.gridsize(1)):
-        w = idx % w_n
-        r = idx // w_n
-        h = r % h_n
-        r //= h_n
-        d = r % d_n
-        r //= d_n
-        c = r % c_n
-        n = r // c_n
+        n, c, d, h, w = unravel5(idx, c_n, d_n, h_n, w_n)
         sd, sh, sw = d - lo_d, h - lo_h, w - lo_w
         if (0 <= sd < x.shape[2] and 0 <= sh < x.shape[3] and 0 <= sw < x.shape[4]):
             xp[n, c, d, h, w] = x[n, c, sd, sh, sw]
@@ -32,14 +25,7 @@ def _pad(x, xp, lo_d, lo_h, lo_w, value):
 def _crop(xp, x, lo_d, lo_h, lo_w):
     c_n, d_n, h_n, w_n = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
     for idx in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        w = idx % w_n
-        r = idx // w_n
-        h = r % h_n
-        r //= h_n
-        d = r % d_n
-        r //= d_n
-        c = r % c_n
-        n = r // c_n
+        n, c, d, h, w = unravel5(idx, c_n, d_n, h_n, w_n)
         x[n, c, d, h, w] = xp[n, c, d + lo_d, h + lo_h, w + lo_w]
 
 
@@ -50,6 +36,17 @@ def _pairs(op, padding):
         raise ValueError(f"{op}: padding must be three (lo, hi) pairs of ints >= 0, received "
                          f"{padding!r}")
     return tuple(tuple(p) for p in padding)
+
+
+def _checked_pads(op, padding, x, xp, names):
+    """The (lo, hi) pairs, after checking that ``xp`` is ``x`` padded by them."""
+    pads = _pairs(op, padding)
+    check_arrays(op, names, (x, xp) if names[0] == "x" else (xp, x), 5)
+    expect = tuple(x.shape[:2]) + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads))
+    if tuple(xp.shape) != expect:
+        raise ValueError(f"{op}: xp must have shape {expect} for x {tuple(x.shape)} and "
+                         f"padding {pads}, received {tuple(xp.shape)}")
+    return pads
 
 
 def pad5d(x, padding, xp, value=0.0):
@@ -69,18 +66,9 @@ def pad5d(x, padding, xp, value=0.0):
     >>> pad5d(x, ((0, 0), (0, 0), (1, 1)), xp); xp.ravel().tolist()
     [0.0, 1.0, 1.0, 0.0]
     """
-    op = "pad5d"
-    pads = _pairs(op, padding)
-    check_arrays(op, ("x", "xp"), (x, xp), 5)
-    expect = tuple(x.shape[:2]) + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads))
-    if tuple(xp.shape) != expect:
-        raise ValueError(f"{op}: xp must have shape {expect} for x {tuple(x.shape)} and "
-                         f"padding {pads}, received {tuple(xp.shape)}")
+    pads = _checked_pads("pad5d", padding, x, xp, ("x", "xp"))
     with device_io((x,), (xp,)) as (dx, dxp):
-        if dxp.size:
-            t = threads()
-            _pad[blocks_for(dxp.size, t), t](dx, dxp, pads[0][0], pads[1][0], pads[2][0],
-                                             float(value))
+        launch(_pad, dxp.size, dx, dxp, pads[0][0], pads[1][0], pads[2][0], float(value))
 
 
 def crop5d(xp, padding, x):
@@ -93,17 +81,9 @@ def crop5d(xp, padding, x):
     >>> crop5d(xp, ((0, 0), (0, 0), (1, 1)), x); x.ravel().tolist()
     [1.0, 2.0]
     """
-    op = "crop5d"
-    pads = _pairs(op, padding)
-    check_arrays(op, ("xp", "x"), (xp, x), 5)
-    expect = tuple(x.shape[:2]) + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads))
-    if tuple(xp.shape) != expect:
-        raise ValueError(f"{op}: xp must have shape {expect} for x {tuple(x.shape)} and "
-                         f"padding {pads}, received {tuple(xp.shape)}")
+    pads = _checked_pads("crop5d", padding, x, xp, ("xp", "x"))
     with device_io((xp,), (x,)) as (dxp, dx):
-        if dx.size:
-            t = threads()
-            _crop[blocks_for(dx.size, t), t](dxp, dx, pads[0][0], pads[1][0], pads[2][0])
+        launch(_crop, dx.size, dxp, dx, pads[0][0], pads[1][0], pads[2][0])
 
 
 @cuda.jit(cache=True)
@@ -130,7 +110,5 @@ def add_channel_bias(y, b):
     with device_io((b,), (y,)) as (db, dy):
         if isinstance(y, np.ndarray):
             dy.copy_to_device(y)
-        if dy.size:
-            t = threads()
-            _add_channel_bias[blocks_for(dy.size, t), t](
-                flat(dy), db, y.shape[1], y.shape[2] * y.shape[3] * y.shape[4])
+        launch(_add_channel_bias, dy.size, flat(dy), db, y.shape[1],
+               y.shape[2] * y.shape[3] * y.shape[4])

@@ -14,7 +14,8 @@ import math
 
 from numba import cuda
 
-from ._device import blocks_for, check_arrays, device_io, positive_ints, threads
+from .. import plan
+from ._device import device_io, launch, unravel5
 
 MAX, AVG, SUM, L2 = 0, 1, 2, 3
 
@@ -42,14 +43,7 @@ def _argmax(xp, n, c, d0, h0, w0, kd_n, kh_n, kw_n):
 def _forward(xp, y, kind, kd_n, kh_n, kw_n, sd, sh, sw, zero):
     c_n, od_n, oh_n, ow_n = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
     for idx in range(cuda.grid(1), y.size, cuda.gridsize(1)):
-        ow = idx % ow_n
-        r = idx // ow_n
-        oh = r % oh_n
-        r //= oh_n
-        od = r % od_n
-        r //= od_n
-        c = r % c_n
-        n = r // c_n
+        n, c, od, oh, ow = unravel5(idx, c_n, od_n, oh_n, ow_n)
         d0, h0, w0 = od * sd, oh * sh, ow * sw
         if kind == MAX:
             bd, bh, bw = _argmax(xp, n, c, d0, h0, w0, kd_n, kh_n, kw_n)
@@ -83,14 +77,7 @@ def _backward(gy, xp, y, gxp, kind, kd_n, kh_n, kw_n, sd, sh, sw, zero):
     od_n, oh_n, ow_n = gy.shape[2], gy.shape[3], gy.shape[4]
     c_n, d_n, h_n, w_n = gxp.shape[1], gxp.shape[2], gxp.shape[3], gxp.shape[4]
     for idx in range(cuda.grid(1), gxp.size, cuda.gridsize(1)):
-        x = idx % w_n
-        r = idx // w_n
-        h = r % h_n
-        r //= h_n
-        d = r % d_n
-        r //= d_n
-        c = r % c_n
-        n = r // c_n
+        n, c, d, h, x = unravel5(idx, c_n, d_n, h_n, w_n)
         v = xp[n, c, d, h, x]
         acc = zero
         od_lo, od_hi = _windows(d, kd_n, sd, od_n)
@@ -118,72 +105,38 @@ def _backward(gy, xp, y, gxp, kind, kd_n, kh_n, kw_n, sd, sh, sw, zero):
 
 
 def _check(op, names, arrays, kind, kd, kh, kw, sd, sh, sw):
-    """Validated ints; the output (names[1]) must match the padded input (names[0])."""
-    if isinstance(kind, bool) or kind not in (MAX, AVG, SUM, L2):
-        raise ValueError(f"{op}: kind must be 0 (max), 1 (avg), 2 (sum) or 3 (l2), received "
-                         f"{kind!r}")
-    ints = positive_ints(op, kd=kd, kh=kh, kw=kw, sd=sd, sh=sh, sw=sw)
-    dtype = check_arrays(op, names, arrays, 5)
-    x_shape, y_shape = tuple(arrays[0].shape), tuple(arrays[1].shape)
-    expect = x_shape[:2] + tuple((i - k) // s + 1 if i >= k else 0
-                                 for i, k, s in zip(x_shape[2:], ints[:3], ints[3:]))
-    if y_shape != expect:
-        raise ValueError(f"{op}: {names[1]} must have shape {expect} for {names[0]} {x_shape}, "
-                         f"size {tuple(ints[:3])}, stride {tuple(ints[3:])}, received "
-                         f"{y_shape}")
-    return dtype, [int(kind)] + ints
+    """The planner's checks (kernels.plan.pool_call): (dtype, [kind, window, strides])."""
+    dt, kind, k, s = plan.pool_call(op, names, arrays, kind, kd, kh, kw, sd, sh, sw,
+                                    device=True)
+    return dt, [kind, *k, *s]
 
 
 def pool_forward(xp, y, kind, kd, kh, kw, sd, sh, sw):
-    """Pool windows of the padded input ``xp`` into ``y``, one thread per output.
+    """Pool windows of the padded input ``xp`` into ``y``, one thread per output: the
+    contract's pool_forward (kernels/backends.py) on NumPy or CUDA device arrays.
 
-    Parameters
-    ----------
-    xp : array (N, C, D, H, W), float32 or float64, C-contiguous, NumPy or CUDA device
-        array, already padded (zeros, or -inf for max).
-    y : array (N, C, OD, OH, OW), same dtype, overwritten; ``OD = (D - kd) // sd + 1``.
-    kind : int
-        0 max, 1 avg, 2 sum, 3 l2.
-    kd, kh, kw, sd, sh, sw : int
-        Window size and strides.
-
-    Examples
-    --------
     >>> xp = np.arange(4.0).reshape(1, 1, 1, 1, 4); y = np.empty((1, 1, 1, 1, 2))
     >>> pool_forward(xp, y, 0, 1, 1, 2, 1, 1, 2); y.ravel().tolist()
     [1.0, 3.0]
     """
     dtype, ints = _check("pool_forward", ("xp", "y"), (xp, y), kind, kd, kh, kw, sd, sh, sw)
     with device_io((xp,), (y,)) as (dxp, dy):
-        if dy.size:
-            t = threads()
-            _forward[blocks_for(dy.size, t), t](dxp, dy, *ints, dtype.type(0))
+        launch(_forward, dy.size, dxp, dy, *ints, dtype.type(0))
 
 
 def pool_backward(gy, xp, y, gxp, kind, kd, kh, kw, sd, sh, sw):
-    """Gradient of :func:`pool_forward` w.r.t. the padded input, written into ``gxp``.
+    """The contract's pool_backward on NumPy or CUDA device arrays: one thread per element
+    of ``gxp`` gathers from the windows containing it (max: the first maximal element; l2:
+    ``x / y``, 0 where y == 0).
 
-    ``gy`` and ``y`` (the forward output, used by l2) are (N, C, OD, OH, OW); ``xp`` and
-    ``gxp`` are (N, C, D, H, W).  One thread per element of ``gxp`` gathers from the windows
-    containing it.  Max sends each window's gradient to its first maximal element; l2 uses
-    ``dy/dx = x / y`` (0 where y == 0).
-
-    Examples
-    --------
-    >>> xp = np.array([1.0, 1.0, 0.0, 2.0]).reshape(1, 1, 1, 1, 4)
-    >>> gy = np.ones((1, 1, 1, 1, 2)); y = np.empty_like(gy); gxp = np.empty_like(xp)
-    >>> pool_forward(xp, y, 0, 1, 1, 2, 1, 1, 2)
-    >>> pool_backward(gy, xp, y, gxp, 0, 1, 1, 2, 1, 1, 2); gxp.ravel().tolist()
-    [1.0, 0.0, 0.0, 1.0]
+    >>> xp = np.arange(1.0, 5.0).reshape(1, 1, 1, 1, 4); y = np.empty((1, 1, 1, 1, 2))
+    >>> pool_forward(xp, y, 1, 1, 1, 2, 1, 1, 2)                # average of each pair
+    >>> gxp = np.empty_like(xp); pool_backward(np.ones_like(y), xp, y, gxp, 1, 1, 1, 2, 1, 1, 2)
+    >>> gxp.ravel().tolist()
+    [0.5, 0.5, 0.5, 0.5]
     """
     op = "pool_backward"
     dtype, ints = _check(op, ("xp", "gy", "y", "gxp"), (xp, gy, y, gxp), kind, kd, kh, kw,
                          sd, sh, sw)
-    if tuple(y.shape) != tuple(gy.shape) or tuple(gxp.shape) != tuple(xp.shape):
-        raise ValueError(f"{op}: y must have gy's shape {tuple(gy.shape)} and gxp xp's shape "
-                         f"{tuple(xp.shape)}, received y {tuple(y.shape)}, gxp "
-                         f"{tuple(gxp.shape)}")
     with device_io((gy, xp, y), (gxp,)) as (dgy, dxp, dy, dgx):
-        if dgx.size:
-            t = threads()
-            _backward[blocks_for(dgx.size, t), t](dgy, dxp, dy, dgx, *ints, dtype.type(0))
+        launch(_backward, dgx.size, dgy, dxp, dy, dgx, *ints, dtype.type(0))

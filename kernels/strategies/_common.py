@@ -29,7 +29,6 @@ def out_shape(x_shape, w_shape, p):
 
 
 
-
 def _cuda():
     return backend("cuda")
 
