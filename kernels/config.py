@@ -33,3 +33,13 @@ def cache_dir():
 WINOGRAD_TILE = 4
 WINOGRAD_GRAD_WEIGHT_TILE = 2
 WINOGRAD_CHUNK_BYTES = 16 * 2**20
+
+# kernels.filters strategy rules (kernels.filters.select), from `convlab compare --suite filters`
+# (1024x1024 float32, 2 threads; figures in README): a Gaussian axis of this radius or more goes
+# through per-axis FFTs; a box of this size or more through running sums; median windows of up
+# to FILTER_MEDIAN_NETWORK elements (FILTER_MEDIAN_NETWORK_UINT8 for uint8, above which uint8
+# uses the sliding histogram) through sorting networks.
+FILTER_FFT_RADIUS = 48
+FILTER_RUNNING_SIZE = 9
+FILTER_MEDIAN_NETWORK = 25
+FILTER_MEDIAN_NETWORK_UINT8 = 25
