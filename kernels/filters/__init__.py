@@ -23,8 +23,9 @@ suite of ``convlab compare`` and whose thresholds live in kernels.config):
 
 - gaussian: ``separable`` (direct 1-D passes) or ``fft`` (per-axis real FFTs, large sigma);
 - uniform:  ``separable`` (direct 1-D passes) or ``running`` (running sums, any size);
-- median:   ``network`` (sorting network, windows up to 25), ``histogram`` (uint8, sliding
-  256-bin histogram) or ``select`` (quickselect per window).
+- median:   ``network`` (sorting network across pixels, windows up to 81), ``histogram``
+  (uint8, sliding 256-bin histogram), ``sorted`` (sliding sorted window, full boxes) or
+  ``select`` (quickselect per window, as scipy).
 
 Examples
 --------
@@ -204,10 +205,13 @@ def _select_median(fp, dtype):
     if dtype == np.uint8 and count > config.FILTER_MEDIAN_NETWORK_UINT8:
         return "histogram", (f"uint8 with a {count}-element window > "
                              f"{config.FILTER_MEDIAN_NETWORK_UINT8}: sliding histogram")
-    if count <= _median.NETWORK_MAX and (dtype == np.uint8 or
-                                         count <= config.FILTER_MEDIAN_NETWORK):
+    if count <= config.FILTER_MEDIAN_NETWORK or dtype == np.uint8:
         return "network", f"{count}-element window: sorting network across pixels"
-    return "select", f"{count}-element window of {dtype}: quickselect per window"
+    if fp.all():
+        return "sorted", (f"{count}-element box > {config.FILTER_MEDIAN_NETWORK}: sliding "
+                          f"sorted window")
+    return "select", (f"{count}-element footprint > {config.FILTER_MEDIAN_NETWORK}, not a "
+                      f"box: quickselect per window")
 
 
 # --------------------------------------------------------------------------------------
@@ -387,7 +391,7 @@ def median(x, size=3, footprint=None, mode="reflect", cval=0.0, axes=None, *,
     size : int or one per filtered axis.     footprint : array of bools, or None.
     mode : one of the five modes (one for all axes, as scipy).    cval : for "constant".
     axes : None (all) or the axes to filter.
-    strategy : "auto", "network", "histogram" (uint8) or "select".
+    strategy : "auto", "network", "histogram" (uint8), "sorted" (boxes) or "select".
 
     NaNs: their place in the order is unspecified, as in scipy.
 

@@ -5,6 +5,9 @@
   median = med3(max of lows, med3 of mids, min of highs)).  For small windows (<= 25).
 - ``histogram``: uint8 only; a 256-bin histogram slides along each line (Huang), adding and
   removing one window edge per step.  For larger uint8 windows; any footprint.
+- ``sorted``:    full boxes: a sorted copy of the window slides along each line, dropping
+  the leaving column and merging the entering one (both sorted once per line).  For larger
+  float windows (no NaNs: an image with NaNs goes to ``select``).
 - ``select``:    a copy of each window and a quickselect, as scipy does, on threads.
 
 The filtered axes are moved last and padded once under the boundary mode; windows are then
@@ -20,8 +23,8 @@ from . import _numba_kernels as nk
 from ._linear import run
 from ._params import c_cast, extend_index
 
-STRATEGIES = ("network", "histogram", "select")
-NETWORK_MAX = 25          # largest window the network strategy serves
+STRATEGIES = ("network", "histogram", "sorted", "select")
+NETWORK_MAX = 81          # largest window the network strategy serves
 _KERNEL_DTYPES = ("float32", "float64", "uint8")
 
 
@@ -88,6 +91,8 @@ def supports(strategy, fp, dtype):
                 f"footprint has {count}")
     if strategy == "histogram" and np.dtype(dtype) != np.uint8:
         return f"the histogram strategy needs uint8 images, received {np.dtype(dtype)}"
+    if strategy == "sorted" and not fp.all():
+        return "the sorted strategy needs a full box window (size=, or an all-true footprint)"
     return None
 
 
@@ -146,6 +151,10 @@ def median(x, fp, axes, mode, cval, strategy):
             rem, add = _edges(fp, pstrides)
             run(nk.median_hist, lines, y.size * (rem.size + add.size), flat, y, lbase, width,
                 offs, rem, add, rank)
+        elif strategy == "sorted" and not (kd.kind == "f" and np.isnan(flat).any()):
+            coffs = _fp_offsets(fp[..., :1], pstrides)
+            run(nk.median_sorted, lines, work, flat, y, lbase, width, coffs, fp.shape[-1],
+                rank)
         else:
             offs = _fp_offsets(fp, pstrides)
             run(nk.median_select, lines, work, flat, y, lbase, width, offs, rank)

@@ -258,21 +258,26 @@ def median_network(xp, y, lbase, width, offs, ca, cb, ckind, out_wire, nblocks, 
                     for t in range(nt):
                         row[t] = xp[src + t]
                 for i in range(C):
-                    ra = buf[ca[i]]
-                    rb = buf[cb[i]]
+                    a = ca[i]
+                    bw = cb[i]
                     k = ckind[i]
+                    # `u if u < v else v` (not min/max) is what LLVM vectorises here
                     if k == 0:
                         for t in range(nt):
-                            u = ra[t]
-                            v = rb[t]
-                            ra[t] = min(u, v)
-                            rb[t] = max(u, v)
+                            u = buf[a, t]
+                            v = buf[bw, t]
+                            buf[a, t] = u if u < v else v
+                            buf[bw, t] = v if u < v else u
                     elif k == 1:
                         for t in range(nt):
-                            ra[t] = min(ra[t], rb[t])
+                            u = buf[a, t]
+                            v = buf[bw, t]
+                            buf[a, t] = u if u < v else v
                     else:
                         for t in range(nt):
-                            rb[t] = max(ra[t], rb[t])
+                            u = buf[a, t]
+                            v = buf[bw, t]
+                            buf[bw, t] = v if u < v else u
                 res = buf[out_wire]
                 for t in range(nt):
                     y[ob + j0 + t] = res[t]
@@ -361,3 +366,69 @@ def median_select(xp, y, lbase, width, offs, rank, nblocks, first, step):
                     if rank < i:
                         hi = k
                 y[ob + j] = a[rank]
+
+
+@njit(nogil=True, cache=True)
+def _sort_small(a, n):
+    for i in range(1, n):
+        v = a[i]
+        k = i - 1
+        while k >= 0 and a[k] > v:
+            a[k + 1] = a[k]
+            k -= 1
+        a[k + 1] = v
+
+
+@njit(nogil=True, cache=True)
+def median_sorted(xp, y, lbase, width, coffs, kw, rank, nblocks, first, step):
+    """Median of full box windows by a sorted window that slides along each line: every
+    window column (the ``coffs`` offsets at one position of the last axis) is sorted once per
+    line; a step drops the leaving column from the sorted window and merges the entering one
+    in, in one linear pass whose branches mostly go one way (S and T alternate).  No NaNs (they break equality)."""
+    lines = lbase.shape[0]
+    kh = coffs.shape[0]
+    E = kh * kw
+    S = np.empty(E, dtype=xp.dtype)
+    T = np.empty(E, dtype=xp.dtype)
+    cols = np.empty((width + kw - 1, kh), dtype=xp.dtype)
+    for b in range(first, nblocks, step):
+        l0, l1 = _block(b, nblocks, lines)
+        for line in range(l0, l1):
+            base = lbase[line]
+            ob = line * width
+            for c in range(width + kw - 1):
+                col = cols[c]
+                for r in range(kh):
+                    col[r] = xp[base + c + coffs[r]]
+                _sort_small(col, kh)
+            e = 0
+            for c in range(kw):
+                for r in range(kh):
+                    S[e] = cols[c, r]
+                    e += 1
+            _sort_small(S, E)
+            y[ob] = S[rank]
+            for j in range(1, width):
+                old = cols[j - 1]
+                new = cols[j + kw - 1]
+                src = S if j % 2 == 1 else T
+                dst = T if j % 2 == 1 else S
+                p = 0
+                ib = 0
+                q = 0
+                for e in range(E):
+                    v = src[e]
+                    if p < kh and v == old[p]:
+                        p += 1
+                        continue
+                    while ib < kh and new[ib] < v:
+                        dst[q] = new[ib]
+                        q += 1
+                        ib += 1
+                    dst[q] = v
+                    q += 1
+                while ib < kh:
+                    dst[q] = new[ib]
+                    q += 1
+                    ib += 1
+                y[ob + j] = dst[rank]
