@@ -389,7 +389,8 @@ def median(x, size=3, footprint=None, mode="reflect", cval=0.0, axes=None, *,
     ----------
     x : array, any real dtype, n-D; the result has its shape and dtype.
     size : int or one per filtered axis.     footprint : array of bools, or None.
-    mode : one of the five modes (one for all axes, as scipy).    cval : for "constant".
+    mode : one of the five modes (one for all axes, as scipy).
+    cval : for "constant"; written to x's dtype first, as scipy does (-3 is 253 in uint8).
     axes : None (all) or the axes to filter.
     strategy : "auto", "network", "histogram" (uint8), "sorted" (boxes) or "select".
 
@@ -410,9 +411,10 @@ def median(x, size=3, footprint=None, mode="reflect", cval=0.0, axes=None, *,
     cval = check_cval(cval, op)
     fp = _footprint(size, footprint, len(ax), op)
     strategy = _strategy(strategy, op)
+    kd = _median.kernel_dtype(x.dtype)
     if strategy == "auto":
-        strategy = _select_median(fp, x.dtype)[0]
-    why = _median.supports(strategy, fp, x.dtype)
+        strategy = _select_median(fp, kd)[0]
+    why = _median.supports(strategy, fp, kd)
     if why:
         raise ValueError(f"{op}: strategy {strategy!r} cannot serve x {x.shape} {x.dtype} "
                          f"with footprint {fp.shape}: {why}")

@@ -3,7 +3,7 @@
 - ``separable``: direct 1-D correlation per axis (Numba; vectorised across rows for every
   axis but the last, through a padded line buffer on the last);
 - ``running``:   the box (uniform) filter as running sums, O(1) per element whatever the size,
-  with scipy's own recurrence in float64 (``acc += (new - old) / size``);
+  with scipy's own arithmetic in float64 (``acc += new - old``, ``acc / size``);
 - ``fft``:       per-axis FFT correlation (scipy.fft, real transforms, convlab's thread count)
   of the mode-extended line, for long kernels (large Gaussian sigma).
 
@@ -89,7 +89,7 @@ def correlate_pass(cur, axis, w, mode, cval, out=None):
 
 
 def box_pass(cur, axis, size, mode, cval, out=None):
-    """One running-sum mean of ``size`` along ``axis`` (scipy's uniform_filter1d recurrence)."""
+    """One running-sum mean of ``size`` along ``axis`` (scipy's uniform_filter1d arithmetic)."""
     out = np.empty_like(cur) if out is None else out
     x3, outer, inner = _view3(cur, axis)
     n = x3.shape[1]

@@ -96,12 +96,19 @@ def supports(strategy, fp, dtype):
     return None
 
 
+def kernel_dtype(dtype):
+    """The dtype the kernels run in: the image's (float32, float64, uint8), else float64
+    (exact for integers below 2**53)."""
+    dtype = np.dtype(dtype)
+    return dtype if dtype.name in _KERNEL_DTYPES else np.dtype(np.float64)
+
+
 def median(x, fp, axes, mode, cval, strategy):
-    """Median of ``x`` over footprint ``fp`` (bool, one dim per entry of ``axes``)."""
+    """Median of ``x`` over footprint ``fp`` (bool, one dim per entry of ``axes``).  As in
+    scipy, cval is first written to x's dtype (C cast: -3 becomes 253 in uint8)."""
     dtype = x.dtype
-    kd = dtype if dtype.name in _KERNEL_DTYPES else np.dtype(np.float64)
-    if mode == "constant" and kd != np.float64 and np.asarray(cval).astype(kd) != cval:
-        kd = np.dtype(np.float64)        # cval not representable: scipy's double buffer
+    kd = kernel_dtype(dtype)
+    cval = float(c_cast(np.array([cval], dtype=np.float64), dtype)[0])
     if strategy == "histogram" and kd != np.uint8:
         raise ValueError(f"median: strategy 'histogram' needs uint8 images and a cval they "
                          f"can hold, received {dtype} and cval={cval}")

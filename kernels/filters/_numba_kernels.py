@@ -119,8 +119,8 @@ def corr_mid(x, y, w, idx, cval, sym, nblocks, first, step):
 
 @njit(nogil=True, cache=True)
 def box_last(x, y, idx, cval, size, nblocks, first, step):
-    """Running mean of ``size`` along rows of (rows, n), in float64 with scipy's recurrence
-    (``acc += (new - old) / size``)."""
+    """Running mean of ``size`` along rows of (rows, n), in float64 with scipy's arithmetic
+    (``acc += new - old``; ``out = acc / size``)."""
     rows, n = x.shape
     m = idx.shape[0]
     buf = np.empty(m, dtype=np.float64)
@@ -136,11 +136,10 @@ def box_last(x, y, idx, cval, size, nblocks, first, step):
             acc = 0.0
             for j in range(size):
                 acc += buf[j]
-            acc /= inv
-            out[0] = acc
+            out[0] = acc / inv
             for j in range(1, n):
-                acc += (buf[j + size - 1] - buf[j - 1]) / inv
-                out[j] = acc
+                acc += buf[j + size - 1] - buf[j - 1]
+                out[j] = acc / inv
 
 
 @njit(nogil=True, cache=True)
@@ -173,8 +172,7 @@ def box_mid(x, y, idx, cval, size, nblocks, first, step):
                         acc[t] += cval
             out = y[o, 0]
             for t in range(nt):
-                acc[t] /= inv
-                out[t0 + t] = acc[t]
+                out[t0 + t] = acc[t] / inv
             for i in range(1, n):
                 s_new = idx[i + size - 1]
                 s_old = idx[i - 1]
@@ -183,14 +181,14 @@ def box_mid(x, y, idx, cval, size, nblocks, first, step):
                     a_new = x[o, s_new]
                     a_old = x[o, s_old]
                     for t in range(nt):
-                        acc[t] += (a_new[t0 + t] - a_old[t0 + t]) / inv
-                        out[t0 + t] = acc[t]
+                        acc[t] += a_new[t0 + t] - a_old[t0 + t]
+                        out[t0 + t] = acc[t] / inv
                 else:
                     for t in range(nt):
                         v_new = x[o, s_new, t0 + t] if s_new >= 0 else cval
                         v_old = x[o, s_old, t0 + t] if s_old >= 0 else cval
-                        acc[t] += (v_new - v_old) / inv
-                        out[t0 + t] = acc[t]
+                        acc[t] += v_new - v_old
+                        out[t0 + t] = acc[t] / inv
 
 
 # --------------------------------------------------------------------------------------

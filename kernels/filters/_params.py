@@ -142,14 +142,15 @@ def extend_index(n, before, after, mode):
 def c_cast(v, dtype):
     """float64 ``v`` written to ``dtype`` as scipy.ndimage's C code writes it: floats round,
     integers truncate toward zero and wrap modulo 2**bits (x86 conversion through int64);
-    bool is ``v != 0``."""
+    bool is the truncated byte read as a bool (0.4 is False, as in scipy)."""
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
         return v.astype(dtype)
-    if dtype.kind == "b":
-        return v != 0
     with np.errstate(invalid="ignore"):
-        return np.trunc(v).astype(np.int64).astype(dtype)
+        t = np.trunc(v).astype(np.int64)
+    if dtype.kind == "b":
+        return t.astype(np.uint8).astype(bool)
+    return t.astype(dtype)
 
 
 def compute_dtype(dtype):
