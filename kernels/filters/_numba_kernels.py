@@ -42,7 +42,11 @@ def corr_last(x, y, w, idx, cval, sym, nblocks, first, step):
         for r in range(r0, r1):
             src = x[r]
             out = y[r]
-            for j in range(m):
+            for j in range(c):
+                s = idx[j]
+                buf[j] = src[s] if s >= 0 else cval
+            buf[c:c + n] = src
+            for j in range(c + n, m):
                 s = idx[j]
                 buf[j] = src[s] if s >= 0 else cval
             if sym == SYM:
@@ -91,7 +95,22 @@ def corr_mid(x, y, w, idx, cval, sym, nblocks, first, step):
                 wc = w[c]
                 for t in range(inner):
                     out[t] = a[t] * wc
-                for k in range(c, 0, -1):
+                k = c
+                while k >= 2 and sym == SYM:       # two pairs a sweep: half the out traffic
+                    s1 = idx[i + c - k]
+                    s2 = idx[i + c + k]
+                    s3 = idx[i + c - k + 1]
+                    s4 = idx[i + c + k - 1]
+                    a1 = x[o, s1] if s1 >= 0 else cv
+                    a2 = x[o, s2] if s2 >= 0 else cv
+                    b1 = x[o, s3] if s3 >= 0 else cv
+                    b2 = x[o, s4] if s4 >= 0 else cv
+                    wk = w[c - k]
+                    wk1 = w[c - k + 1]
+                    for t in range(inner):
+                        out[t] = (out[t] + (a1[t] + a2[t]) * wk) + (b1[t] + b2[t]) * wk1
+                    k -= 2
+                while k >= 1:
                     s1 = idx[i + c - k]
                     s2 = idx[i + c + k]
                     a1 = x[o, s1] if s1 >= 0 else cv
@@ -103,6 +122,7 @@ def corr_mid(x, y, w, idx, cval, sym, nblocks, first, step):
                     else:
                         for t in range(inner):
                             out[t] += (a1[t] - a2[t]) * wk
+                    k -= 1
             else:
                 s = idx[i + K - 1]
                 a = x[o, s] if s >= 0 else cv
