@@ -323,3 +323,61 @@ def test_empty_and_dtype_preserved():
     assert F.gaussian(e, 1).shape == (0, 5) and F.median(e, 3).shape == (0, 5)
     b = np.eye(6, dtype=bool)
     np.testing.assert_array_equal(F.gaussian(b, 1), ndi.gaussian_filter(b, 1))
+
+
+# --------------------------------------------------------------------------------------
+# bench and CLI
+# --------------------------------------------------------------------------------------
+
+def test_filter_bench_rows_have_the_compare_keys():
+    from bench.filter_bench import FilterCase, crossover, measure
+    cases = [FilterCase("g", "gaussian", 2.0, shape=(24, 24)),
+             FilterCase("m", "median", 3, shape=(20, 21), dtype="uint8")]
+    rows = measure(cases, repeat=1, warmup=1, baselines=("scipy",))
+    for r in rows:
+        assert {"shape", "strategy", "backend", "pass", "median_ms", "gflops", "max_rel_err",
+                "workspace_bytes"} <= set(r)
+        assert r["median_ms"] > 0
+    med = [r for r in rows if r["op"] == "median"]
+    assert all(r["max_rel_err"] == 0.0 for r in med)
+    assert {r["strategy"] for r in rows if r["op"] == "gaussian"} >= {"auto", "separable",
+                                                                      "fft", "scipy.ndimage"}
+    assert set(crossover(rows)) == {(2.0, 24)}
+
+
+def test_cli_filter_npy(tmp_path, capsys):
+    from bench.cli import main
+    gen = np.random.default_rng(0)
+    img = gen.integers(0, 256, (30, 40)).astype(np.uint8)
+    src = tmp_path / "in.npy"
+    np.save(src, img)
+    out = tmp_path / "out.npy"
+    assert main(["filter", str(src), "--median", "3", "--out", str(out)]) == 0
+    np.testing.assert_array_equal(np.load(out), ndi.median_filter(img, 3))
+    assert "median size=3" in capsys.readouterr().out
+    assert main(["filter", str(src), "--gaussian", "1.5", "--mode", "wrap", "--out",
+                 str(out)]) == 0
+    np.testing.assert_array_equal(np.load(out), ndi.gaussian_filter(img, 1.5, mode="wrap"))
+    assert main(["filter", str(src), "--sobel", "--out", str(out)]) == 0
+    edges = np.load(out)
+    m = np.hypot(ndi.sobel(img.astype(float), 0), ndi.sobel(img.astype(float), 1))
+    np.testing.assert_array_equal(edges, np.clip(m * (255 / m.max()) + 0.5, 0, 255)
+                                  .astype(np.uint8))
+    rgb = np.stack([img, img[::-1], img[:, ::-1]], axis=-1)
+    np.save(src, rgb)
+    assert main(["filter", str(src), "--uniform", "3", "--out", str(out)]) == 0
+    np.testing.assert_array_equal(np.load(out), ndi.uniform_filter(rgb, 3, axes=(0, 1)))
+
+
+def test_cli_filter_errors(tmp_path, capsys):
+    from bench.cli import main
+    src = tmp_path / "in.npy"
+    np.save(src, np.zeros((8, 8), np.uint8))
+    assert main(["filter", str(tmp_path / "missing.npy"), "--sobel", "--out",
+                 str(tmp_path / "o.npy")]) == 2
+    assert main(["filter", str(src), "--median", "3", "--strategy", "fft", "--out",
+                 str(tmp_path / "o.npy")]) == 2
+    assert "unknown strategy" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["filter", str(src), "--out", str(tmp_path / "o.npy")])
+    assert e.value.code == 2
