@@ -291,6 +291,7 @@ def test_select_is_pure_and_explains():
     assert F.select("gaussian", (1024, 1024), "float32", sigma=1)[0] == "separable"
     assert F.select("gaussian", (64, 64), "uint8", sigma=30)[0] == "separable"
     assert F.select("uniform", (64, 64), "float32", size=31)[0] == "running"
+    assert F.select("uniform", (64, 64), "float32", size=7)[0] == "separable"
 
 
 @pytest.mark.parametrize("call, exc, text", [

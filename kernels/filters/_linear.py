@@ -80,8 +80,10 @@ def correlate_pass(cur, axis, w, mode, cval, out=None):
     sym = symmetry(w)
     wc = w.astype(cur.dtype)
     if inner == 1:
+        # float32 along rows: the plain tap loop vectorises, the folded pairs do not (one
+        # 1024-px row, 9 taps: 10 us against 53 us, measured); float64 keeps scipy's order
         run(nk.corr_last, outer, cur.size * K, x3.reshape(outer, n), out.reshape(outer, n),
-            wc, idx, cval, sym)
+            wc, idx, cval, nk.GENERAL if cur.dtype == np.float32 else sym)
     else:
         run(nk.corr_mid, outer * n, cur.size * K, x3, out.reshape(x3.shape), wc, idx, cval,
             sym)

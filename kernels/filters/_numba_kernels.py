@@ -53,10 +53,18 @@ def corr_last(x, y, w, idx, cval, sym, nblocks, first, step):
                 wc = w[c]
                 for j in range(n):
                     out[j] = buf[j + c] * wc
-                for k in range(c, 0, -1):
+                k = c
+                while k >= 2:                     # two pairs a sweep, scipy's order kept
                     wk = w[c - k]
+                    wk1 = w[c - k + 1]
                     for j in range(n):
-                        out[j] += (buf[j + c - k] + buf[j + c + k]) * wk
+                        out[j] = ((out[j] + (buf[j + c - k] + buf[j + c + k]) * wk)
+                                  + (buf[j + c - k + 1] + buf[j + c + k - 1]) * wk1)
+                    k -= 2
+                if k == 1:
+                    wk = w[c - 1]
+                    for j in range(n):
+                        out[j] += (buf[j + c - 1] + buf[j + c + 1]) * wk
             elif sym == ANTI:
                 wc = w[c]
                 for j in range(n):
