@@ -103,6 +103,34 @@ def kernel_dtype(dtype):
     return dtype if dtype.name in _KERNEL_DTYPES else np.dtype(np.float64)
 
 
+def _pad(xb, pads, mode, cval):
+    """(B, *spatial) -> contiguous (B, *padded): one copy of the interior, then the border
+    slabs of each axis in turn, over the full extent of the axes already padded (so corners
+    come out as scipy's per-axis extension gives them)."""
+    spatial = xb.shape[1:]
+    xp = np.empty((xb.shape[0],) + tuple(n + b + a for n, (b, a) in zip(spatial, pads)),
+                  dtype=xb.dtype)
+    inner = [slice(b, b + n) for n, (b, _) in zip(spatial, pads)]
+    xp[(slice(None),) + tuple(inner)] = xb
+    for d, (n, (b, a)) in enumerate(zip(spatial, pads)):
+        if b == a == 0:
+            continue
+        idx = extend_index(n, b, a, mode)
+        sel = [slice(None)] + [slice(None) if e < d else inner[e] for e in range(len(pads))]
+        for part, pos in ((slice(0, b), idx[:b]), (slice(b + n, b + n + a), idx[b + n:])):
+            if pos.size == 0:
+                continue
+            dst = list(sel)
+            dst[d + 1] = part
+            if mode == "constant":
+                xp[tuple(dst)] = cval
+            else:
+                src = list(sel)
+                src[d + 1] = pos + b
+                xp[tuple(dst)] = xp[tuple(src)]
+    return xp
+
+
 def median(x, fp, axes, mode, cval, strategy):
     """Median of ``x`` over footprint ``fp`` (bool, one dim per entry of ``axes``).  As in
     scipy, cval is first written to x's dtype (C cast: -3 becomes 253 in uint8)."""
@@ -118,16 +146,7 @@ def median(x, fp, axes, mode, cval, strategy):
     spatial = xm.shape[x.ndim - nf:]
     B = int(np.prod(batch_shape, dtype=np.int64))
     xb = xm.reshape((B,) + spatial).astype(kd, copy=False)
-    # pad every filtered axis under the mode (index maps, then cval where -1)
-    xp = xb
-    for d, (n, k) in enumerate(zip(spatial, fp.shape)):
-        idx = extend_index(n, k // 2, k - 1 - k // 2, mode)
-        xp = np.take(xp, np.maximum(idx, 0), axis=d + 1)
-        if mode == "constant":
-            sl = [slice(None)] * xp.ndim
-            sl[d + 1] = idx < 0
-            xp[tuple(sl)] = cval
-    xp = np.ascontiguousarray(xp)
+    xp = _pad(xb, [(k // 2, k - 1 - k // 2) for k in fp.shape], mode, cval)
     pshape = xp.shape[1:]
     pstrides = [int(np.prod(pshape[d + 1:], dtype=np.int64)) for d in range(nf)]
     plane = int(np.prod(pshape, dtype=np.int64))

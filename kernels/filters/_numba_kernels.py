@@ -223,6 +223,16 @@ def box_mid(x, y, idx, cval, size, nblocks, first, step):
 # median
 # --------------------------------------------------------------------------------------
 
+@njit(nogil=True, cache=True, inline="always")
+def _lo(a, b):
+    return a if a < b else b          # not min(): this form vectorises (LLVM select)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _hi(a, b):
+    return b if a < b else a
+
+
 @njit(nogil=True, cache=True)
 def median3x3(xp, y, lbase, width, roffs, nblocks, first, step):
     """Exact 3x3 median: sort every column triple once (shared by the three windows that
@@ -236,29 +246,31 @@ def median3x3(xp, y, lbase, width, roffs, nblocks, first, step):
         l0, l1 = _block(b, nblocks, lines)
         for line in range(l0, l1):
             base = lbase[line]
+            p0 = base + r0o
+            p1 = base + r1o
+            p2 = base + r2o
             for j in range(width + 2):
-                a = xp[base + r0o + j]
-                bb = xp[base + r1o + j]
-                c = xp[base + r2o + j]
-                t = min(a, bb)
-                bb = max(a, bb)
+                a = xp[p0 + j]
+                bb = xp[p1 + j]
+                c = xp[p2 + j]
+                t = _lo(a, bb)
+                bb = _hi(a, bb)
                 a = t
-                t = min(bb, c)
-                c = max(bb, c)
+                t = _lo(bb, c)
+                c = _hi(bb, c)
                 bb = t
-                t = min(a, bb)
-                bb = max(a, bb)
-                a = t
-                lo[j] = a
+                t = _lo(a, bb)
+                bb = _hi(a, bb)
+                lo[j] = t
                 mi[j] = bb
                 hi[j] = c
             ob = line * width
             for j in range(width):
-                mx = max(max(lo[j], lo[j + 1]), lo[j + 2])
-                mn = min(min(hi[j], hi[j + 1]), hi[j + 2])
+                mx = _hi(_hi(lo[j], lo[j + 1]), lo[j + 2])
+                mn = _lo(_lo(hi[j], hi[j + 1]), hi[j + 2])
                 p, q, r = mi[j], mi[j + 1], mi[j + 2]
-                md = max(min(p, q), min(max(p, q), r))
-                y[ob + j] = max(min(mx, md), min(max(mx, md), mn))
+                md = _hi(_lo(p, q), _lo(_hi(p, q), r))
+                y[ob + j] = _hi(_lo(mx, md), _lo(_hi(mx, md), mn))
 
 
 @njit(nogil=True, cache=True)
