@@ -422,7 +422,8 @@ def median_sorted(xp, y, lbase, width, coffs, kw, rank, nblocks, first, step):
     """Median of full box windows by a sorted window that slides along each line: every
     window column (the ``coffs`` offsets at one position of the last axis) is sorted once per
     line; a step drops the leaving column from the sorted window and merges the entering one
-    in, in one linear pass whose branches mostly go one way (S and T alternate).  No NaNs (they break equality)."""
+    in, in one linear pass whose branches mostly go one way (S and T alternate).  No NaNs:
+    they break the equality that finds the leaving values."""
     lines = lbase.shape[0]
     kh = coffs.shape[0]
     E = kh * kw
