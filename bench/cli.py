@@ -18,6 +18,9 @@ import warnings
 
 __all__ = ["main", "build_parser"]
 
+if __name__ == "__main__":          # run as `python -m bench.cli`: one module, one UsageError
+    sys.modules.setdefault("bench.cli", sys.modules[__name__])
+
 DATASETS = ("digits", "idx", "signals1d")
 DEFAULT_MODEL = {"digits": "small_cnn", "idx": "mnist", "signals1d": "signal1d"}
 
@@ -103,6 +106,7 @@ def _shape_tuple(text):
 def build_parser():
     """The argparse parser of ``convlab`` (subcommands info, compare, autotune, train,
     summary)."""
+    from .filter_bench import FILTER_SUITES
     from .suites import SUITE_NAMES
     p = _Parser(prog="convlab", description="Compare convolution strategies on this machine; "
                 "train and inspect small CNNs.")
@@ -116,10 +120,10 @@ def build_parser():
     info.add_argument("--threads", type=_positive, help="thread count to report and use")
     info.set_defaults(func=cmd_info)
 
-    def add_shapes(sp, default_suite):
+    def add_shapes(sp, default_suite, extra=()):
         g = sp.add_mutually_exclusive_group()
-        g.add_argument("--suite", choices=SUITE_NAMES, metavar="NAME",
-                       help=f"a named suite: {', '.join(SUITE_NAMES)} (default "
+        g.add_argument("--suite", choices=SUITE_NAMES + extra, metavar="NAME",
+                       help=f"a named suite: {', '.join(SUITE_NAMES + extra)} (default "
                             f"{default_suite})" if default_suite else
                        f"a named suite: {', '.join(SUITE_NAMES)}")
         g.add_argument("--shape", type=_spec, action="append", metavar="SPEC",
@@ -146,7 +150,7 @@ def build_parser():
     cmp_ = sub.add_parser("compare", help="measure every strategy x backend on shapes",
                           description="Measure every offered convolution strategy x backend "
                           "(and baselines) on a suite or on given shapes.")
-    add_shapes(cmp_, "quick")
+    add_shapes(cmp_, "quick", FILTER_SUITES)
     add_selection(cmp_)
     cmp_.add_argument("--pass", dest="passes", choices=("fwd", "bwd", "all"), default="all",
                       help="forward, backward (grad-input + grad-weight) or all (default)")
@@ -204,6 +208,8 @@ def build_parser():
     summ.add_argument("--batch-size", type=_positive, default=32,
                       help="batch size for the conv strategy choice (default 32)")
     summ.set_defaults(func=cmd_summary)
+    from .filter_cmd import add_parser as add_filter_parser
+    add_filter_parser(sub)                  # `convlab filter` lives in bench/filter_cmd.py
     return p
 
 
@@ -299,7 +305,9 @@ def _warn_if_busy(measure):
 
 
 def cmd_compare(args):
-    from . import measure, report
+    from . import filter_bench, measure, report
+    if args.suite in filter_bench.FILTER_SUITES:
+        return filter_bench.compare(args)
     from .suites import SWEEP_SUITES, sweep_axes
     out = report.console()
     _set_threads(args)

@@ -142,3 +142,13 @@ GEMM_BLOCK_N = 256
 GEMM_BLOCK_K = 128
 # Cython (kernels/_cython/matmul.pyx, cdef enum: packing buffers on the stack): MC 64 rows
 # of a per thread, KC 256 depth and NC 512 columns of a packed block of b.
+
+# kernels.filters strategy rules (kernels.filters.select), from `convlab compare --suite filters`
+# (1024x1024 float32, 2 threads; figures in README): a Gaussian axis of this radius or more goes
+# through per-axis FFTs; a box of this size or more through running sums; median windows of up
+# to FILTER_MEDIAN_NETWORK elements (FILTER_MEDIAN_NETWORK_UINT8 for uint8, above which uint8
+# uses the sliding histogram) through sorting networks.
+FILTER_FFT_RADIUS = 48
+FILTER_RUNNING_SIZE = 15
+FILTER_MEDIAN_NETWORK = 25
+FILTER_MEDIAN_NETWORK_UINT8 = 25
