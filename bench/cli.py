@@ -452,7 +452,7 @@ def cmd_summary(args):
         model = engine.zoo.get_model(args.model, args.input_shape, args.classes)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    model.summary(batch_size=args.batch_size)
+    model.summary(batch_size=args.batch_size, strategies=True)
     return 0
 
 

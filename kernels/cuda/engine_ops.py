@@ -210,7 +210,7 @@ def _rmsprop(w, g, v, lr, rho, eps, decay):
         wi = w[i] - w[i] * decay
         vi = v[i] * rho + g[i] * g[i] * (1 - rho)
         v[i] = vi
-        w[i] = wi - lr * (g[i] / (math.sqrt(vi) + eps))
+        w[i] = wi - lr * (g[i] / math.sqrt(vi + eps))
 
 
 @cuda.jit(cache=True)
