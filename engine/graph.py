@@ -44,6 +44,8 @@ class Model(TrainingMixin):
     name : str, optional
     """
 
+    _layer_classes = LAYERS   # what from_config may create (the Keras front has its own)
+
     def __init__(self, inputs, outputs, name=None):
         self.name = name or _unique_name("model")
         self._init_graph(_as_list(inputs), _as_list(outputs))
@@ -379,7 +381,7 @@ class Model(TrainingMixin):
     @classmethod
     def from_config(cls, config):
         """Rebuild from :meth:`get_config` output; only engine layer classes are created."""
-        layers = [_layer_from_config(c) for c in config["layers"]]
+        layers = [_layer_from_config(c, cls._layer_classes) for c in config["layers"]]
         tensors = []
         for i in config["inputs"]:
             if not isinstance(layers[i], InputLayer):
@@ -412,15 +414,15 @@ def _readable_size(nbytes):
     return f"{size:.2f} PB"
 
 
-def _layer_from_config(entry):
+def _layer_from_config(entry, classes=LAYERS):
     name = entry.get("class_name") if isinstance(entry, dict) else None
-    if name not in LAYERS:
+    if name not in classes:
         raise ValueError(f"model config: unknown layer class {name!r}; known: "
-                         f"{', '.join(sorted(LAYERS))}")
+                         f"{', '.join(sorted(classes))}")
     config = entry.get("config")
     if not isinstance(config, dict):
         raise ValueError(f"model config: layer {name} has no config dict")
-    return LAYERS[name].from_config(config)
+    return classes[name].from_config(config)
 
 
 class Sequential(Model):
@@ -570,7 +572,7 @@ class Sequential(Model):
         model = cls(name=config["name"])
         model.add(Input(tuple(config["input_shape"]), name=config.get("input_name")))
         for entry in config["layers"]:
-            model.add(_layer_from_config(entry))
+            model.add(_layer_from_config(entry, cls._layer_classes))
         return model
 
     def summary(self, print_fn=None, batch_size=32, strategies=False, line_length=80):
