@@ -6,6 +6,8 @@ spelling.  The engine keeps one spelling; nothing below the front ever sees the 
 from __future__ import annotations
 
 import difflib
+import os
+import sys
 import warnings
 
 __all__ = ["translate", "unknown_argument", "LegacyWarning"]
@@ -67,9 +69,22 @@ TABLES = {
 ALL_RENAMES = {old: new for table in TABLES.values() for old, (new, _) in table.items()}
 
 
-def warn(owner, old, new, stacklevel=4):
-    warnings.warn(f"{owner}: '{old}' is the Keras 1 spelling; in Keras 2 and later it is "
-                  f"{new}", LegacyWarning, stacklevel=stacklevel)
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_ENGINE = os.path.dirname(_HERE)
+
+
+def _caller_level():
+    """The stacklevel of the first frame outside engine (the user's line)."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_ENGINE):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn(owner, old, new, old_era="Keras 1", new_era="Keras 2 and later"):
+    """One LegacyWarning, attributed to the user's line."""
+    warnings.warn(f"{owner}: '{old}' is the {old_era} spelling; in {new_era} it is {new}",
+                  LegacyWarning, stacklevel=_caller_level())
 
 
 def translate(owner, family, kwargs):

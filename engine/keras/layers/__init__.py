@@ -65,8 +65,10 @@ class _Front:
     _front_format = None
 
     def __init__(self, *args, **kwargs):
-        owner = type(self).__name__
-        kwargs.pop("_keras1", None) and setattr(self, "keras1_name", True)
+        keras1 = kwargs.pop("_keras1", None)  # the Keras 1 name this layer was made by
+        owner = keras1 or type(self).__name__
+        if keras1:
+            self.keras1_name = True
         args, kwargs, positional_legacy = self._positional(owner, args, kwargs)
         kwargs, legacy = _legacy.translate(owner, self.family, kwargs)
         legacy = legacy or positional_legacy or self.keras1_name
@@ -324,7 +326,7 @@ Conv3D = _conv(3, _el.Conv3D)
 
 def _keras1_alias(cls, name):
     def make(*args, **kwargs):
-        return cls(*args, _keras1=True, **kwargs)
+        return cls(*args, _keras1=name, **kwargs)
     make.__name__ = make.__qualname__ = name
     make.__doc__ = (f"Keras 1's {name}: a {cls.__name__} whose data format follows "
                     f"backend.image_dim_ordering() ('th' by default).")

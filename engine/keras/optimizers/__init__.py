@@ -32,12 +32,14 @@ class _Front:
 
     def _front_init(self, owner, kwargs, own):
         """Split Keras-only arguments off ``kwargs``; returns what the engine class takes."""
+        if "lr" in kwargs and kwargs.get("learning_rate") == own.get("learning_rate"):
+            kwargs.pop("learning_rate")  # the signature's default, not the caller's choice
         kwargs, _ = _legacy.translate(owner, "optimizer", kwargs)
-        decay = kwargs.pop("decay", 0.0)
-        if decay:
+        if "decay" in kwargs:
             _legacy.warn(owner, "decay", "a learning-rate schedule "
                          "(optimizers.schedules.InverseTimeDecay); applied here as "
-                         "lr / (1 + decay * iterations)", stacklevel=5)
+                         "lr / (1 + decay * iterations)", "Keras 1/2", "Keras 3")
+        decay = kwargs.pop("decay", 0.0)
         if not isinstance(decay, numbers.Real) or decay < 0:
             raise ValueError(f"{owner}: decay must be a number >= 0, received {decay!r}")
         self.decay = float(decay)
@@ -54,7 +56,9 @@ class _Front:
             if key not in own:
                 raise _legacy.unknown_argument(owner, key, set(own) | {
                     "decay", "clipnorm", "clipvalue", "global_clipnorm", "name"})
-        if kwargs.get("epsilon", 0.0) is None:
+        if "epsilon" in kwargs and kwargs["epsilon"] is None:
+            _legacy.warn(owner, "epsilon=None", f"epsilon={backend.epsilon()!r} (the fuzz "
+                         f"factor None meant)", "Keras 2", "Keras 3")
             kwargs["epsilon"] = backend.epsilon()
         if kwargs.get("weight_decay", 0.0) is None:
             kwargs["weight_decay"] = 0.0
