@@ -295,7 +295,7 @@ class Model(TrainingMixin):
 
         dag = self._connected()
         width = int(line_length)
-        table = Table(box=box.HEAVY_HEAD, show_lines=False)
+        table = Table(box=box.HEAVY_HEAD, show_lines=True)   # row rules, as Keras 3
         names = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if dag else [])
         ratios = [0.45, 0.35, 0.20] if not dag else [0.30, 0.26, 0.16, 0.28]
         for col, ratio in zip(names, ratios):

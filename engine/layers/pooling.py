@@ -1,6 +1,9 @@
 """Pooling layers (max, average, sum, L2; 1-3 spatial dims) and global pooling."""
 from __future__ import annotations
 
+import numpy as np
+
+import kernels
 from kernels.params import pool_params
 
 from .. import functional as F
@@ -26,19 +29,27 @@ class BasePooling(DataFormatMixin, Layer):
     strides : int, tuple or None (None = pool_size)
     padding : "valid", "same" (out = ceil(in / stride)), an int or a tuple
     data_format : "channels_first" (default) or "channels_last"
+    count_include_pad : bool (average pooling)
+        True (default): divide by the full window, padding included (PyTorch's default);
+        False: by the number of input values under the window (Keras/TensorFlow "same")
 
-    out = floor((in + pad_lo + pad_hi - pool_size) / stride) + 1 per spatial dim.  Average
-    pooling divides by the full window (padding included); L2 pooling is sqrt(sum x**2).
+    out = floor((in + pad_lo + pad_hi - pool_size) / stride) + 1 per spatial dim.  L2
+    pooling is sqrt(sum x**2).
     """
 
     kind = None
     rank = None
 
     def __init__(self, pool_size=2, strides=None, padding="valid",
-                 data_format="channels_first", **kwargs):
+                 data_format="channels_first", count_include_pad=True, **kwargs):
         super().__init__(**kwargs)
         owner = type(self).__name__
         self.data_format = check_data_format(owner, data_format)
+        if not isinstance(count_include_pad, bool):
+            raise TypeError(f"{owner}: count_include_pad must be a bool, received "
+                            f"{count_include_pad!r}")
+        self.count_include_pad = count_include_pad
+        self._inv_counts = {}
         self.pool_size = expand_tuple(owner, "pool_size", pool_size, self.rank, 1)
         self.strides = self.pool_size if strides is None else \
             expand_tuple(owner, "strides", strides, self.rank, 1)
@@ -58,8 +69,22 @@ class BasePooling(DataFormatMixin, Layer):
                                   p.out_spatial(spatial, self.pool_size))
 
     def call(self, x, training=False):
-        return self._back(self._pool(self._nchw(x), self.pool_size, stride=self.strides,
+        x = self._nchw(x)
+        if self.kind == "avg" and not self.count_include_pad:
+            y = F.pool(x, "sum", self.pool_size, stride=self.strides, padding=self.padding)
+            return self._back(F.mul(y, self._inv_count(tuple(x.shape[2:]), y.dtype)))
+        return self._back(self._pool(x, self.pool_size, stride=self.strides,
                                      padding=self.padding))
+
+    def _inv_count(self, spatial, dtype):
+        """1 / (input values under each window), shape (1, 1, *out), cached per input size."""
+        key = (spatial, np.dtype(dtype).name)
+        if key not in self._inv_counts:
+            ones = np.ones((1, 1) + spatial, dtype=dtype)
+            counts = kernels.pool(ones, "sum", self.pool_size, stride=self.strides,
+                                  padding=self.padding)
+            self._inv_counts[key] = (1.0 / counts).astype(dtype)
+        return self._inv_counts[key]
 
     def receptive_field(self, rf, jump):
         if rf is None:
@@ -68,8 +93,12 @@ class BasePooling(DataFormatMixin, Layer):
         return rf, tuple(j * s for j, s in zip(jump, self.strides))
 
     def get_config(self):
-        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
-                "padding": self.padding, "data_format": self.data_format}
+        config = {**super().get_config(), "pool_size": self.pool_size,
+                  "strides": self.strides, "padding": self.padding,
+                  "data_format": self.data_format}
+        if not self.count_include_pad:
+            config["count_include_pad"] = False
+        return config
 
 
 def _pooling(kind, rank, doc):

@@ -8,10 +8,12 @@ engine.layers.Conv2D)`` holds) and adds only the boundary: no second implementat
 Data format.  An image layer given ``data_format`` uses it.  Keras 1 names
 (``Convolution2D``, ...) and layers given a Keras 1 argument (``border_mode``, ``nb_row``,
 ``dim_ordering``, ``init``, ...) follow ``backend.image_dim_ordering()`` ("th" by default).
-Any other image layer takes the format of the nearest image layer upstream in the model, and
-``backend.image_data_format()`` (channels_last by default) when there is none -- so a Keras 1
-model's ``MaxPooling2D(pool_size=(2, 2))`` pools the channels-first maps its Convolution2D
-makes, as it did in Keras 1.
+Any other convolution or pooling layer placed right after such a Keras 1 layer (through
+layers without a format: Activation, Dropout, BatchNormalization) takes its format -- so a
+Keras 1 model's ``MaxPooling2D(pool_size=(2, 2))`` pools the channels-first maps its
+Convolution2D makes, as it did in Keras 1; everywhere else it is
+``backend.image_data_format()`` (channels_last by default), exactly as Keras 3 decides.
+Flatten never inherits (Keras 3's rule: its own data_format, else image_data_format()).
 
     >>> from engine.keras.layers import Conv2D
     >>> layer = Conv2D(20, kernel_size=5, input_shape=(28, 28, 1))
@@ -46,12 +48,15 @@ _SKIP_IF_NONE = {"activity_regularizer", "batch_size", "dtype", "input_length"}
 
 
 def _upstream_format(t):
-    """The data format of the nearest image layer upstream of SymbolicTensor ``t`` that has a
-    definite one (explicit, Keras 1, or itself inherited), else None."""
+    """The Keras 1 data format of the nearest image layer upstream of SymbolicTensor ``t``
+    (None when that layer is not a Keras 1 one, or there is none)."""
     while t is not None:
         fmt = getattr(t.layer, "_front_format", None)
-        if fmt:
-            return fmt
+        if fmt is not None:
+            return fmt or None     # False: an image layer of today's Keras stops the search
+        if hasattr(t.layer, "data_format") and \
+                not isinstance(t.layer, _el.BatchNormalization):
+            return None            # an engine image layer
         t = t.inputs[0] if t.inputs else None
     return None
 
@@ -78,7 +83,7 @@ class _Front:
         if self.image:
             fmt = kwargs.get("data_format")
             if fmt is not None:
-                self._front_format = fmt
+                self._front_format = fmt if legacy else False
             elif legacy:
                 self._front_format = kwargs["data_format"] = backend.legacy_data_format()
             else:
@@ -165,7 +170,20 @@ class _Front:
     def _set_inherited_format(self, fmt):
         if fmt is not None:
             self.data_format = fmt
-            self._front_format = fmt
+        self._front_format = fmt if fmt is not None else False
+
+    def build(self, input_shape):
+        """Make the weights for ``input_shape`` (batch dim included, None allowed); as in
+        Keras, a layer built by hand is built (calling it does not build it again)."""
+        if self.built:
+            return
+        if self._format_deferred:
+            self._set_inherited_format(None)
+            self._format_deferred = False
+        input_shape = (None,) + tuple(input_shape)[1:]
+        super().build(input_shape)
+        self.input_shape = input_shape
+        self.built = True
 
     # -- weights in Keras 3's layouts -------------------------------------------------------
     def _to_keras(self, name, a):
@@ -345,6 +363,14 @@ class _FrontPool(_Front):
     image = True
 
 
+class _FrontAvgPool(_FrontPool):
+    """Keras averages over the input values under each window ('same' padding excluded)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("count_include_pad", False)
+        super().__init__(*args, **kwargs)
+
+
 class _FrontGlobalPool(_Front):
     family = "global_pool"
     image = True
@@ -359,9 +385,9 @@ def _wrap(base, mixin, doc=None, **attrs):
 MaxPooling1D = _wrap(_el.MaxPooling1D, _FrontPool)
 MaxPooling2D = _wrap(_el.MaxPooling2D, _FrontPool)
 MaxPooling3D = _wrap(_el.MaxPooling3D, _FrontPool)
-AveragePooling1D = _wrap(_el.AveragePooling1D, _FrontPool)
-AveragePooling2D = _wrap(_el.AveragePooling2D, _FrontPool)
-AveragePooling3D = _wrap(_el.AveragePooling3D, _FrontPool)
+AveragePooling1D = _wrap(_el.AveragePooling1D, _FrontAvgPool)
+AveragePooling2D = _wrap(_el.AveragePooling2D, _FrontAvgPool)
+AveragePooling3D = _wrap(_el.AveragePooling3D, _FrontAvgPool)
 MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D
 AvgPool1D, AvgPool2D, AvgPool3D = AveragePooling1D, AveragePooling2D, AveragePooling3D
 GlobalAveragePooling1D = _wrap(_el.GlobalAveragePooling1D, _FrontGlobalPool)
@@ -412,19 +438,17 @@ class Reshape(_Front, _el.Reshape):
 
 
 class Flatten(_Front, _el.Flatten):
-    """keras.layers.Flatten(data_format=None).  As in Keras 3, a channels_first Flatten
-    flattens in (*spatial, C) order -- the order of a channels_last model, so the Dense
-    kernel that follows is the same in both formats.  A Flatten after Keras 1 layers
-    (Convolution2D & co, "th") flattens in the stored (C, *spatial) order, as Keras 1 did."""
+    """keras.layers.Flatten(data_format=None): data_format, else
+    backend.image_data_format().  As in Keras 3, a channels_first Flatten flattens (N, C,
+    *spatial) in (*spatial, C) order -- the order of a channels_last model, so the Dense
+    kernel that follows is the same in both formats; a channels_last one keeps the stored
+    order (which is also what Keras 1 did after "th" layers)."""
 
     family = "flatten"
     image = True
 
     def _set_inherited_format(self, fmt):
-        if fmt is not None:
-            # after Keras 1 ("th") layers: Keras 1's Flatten, stored order
-            self.data_format = None if fmt == "channels_first" else fmt
-            self._front_format = fmt
+        self._front_format = None   # never inherits, and lets the search pass through
 
 
 class BatchNormalization(_Front, _el.BatchNormalization):
