@@ -194,22 +194,13 @@ class Model(_Front, _graph.Model):
         super().__init__(inputs, outputs, name=name)
 
 
-def _front(model):
-    """A model loaded by engine.io rebuilt with the Keras front's classes (same weights)."""
-    cls = Sequential if isinstance(model, _graph.Sequential) else Model
-    out = cls.from_config(model.get_config())
-    for mine, theirs in zip(out._unique_layers, model._unique_layers):
-        _graph.Layer.set_weights(mine, [w.numpy() for w in theirs.weights])
-    if model.loss is not None:
-        out.compile(model.optimizer, model.loss, model._metric_ids or None)
-    return out
-
-
 def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
-    """A model saved by ``model.save`` (convlab's file), as an engine.keras model."""
+    """A model saved by ``model.save`` (convlab's file, engine.io), rebuilt with the Keras
+    front's layers.  Keras's own .keras / .h5 files are not read."""
     if custom_objects:
         raise TypeError("load_model: custom_objects are not supported by convlab")
-    return _front(_io.load_model(filepath, compile=compile))
+    return _io.load_model(filepath, compile=compile,
+                          classes={"Sequential": Sequential, "Model": Model})
 
 
 def save_model(model, filepath, overwrite=True):

@@ -57,6 +57,9 @@ class BasePooling(DataFormatMixin, Layer):
         self.ndim = self.rank + 2
         self._pool = _POOL_FUNCS[(self.kind, self.rank)]
 
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)  # shape errors (with their hints) up front
+
     def compute_output_shape(self, input_shape):
         spatial = self.spatial_of(input_shape)
         try:
