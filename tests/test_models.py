@@ -1,4 +1,5 @@
 """Sequential and functional models: building, the executor, summary, zoo."""
+import os
 import re
 
 import numpy as np
@@ -230,3 +231,21 @@ def test_zoo_errors():
         engine.zoo.get_model("vgg")
     with pytest.raises(ValueError, match="3 dims"):
         engine.zoo.get_model("mnist", (28, 28))
+
+
+def test_summary_strategies_shows_the_cuda_device_under_the_simulator():
+    """A model moved to "cuda" lists its layers on cuda and the cuda path's choice (run in a
+    subprocess: the simulator is process-wide)."""
+    import subprocess
+    import sys
+    code = ("import engine\nfrom engine.layers import Conv2D, Flatten, Dense\n"
+            "m = engine.Sequential([Conv2D(4, 3, input_shape=(1, 8, 8)), Flatten(), "
+            "Dense(2)]).to('cuda')\nm.summary(strategies=True)\n")
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=600, cwd=os.path.dirname(os.path.dirname(
+                              os.path.abspath(__file__))))
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"\nconv2d\S*\s+cuda\s+3x3\s+im2col/cuda\s+im2col/cuda\s+im2col/cuda",
+                     proc.stdout)
+    assert re.search(r"\ndense\S*\s+cuda\s+full input", proc.stdout)
