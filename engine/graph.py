@@ -278,13 +278,12 @@ class Model(TrainingMixin):
 
         >>> from engine.layers import Dense
         >>> Sequential([Dense(2, input_shape=(3,), name="d")], name="m").summary()
-        ... # doctest: +NORMALIZE_WHITESPACE
         Model: "m"
-        ┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┓
-        ┃ Layer (type)                      ┃ Output Shape               ┃       Param # ┃
-        ┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━┩
-        │ d (Dense)                         │ (None, 2)                  │             8 │
-        └───────────────────────────────────┴────────────────────────────┴───────────────┘
+        ┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━┓
+        ┃ Layer (type)                      ┃ Output Shape              ┃      Param # ┃
+        ┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━┩
+        │ d (Dense)                         │ (None, 2)                 │            8 │
+        └───────────────────────────────────┴───────────────────────────┴──────────────┘
          Total params: 8 (32.00 B)
          Trainable params: 8 (32.00 B)
          Non-trainable params: 0 (0.00 B)
@@ -295,7 +294,7 @@ class Model(TrainingMixin):
 
         dag = self._connected()
         width = int(line_length)
-        table = Table(box=box.HEAVY_HEAD, show_lines=True)   # row rules, as Keras 3
+        table = Table(box=box.HEAVY_HEAD, show_lines=True, expand=True)  # as Keras 3
         names = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if dag else [])
         ratios = [0.45, 0.35, 0.20] if not dag else [0.30, 0.26, 0.16, 0.28]
         for col, ratio in zip(names, ratios):
