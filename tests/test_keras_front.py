@@ -354,3 +354,17 @@ def test_cifar10_batches_and_the_arrays_only_unpickler(tmp_path, monkeypatch):
         pickle.dump({b"data": os.system, b"labels": []}, f)       # not an array: refused
     with pytest.raises(pickle.UnpicklingError, match="refusing"):
         keras.datasets.cifar10.load_data()
+
+
+def test_metric_classes_loss_functions_and_missing_layers():
+    model = models.Sequential([layers.Dense(3, activation="softmax", input_shape=(2,))])
+    model.compile(optimizer=optimizers.SGD(0.1), loss=keras.losses.sparse_categorical_crossentropy,
+                  metrics=[keras.metrics.SparseCategoricalAccuracy()])
+    x = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    y = np.array([0, 2])
+    pred = model.predict(x, verbose=0)
+    loss, acc = model.evaluate(x, y, verbose=0)
+    assert loss == pytest.approx(-np.mean(np.log(pred[[0, 1], y])), rel=1e-5)
+    assert acc == np.mean(pred.argmax(1) == y)
+    with pytest.raises(AttributeError, match="has no 'LSTM'.*Conv2D"):
+        layers.LSTM(4)

@@ -181,3 +181,40 @@ def test_training_steps_with_1d_binary_targets_match():
         assert a == pytest.approx(b, rel=1e-4)
     for p, q in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(p, q, rtol=1e-3, atol=1e-5)
+
+
+def test_course_snippets_counts_and_shapes_match_keras3():
+    from tests.test_keras_snippets import BINARY_150
+
+    def binary(L, Sequential):
+        scope = {}
+        exec(BINARY_150.replace("from engine.keras import models, layers", "")
+             .replace("model.compile(loss='binary_crossentropy', optimizer='rmsprop', "
+                      "metrics=['acc'])", ""),
+             {"models": type("m", (), {"Sequential": Sequential}), "layers": L}, scope)
+        return scope["model"]
+
+    def keras1(L, Sequential):                      # the Keras 1 snippet in Keras 3 words
+        cf = "channels_first"
+        if L is ek.layers:
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                first = L.Convolution2D(32, 6, 6, border_mode="same", input_shape=(1, 20, 20))
+                rest = [L.Convolution2D(4, 5, 5, activation="relu")]
+        else:
+            first = L.Conv2D(32, (6, 6), padding="same", data_format=cf,
+                             input_shape=(1, 20, 20))
+            rest = [L.Conv2D(4, (5, 5), activation="relu", data_format=cf)]
+        pool = L.MaxPooling2D(pool_size=(2, 2)) if L is ek.layers else \
+            L.MaxPooling2D(pool_size=(2, 2), data_format=cf)
+        return Sequential([first, L.Activation("relu"), L.Dropout(0.5), pool] + rest +
+                          [L.BatchNormalization(), L.Flatten(), L.Dense(1)])
+
+    for build in (binary, keras1):
+        ours, theirs = both(build)
+        assert [la.count_params() for la in ours.layers] == \
+            [la.count_params() for la in theirs.layers], build.__name__
+        assert [la.output.shape for la in ours.layers] == \
+            [tuple(la.output.shape) for la in theirs.layers], build.__name__
+        assert len(ours.non_trainable_weights) == len(theirs.non_trainable_weights)

@@ -558,3 +558,11 @@ LAYERS["InputLayer"] = InputLayer
 # engine layers without a Keras counterpart load as engine's own
 for _name, _cls in _el.LAYERS.items():
     LAYERS.setdefault(_name, _cls)
+
+
+def __getattr__(name):
+    """A Keras layer convlab does not have: say so, with what there is."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise AttributeError(f"engine.keras.layers has no {name!r}: convlab's Keras front offers "
+                         f"{', '.join(sorted(n for n in __all__ if n[0].isupper()))}")
