@@ -218,3 +218,27 @@ def test_course_snippets_counts_and_shapes_match_keras3():
         assert [la.output.shape for la in ours.layers] == \
             [tuple(la.output.shape) for la in theirs.layers], build.__name__
         assert len(ours.non_trainable_weights) == len(theirs.non_trainable_weights)
+
+
+def test_load_keras3_files(tmp_path):
+    pytest.importorskip("h5py")
+    L = keras.layers
+    seq = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(3, 3, padding="same"),
+                            L.BatchNormalization(), L.MaxPooling2D(), L.Flatten(),
+                            L.Dropout(0.5), L.Dense(2, activation="softmax")])
+    x_in = keras.Input((6,))
+    h = L.Dense(4, activation="relu", name="hidden")(x_in)
+    out = L.Dense(3)(L.add([h, L.Dense(4)(x_in)]))
+    fun = keras.Model(x_in, out)
+    gen = np.random.default_rng(5)
+    for model, shape in ((seq, (4, 8, 8, 1)), (fun, (4, 6))):
+        values = [gen.standard_normal(w.shape).astype(np.float32) * 0.5 for w in model.weights]
+        model.set_weights([np.abs(v) + 0.5 if "variance" in w.path else v
+                           for v, w in zip(values, model.weights)])
+        path = tmp_path / f"{model.name}.keras"
+        model.save(path)
+        ours = ek.models.load_model(path)
+        x = gen.random(shape, dtype=np.float32)
+        np.testing.assert_allclose(ours.predict(x, verbose=0), model.predict(x, verbose=0),
+                                   rtol=2e-5, atol=2e-5)
+        assert ours.count_params() == model.count_params()

@@ -204,7 +204,11 @@ def get(identifier, owner="initializer"):
             raise ValueError(f"{owner}: unknown initializer class "
                              f"{identifier.get('class_name')!r}; valid: "
                              f"{', '.join(sorted(_CLASSES))}")
-        return cls(**identifier.get("config", {}))
+        import inspect
+        accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        config = {k: v for k, v in identifier.get("config", {}).items()
+                  if k in accepted or v is not None}   # Keras's extra None settings
+        return cls(**config)
     if isinstance(identifier, str):
         if identifier in _engine_init.INITIALIZERS:
             return identifier

@@ -195,10 +195,14 @@ class Model(_Front, _graph.Model):
 
 
 def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
-    """A model saved by ``model.save`` (convlab's file, engine.io), rebuilt with the Keras
-    front's layers.  Keras's own .keras / .h5 files are not read."""
+    """A model saved by ``model.save`` (convlab's file, engine.io), or a Keras 3 ``.keras``
+    file (Sequential or functional, layers the front offers; weights read with h5py), rebuilt
+    with the Keras front's layers.  A .keras file's optimizer is not restored."""
     if custom_objects:
         raise TypeError("load_model: custom_objects are not supported by convlab")
+    from . import saving
+    if saving.is_keras_file(filepath):
+        return saving.load_keras_file(filepath, Sequential, Model, LAYERS)
     return _io.load_model(filepath, compile=compile,
                           classes={"Sequential": Sequential, "Model": Model})
 
