@@ -17,7 +17,8 @@ import numpy as np
 
 from .init import rng as _engine_rng
 
-__all__ = ["read_idx", "write_idx", "load_mnist", "mnist_arrays", "keras_datasets_dir", "load_digits", "make_signals",
+__all__ = ["read_idx", "write_idx", "load_mnist", "mnist_arrays", "keras_datasets_dir",
+           "load_digits", "make_signals",
            "load_signals", "load_dataset", "DATASET_NAMES", "to_categorical", "batch_indices",
            "batch_iterator", "train_test_split"]
 

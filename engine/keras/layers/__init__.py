@@ -328,13 +328,14 @@ class _FrontConv(_Front):
         return a
 
 
+_KERNEL_LAYOUT = {1: "(k, in, out)", 2: "(kh, kw, in, out)", 3: "(kd, kh, kw, in, out)"}
+
+
 def _conv(rank, base):
-    cls = type(base.__name__, (_FrontConv, base),
-               {"rank_of": rank, "__module__": __name__,
-                "__doc__": f"keras.layers.{base.__name__} on engine.layers.{base.__name__}: "
-                           f"kernel {('(k, in, out)', '(kh, kw, in, out)', '(kd, kh, kw, in, out)')[rank - 1]}"
-                           f" in get_weights.  See the module docstring."})
-    return cls
+    doc = (f"keras.layers.{base.__name__} on engine.layers.{base.__name__}: kernel "
+           f"{_KERNEL_LAYOUT[rank]} in get_weights.  See the module docstring.")
+    return type(base.__name__, (_FrontConv, base),
+                {"rank_of": rank, "__module__": __name__, "__doc__": doc})
 
 
 Conv1D = _conv(1, _el.Conv1D)
