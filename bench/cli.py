@@ -21,8 +21,11 @@ __all__ = ["main", "build_parser"]
 if __name__ == "__main__":          # run as `python -m bench.cli`: one module, one UsageError
     sys.modules.setdefault("bench.cli", sys.modules[__name__])
 
-DATASETS = ("digits", "idx", "signals1d")
-DEFAULT_MODEL = {"digits": "small_cnn", "idx": "mnist", "signals1d": "signal1d"}
+# engine.data.DATASET_NAMES (digits, signals, mnist) plus the older spellings idx DIR and
+# signals1d
+DATASETS = ("digits", "mnist", "signals", "idx", "signals1d")
+DEFAULT_MODEL = {"digits": "small_cnn", "idx": "mnist", "mnist": "mnist", "signals": "signal1d",
+                 "signals1d": "signal1d"}
 
 
 class UsageError(Exception):
@@ -182,8 +185,10 @@ def build_parser():
     train = sub.add_parser("train", help="train a zoo model on a dataset",
                            description="Train a zoo model and print its held-out accuracy.")
     train.add_argument("--dataset", nargs="+", default=["digits"], metavar="NAME",
-                       help="digits (scikit-learn's 8x8), signals1d (generated 1-D "
-                            "spectra), or idx DIR (MNIST's four IDX files in DIR)")
+                       help="digits (scikit-learn's 8x8), signals (generated 1-D "
+                            "spectra), or mnist [DIR] (MNIST's four IDX files in DIR, else "
+                            "Keras's ~/.keras/datasets/mnist.npz or $CONVLAB_DATA); idx DIR "
+                            "and signals1d are older spellings")
     train.add_argument("--model", metavar="NAME", help="zoo model (default: small_cnn for "
                        "digits, mnist for idx, signal1d for signals1d)")
     train.add_argument("--epochs", type=_positive, default=3)
@@ -406,8 +411,14 @@ def _check_model(engine, name):
 def _check_dataset(dataset):
     kind = dataset[0]
     if kind not in DATASETS:
-        raise UsageError(f"unknown dataset {kind!r}; valid: digits, signals1d, idx DIR")
-    if kind == "idx":
+        raise UsageError(f"unknown dataset {kind!r}; valid: digits, signals, mnist [DIR] "
+                         f"(also idx DIR, signals1d)")
+    if kind == "mnist" and len(dataset) == 2:
+        if not os.path.isdir(dataset[1]):
+            raise UsageError(f"--dataset mnist: {dataset[1]!r} is not a directory")
+    elif kind == "mnist" and len(dataset) > 2:
+        raise UsageError("--dataset mnist takes at most one directory: --dataset mnist [DIR]")
+    elif kind == "idx":
         if len(dataset) != 2:
             raise UsageError("--dataset idx needs one directory: --dataset idx DIR")
         if not os.path.isdir(dataset[1]):
@@ -421,8 +432,10 @@ def _load_dataset(engine, dataset, seed):
     kind = dataset[0]
     if kind == "digits":
         return engine.data.load_digits(seed=seed)
-    if kind == "signals1d":
+    if kind in ("signals", "signals1d"):
         return engine.data.load_signals(seed=seed)
+    if kind == "mnist":  # the directory given, else Keras's cache or $CONVLAB_DATA
+        return engine.data.load_mnist(dataset[1] if len(dataset) > 1 else None)
     return engine.data.load_mnist(dataset[1])
 
 
@@ -468,7 +481,7 @@ def cmd_summary(args):
         model = engine.zoo.get_model(args.model, args.input_shape, args.classes)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    model.summary(batch_size=args.batch_size)
+    model.summary(batch_size=args.batch_size, strategies=True)
     return 0
 
 

@@ -33,7 +33,7 @@ import numpy as np
 
 import kernels
 
-__all__ = ["measure_mnist", "torch_mnist", "main"]
+__all__ = ["measure_mnist", "measure_data_formats", "torch_mnist", "main"]
 
 
 def torch_mnist(model):
@@ -154,6 +154,59 @@ def measure_mnist(batch_size=64, batches=10, repeat=7, threads=None, seed=0):
             "ratio_range": {k: (min(v), max(v)) for k, v in per_round.items()}}
 
 
+def measure_data_formats(batch_size=64, batches=10, repeat=7, threads=None, seed=0):
+    """Training images per second of the course's MNIST CNN channels first (engine's layers,
+    input (N, 1, 28, 28)) and channels last (engine.keras, input (N, 28, 28, 1), as the
+    Keras code of the course), from the same weights, in one process.
+
+    Each of ``repeat`` rounds trains ``batches`` batches per format (train_on_batch, Adam),
+    the two formats alternating batch by batch in A B B A order, so that a machine whose
+    load drifts weighs on both alike; one untimed warm-up round first.
+
+    Returns dict with "channels_first" and "channels_last" (img/s, medians of the per-batch
+    times), "ratio" (channels_last / channels_first speed: 1.0 = same, below 1 = channels
+    last slower; the median of per-pair ratios) and "ratio_range" (its 10th-90th percentile).
+    """
+    import engine
+    import engine.keras as ek
+
+    if threads is not None:
+        kernels.set_num_threads(threads)
+    engine.set_seed(seed)
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch_size, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, batch_size)
+    first = engine.zoo.get_model("mnist")
+    last = ek.models.Sequential([
+        ek.layers.Conv2D(20, kernel_size=5, activation="relu", input_shape=(28, 28, 1),
+                         data_format="channels_last"),
+        ek.layers.Conv2D(40, kernel_size=5, activation="relu", data_format="channels_last"),
+        ek.layers.Flatten(data_format="channels_last"), ek.layers.Dense(100, activation="relu"),
+        ek.layers.Dense(10, activation="softmax")])
+    for a, b in zip([la for la in last.layers if la.weights],
+                    [la for la in first.layers if la.weights]):
+        engine.layers.Layer.set_weights(a, b.get_weights())  # same numbers, engine layouts
+    xs = {"channels_first": x, "channels_last": np.ascontiguousarray(x.transpose(0, 2, 3, 1))}
+    models = {"channels_first": first, "channels_last": last}
+    for m in models.values():
+        m.compile(engine.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    times = {k: [] for k in models}
+    order = ["channels_first", "channels_last"]
+    for r in range(repeat + 1):
+        for b in range(batches):
+            for k in (order if b % 2 == 0 else order[::-1]):
+                t0 = time.perf_counter()
+                models[k].train_on_batch(xs[k], y)
+                if r:
+                    times[k].append(time.perf_counter() - t0)
+    rates = {k: batch_size / statistics.median(v) for k, v in times.items()}
+    pairs = sorted(f / c for f, c in zip(times["channels_first"], times["channels_last"]))
+    q = lambda p: pairs[min(len(pairs) - 1, int(p * len(pairs)))]  # noqa: E731
+    return {"threads": kernels.get_num_threads(), "batch_size": batch_size,
+            "images": batch_size * batches, **rates, "ratio": statistics.median(pairs),
+            "ratio_range": (q(0.1), q(0.9))}
+
+
 def main(argv=None):
     """``python -m bench.train_speed``: print the comparison."""
     ap = argparse.ArgumentParser(prog="python -m bench.train_speed",
@@ -163,7 +216,19 @@ def main(argv=None):
     ap.add_argument("--batches", type=int, default=10, help="batches per timed round")
     ap.add_argument("--repeat", type=int, default=7, help="timed rounds (median)")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--data-formats", action="store_true",
+                    help="compare channels_last (engine.keras) with channels_first training "
+                         "instead of PyTorch")
     args = ap.parse_args(argv)
+    if args.data_formats:
+        r = measure_data_formats(args.batch_size, args.batches, args.repeat, args.threads)
+        lo, hi = r["ratio_range"]
+        print(f"MNIST CNN training steps, batch {r['batch_size']}, {r['threads']} threads, "
+              f"{args.batches} steps per format per round, {args.repeat} rounds, ABBA")
+        print(f"  channels_first {r['channels_first']:8.1f} img/s   channels_last "
+              f"{r['channels_last']:8.1f} img/s   speed ratio last/first {r['ratio']:.3f} "
+              f"(per-pair 10-90%: {lo:.3f}-{hi:.3f})")
+        return 0
     r = measure_mnist(args.batch_size, args.batches, args.repeat, args.threads)
     print(f"MNIST CNN, batch {r['batch_size']}, {r['threads']} threads, {r['images']} images "
           f"per round, medians of {args.repeat} rounds")

@@ -1,6 +1,7 @@
 """convlab engine: Tensor + autograd tape, differentiable ops, Keras-style layers and models,
-training, data and save/load.  Course code written for channels-first Keras runs with only
-the import line changed::
+training, data and save/load.  engine's own layers are channels first by default; Keras 1 / 2 /
+3 course code runs on :mod:`engine.keras` with only its import line changed
+(``from keras.X import Y`` -> ``from engine.keras.X import Y``)::
 
     >>> import engine
     >>> from engine.layers import Conv2D, Flatten, Dense

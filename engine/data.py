@@ -17,7 +17,8 @@ import numpy as np
 
 from .init import rng as _engine_rng
 
-__all__ = ["read_idx", "write_idx", "load_mnist", "load_digits", "make_signals",
+__all__ = ["read_idx", "write_idx", "load_mnist", "mnist_arrays", "keras_datasets_dir",
+           "load_digits", "make_signals",
            "load_signals", "load_dataset", "DATASET_NAMES", "to_categorical", "batch_indices",
            "batch_iterator", "train_test_split"]
 
@@ -100,12 +101,99 @@ _MNIST_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-i
                 "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
 
 
-def load_mnist(directory):
-    """MNIST from the four IDX files in ``directory`` (plain or .gz; not downloaded here).
+def keras_datasets_dir():
+    """Keras's dataset cache: ``$KERAS_HOME/datasets``, else ``~/.keras/datasets``."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "datasets")
+
+
+def _idx_arrays(directory, files, where):
+    """{key: array} from the IDX files (plain or .gz) named by ``files`` in ``directory``."""
+    arrays = {}
+    for key, stem in files.items():
+        for name in (stem, stem + ".gz"):
+            path = os.path.join(directory, name)
+            if os.path.exists(path):
+                arrays[key] = read_idx(path)
+                break
+        else:
+            raise FileNotFoundError(
+                f"{where}: {stem}[.gz] not found in {directory!r}; it needs the four IDX "
+                f"files {', '.join(files.values())}")
+    return arrays
+
+
+def _has_idx(directory, files):
+    return all(os.path.exists(os.path.join(directory, stem)) or
+               os.path.exists(os.path.join(directory, stem + ".gz")) for stem in files.values())
+
+
+def _npz_arrays(path, where):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except KeyError as e:
+        raise ValueError(f"{where}: {path!r} lacks the array {e}; Keras's mnist.npz holds "
+                         f"x_train, y_train, x_test, y_test") from None
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{where}: cannot read {path!r}: {e}") from None
+
+
+def mnist_arrays(path="mnist.npz", where="mnist"):
+    """MNIST as Keras returns it, from files already on this machine (nothing is downloaded):
+    ``((x_train, y_train), (x_test, y_test))``, uint8 images (60000, 28, 28) / (10000, 28,
+    28) and uint8 labels.
+
+    Looked for, in order: ``path`` itself (Keras's .npz, or a directory of the four IDX
+    files); Keras's cache ``$KERAS_HOME/datasets/<path>`` then ``~/.keras/datasets/<path>``;
+    ``$CONVLAB_DATA`` (the IDX files, or mnist.npz, in that directory or its ``mnist/``).
+    """
+    path = os.fspath(path)
+    looked = []
+    candidates = [path]
+    if not os.path.isabs(path):
+        home = os.environ.get("KERAS_HOME")
+        if home:
+            candidates.append(os.path.join(home, "datasets", path))
+        candidates.append(os.path.join(os.path.expanduser("~"), ".keras", "datasets", path))
+    data_dir = os.environ.get("CONVLAB_DATA")
+    if data_dir:
+        candidates += [data_dir, os.path.join(data_dir, "mnist"),
+                       os.path.join(data_dir, "mnist.npz")]
+    for c in candidates:
+        looked.append(c)
+        if os.path.isfile(c):
+            a = _npz_arrays(c, where)
+            break
+        if os.path.isdir(c) and _has_idx(c, _MNIST_FILES):
+            a = _idx_arrays(c, _MNIST_FILES, where)
+            break
+    else:
+        raise FileNotFoundError(
+            f"{where}: MNIST is not on this machine (convlab downloads nothing). Put Keras's "
+            f"mnist.npz (https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+            f"mnist.npz) at {os.path.join(keras_datasets_dir(), 'mnist.npz')}, or the four "
+            f"IDX files ({', '.join(s + '[.gz]' for s in _MNIST_FILES.values())}) in a "
+            f"directory named by $CONVLAB_DATA or given as path=. Looked in: "
+            f"{', '.join(looked)}")
+    for part in ("train", "test"):
+        if len(a["x_" + part]) != len(a["y_" + part]):
+            raise ValueError(f"{where}: {len(a['x_' + part])} {part} images but "
+                             f"{len(a['y_' + part])} labels")
+    return (a["x_train"], a["y_train"]), (a["x_test"], a["y_test"])
+
+
+def load_mnist(directory=None):
+    """MNIST from the four IDX files in ``directory`` (plain or .gz; not downloaded here), or
+    with ``directory=None`` from Keras's cache or ``$CONVLAB_DATA`` (see
+    :func:`mnist_arrays`).
 
     Returns ``((x_train, y_train), (x_test, y_test))`` with images (N, 1, 28, 28) float32 in
     [0, 1] and labels int64.
     """
+    if directory is None:
+        arrays = mnist_arrays(where="load_mnist")
+        return tuple((_images(x), y.astype(np.int64)) for x, y in arrays)
     arrays = {}
     for key, stem in _MNIST_FILES.items():
         for name in (stem, stem + ".gz"):
@@ -208,7 +296,8 @@ DATASET_NAMES = ("digits", "signals", "mnist")
 
 
 def load_dataset(name, **kwargs):
-    """Load a dataset by name: "digits", "signals" or "mnist" (needs ``directory=``).
+    """Load a dataset by name: "digits", "signals" or "mnist" (``directory=`` of the IDX
+    files, or by default Keras's cache / ``$CONVLAB_DATA``: see :func:`mnist_arrays`).
 
     Returns ``((x_train, y_train), (x_test, y_test))``.
     """

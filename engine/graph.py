@@ -44,6 +44,8 @@ class Model(TrainingMixin):
     name : str, optional
     """
 
+    _layer_classes = LAYERS   # what from_config may create (the Keras front has its own)
+
     def __init__(self, inputs, outputs, name=None):
         self.name = name or _unique_name("model")
         self._init_graph(_as_list(inputs), _as_list(outputs))
@@ -265,23 +267,44 @@ class Model(TrainingMixin):
     def _connected(self):
         return True
 
-    def summary(self, print_fn=None, batch_size=32):
-        """Print the layer table: Layer (type), Output Shape, Param #, Connected to (DAGs),
-        receptive field, conv strategy; then the parameter totals.  ``print_fn`` receives
-        the whole text instead of print."""
+    def summary(self, print_fn=None, batch_size=32, strategies=False, line_length=80):
+        """Print the layer table as Keras 3 does, within ``line_length`` columns: Layer
+        (type), Output Shape, Param # (and Connected to for a DAG), then the totals with their
+        float32 sizes.  ``strategies=True`` adds convlab's table: per layer the device, the
+        receptive field and the convolution strategy kernels.select picks for each pass (fwd,
+        grad-input, grad-weight) at ``batch_size``, with the reasons.  ``print_fn`` receives
+        each line instead of print.
+
+        >>> from engine.layers import Dense
+        >>> Sequential([Dense(2, input_shape=(3,), name="d")], name="m").summary()
+        Model: "m"
+        ┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━┓
+        ┃ Layer (type)                      ┃ Output Shape              ┃      Param # ┃
+        ┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━┩
+        │ d (Dense)                         │ (None, 2)                 │            8 │
+        └───────────────────────────────────┴───────────────────────────┴──────────────┘
+         Total params: 8 (32.00 B)
+         Trainable params: 8 (32.00 B)
+         Non-trainable params: 0 (0.00 B)
+        """
         from rich import box
         from rich.console import Console
         from rich.table import Table
 
         dag = self._connected()
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        for col in ["Layer (type)", "Output Shape", "Param #"] + \
-                (["Connected to"] if dag else []) + ["Receptive field", "Conv strategy"]:
+        width = int(line_length)
+        table = Table(box=box.HEAVY_HEAD, show_lines=True, expand=True)  # as Keras 3
+        names = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if dag else [])
+        ratios = [0.45, 0.35, 0.20] if not dag else [0.30, 0.26, 0.16, 0.28]
+        for col, ratio in zip(names, ratios):
             table.add_column(col, justify="right" if col == "Param #" else "left",
-                             overflow="fold")
-        fields = {}
-        notes = []
-        counted = set()
+                             overflow="fold", ratio=ratio)
+        extras = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                       padding=(0, 1, 0, 0)) if strategies else None
+        if strategies:
+            for col in ("Layer", "Device", "Rec. field", "fwd", "grad-input", "grad-weight"):
+                extras.add_column(col, overflow="fold", no_wrap=col not in ("Layer",))
+        fields, notes, counted = {}, [], set()
         for t in self._nodes:
             layer = t.layer
             if isinstance(layer, InputLayer):
@@ -294,38 +317,53 @@ class Model(TrainingMixin):
                 fields[id(t)] = None if f is None else layer.receptive_field(*f)
             if isinstance(layer, InputLayer) and not dag:
                 continue
-            rf = fields[id(t)]
-            rf_text = "x".join(map(str, rf[0])) if rf else "full input"
-            if isinstance(layer, InputLayer):
-                rf_text = "-"
-            strategy = ""
-            if isinstance(layer, BaseConv):
-                s, backend, reason = layer.strategy_choice(t.inputs[0].shape, batch_size)
-                strategy = f"{s}/{backend}" if backend else s
-                notes.append(f"{layer.name}: {strategy}: {reason}")
             params = "0" if layer in counted else f"{layer.count_params():,}"
             counted.add(layer)
             row = [f"{layer.name} ({type(layer).__name__})", format_shape(t.shape), params]
             if dag:
-                row.append(", ".join(p.layer.name for p in t.inputs))
-            table.add_row(*row, rf_text, strategy)
+                row.append("\n".join(f"{p.layer.name}[0][0]" for p in t.inputs) or "-")
+            table.add_row(*row)
+            if strategies:
+                extras.add_row(*self._strategy_row(t, fields[id(t)], batch_size, notes))
         total = self.count_params()
         trainable = int(sum(w.data.size for w in self.trainable_weights))
         buf = _io.StringIO()
-        console = Console(file=buf, width=200 if dag else 160, color_system=None,
-                          highlight=False)
-        console.print(f'Model: "{self.name}"')
+        console = Console(file=buf, width=width, color_system=None, highlight=False,
+                          emoji=False)
+        console.print(f'Model: "{self.name}"', markup=False)
         console.print(table)
-        console.print(f"Total params: {total:,}")
-        console.print(f"Trainable params: {trainable:,}")
-        console.print(f"Non-trainable params: {total - trainable:,}")
-        if notes:
-            console.print(f"Conv strategy from kernels.select (batch {batch_size}, forward + "
-                          f"backward):", soft_wrap=True)
+        for label, n in (("Total", total), ("Trainable", trainable),
+                         ("Non-trainable", total - trainable)):
+            console.print(f" {label} params: {n:,} ({_readable_size(4 * n)})", markup=False)
+        if strategies:
+            console.print(f"convlab: device, receptive field and the convolution strategy per "
+                          f"pass (kernels.select, batch {batch_size})", markup=False)
+            console.print(extras)
             for line in notes:
-                console.print("  " + line, soft_wrap=True)
-        text = "\n".join(line.rstrip() for line in buf.getvalue().splitlines())
-        (print_fn or print)(text)
+                console.print(line, markup=False)
+        text = [line.rstrip() for line in buf.getvalue().splitlines()]
+        for line in text:
+            (print_fn or print)(line)
+
+    def _strategy_row(self, t, rf, batch_size, notes):
+        """[layer, device, receptive field, fwd, grad-input, grad-weight] for summary's
+        convlab table; appends the reasons of a convolution's choices to ``notes``."""
+        layer = t.layer
+        device = layer.device if layer.weights else self._device
+        rf_text = "x".join(map(str, rf[0])) if rf else "full input"
+        if isinstance(layer, InputLayer):
+            rf_text = "-"
+        cells = ["", "", ""]
+        if isinstance(layer, BaseConv):
+            seen = {}
+            for i, pass_ in enumerate(("fwd", "grad_input", "grad_weight")):
+                s, backend, reason = layer.strategy_choice(t.inputs[0].shape, batch_size,
+                                                           pass_=pass_, device=device)
+                cells[i] = f"{s}/{backend}" if backend else s
+                seen.setdefault(reason, []).append(pass_.replace("_", "-"))
+            for reason, passes in seen.items():
+                notes.append(f"  {layer.name} {', '.join(passes)}: {reason}")
+        return [layer.name, device, rf_text] + cells
 
     # -- serialisation ------------------------------------------------------------------
     def get_config(self):
@@ -341,7 +379,7 @@ class Model(TrainingMixin):
     @classmethod
     def from_config(cls, config):
         """Rebuild from :meth:`get_config` output; only engine layer classes are created."""
-        layers = [_layer_from_config(c) for c in config["layers"]]
+        layers = [_layer_from_config(c, cls._layer_classes) for c in config["layers"]]
         tensors = []
         for i in config["inputs"]:
             if not isinstance(layers[i], InputLayer):
@@ -368,15 +406,25 @@ class Model(TrainingMixin):
         return f"<{type(self).__name__} name={self.name!r}>"
 
 
-def _layer_from_config(entry):
+def _readable_size(nbytes):
+    """Keras's memory size text: 6.19 MB (powers of 1024, two decimals)."""
+    size = float(nbytes)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size / 1024 < 1:
+            return f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} PB"
+
+
+def _layer_from_config(entry, classes=LAYERS):
     name = entry.get("class_name") if isinstance(entry, dict) else None
-    if name not in LAYERS:
+    if name not in classes:
         raise ValueError(f"model config: unknown layer class {name!r}; known: "
-                         f"{', '.join(sorted(LAYERS))}")
+                         f"{', '.join(sorted(classes))}")
     config = entry.get("config")
     if not isinstance(config, dict):
         raise ValueError(f"model config: layer {name} has no config dict")
-    return LAYERS[name].from_config(config)
+    return classes[name].from_config(config)
 
 
 class Sequential(Model):
@@ -422,12 +470,23 @@ class Sequential(Model):
         if any(layer is l or layer.name == l.name for l in self._stack):
             raise ValueError(f"Sequential {self.name!r}: a layer named {layer.name!r} is "
                              f"already in the model")
+        # A failed add leaves the model (and a layer it built) as they were.
+        old_input, was_built = self._input, layer.built
         if self._input is None and not self._stack and layer.input_shape_arg is not None:
             self._input = Input(layer.input_shape_arg)
         self._stack.append(layer)
         if self._input is not None:
-            out = layer(self.outputs[0] if self.built else self._chain())
-            self._init_graph([self._input], [out])
+            try:
+                out = layer(self.outputs[0] if self.built else self._chain())
+                self._init_graph([self._input], [out])
+            except Exception:
+                self._stack.pop()
+                self._input = old_input
+                if not was_built:
+                    layer.unbuild()
+                if self.built:
+                    self._init_graph([self._input], [self._stack[-1].output])
+                raise
             self.built = True
 
     def _chain(self):
@@ -515,12 +574,12 @@ class Sequential(Model):
         model = cls(name=config["name"])
         model.add(Input(tuple(config["input_shape"]), name=config.get("input_name")))
         for entry in config["layers"]:
-            model.add(_layer_from_config(entry))
+            model.add(_layer_from_config(entry, cls._layer_classes))
         return model
 
-    def summary(self, print_fn=None, batch_size=32):
+    def summary(self, print_fn=None, batch_size=32, strategies=False, line_length=80):
         self._require_built("summary")
-        super().summary(print_fn, batch_size)
+        super().summary(print_fn, batch_size, strategies, line_length)
 
     def count_params(self):
         if not self.built:

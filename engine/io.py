@@ -137,13 +137,16 @@ def _read_members(path):
     return members
 
 
-def load_model(path, compile=True):
+def load_model(path, compile=True, classes=None):
     """Rebuild a model saved by ``model.save(path)``.
 
     Parameters
     ----------
     path : str or path-like
     compile : bool   re-compile with the saved optimizer/loss/metrics when they were named
+    classes : dict, optional
+        {"Sequential": cls, "Model": cls} to rebuild with (engine.keras passes its own, whose
+        layer registry holds the Keras front's layers); engine's by default
 
     Raises
     ------
@@ -172,7 +175,7 @@ def load_model(path, compile=True):
     if meta.get("version") != VERSION:
         _fail(path, f"has format version {meta.get('version')!r}; this convlab reads "
                     f"version {VERSION}")
-    classes = {"Sequential": Sequential, "Model": Model}
+    classes = classes or {"Sequential": Sequential, "Model": Model}
     cls = classes.get(meta.get("class_name"))
     if cls is None:
         _fail(path, f"names an unknown model class {meta.get('class_name')!r}")
@@ -194,7 +197,12 @@ def load_model(path, compile=True):
             _fail(path, f"weight {i} has shape {a.shape} and dtype {a.dtype}, the "
                         f"architecture needs {w.data.shape} float")
         arrays.append(a)
-    model.set_weights(arrays)
+    from .layers.base import Layer
+    i = 0
+    for layer in model._unique_layers:  # engine's own layouts, whatever the layer's front
+        k = len(layer.weights)
+        Layer.set_weights(layer, arrays[i:i + k])
+        i += k
     tc = meta.get("training_config")
     if compile and tc:
         try:

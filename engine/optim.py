@@ -198,7 +198,8 @@ class Adagrad(Optimizer):
 
 
 class RMSprop(Optimizer):
-    """RMSprop: ``v = rho * v + (1 - rho) * g**2``; ``w -= lr * g / (sqrt(v) + epsilon)``.
+    """RMSprop: ``v = rho * v + (1 - rho) * g**2``; ``w -= lr * g / sqrt(v + epsilon)``
+    (Keras 3's rule: epsilon inside the square root).
 
     >>> RMSprop(rho=0.9).rho
     0.9
@@ -221,9 +222,9 @@ class RMSprop(Optimizer):
         tmp *= t(1.0 - self.rho)
         v *= t(self.rho)
         v += tmp
-        # lr * g / (sqrt(v) + epsilon)
-        xp.sqrt(v, out=tmp)
-        tmp += t(self.epsilon)
+        # lr * g / sqrt(v + epsilon)
+        xp.add(v, t(self.epsilon), out=tmp)
+        xp.sqrt(tmp, out=tmp)
         xp.divide(g, tmp, out=tmp)
         tmp *= t(self.learning_rate)
         w -= tmp

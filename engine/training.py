@@ -2,9 +2,10 @@
 
 :class:`TrainingMixin` is mixed into engine.Model (and so Sequential).  One training step is:
 forward through the graph executor with the tape on, the loss, ``backward()``, then the
-optimizer's in-place update.  With ``verbose=1`` each epoch shows a progress bar (rich) with
-the running loss, the metrics, and the forward and backward (+ update) time per example, like
-the ConvNetJS demo's stats panel.
+optimizer's in-place update.  With ``verbose=1`` each epoch shows Keras 3's progress line
+(a rich bar on a terminal) with the time per step, the running loss and metrics, and ends with
+the forward and backward (+ update) time per example, like the ConvNetJS demo's stats panel
+(also in ``History.timing``).
 
     >>> model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     ...                                                                  # doctest: +SKIP
@@ -177,44 +178,93 @@ class ModelCheckpoint(Callback):
 
 # -- progress display -------------------------------------------------------------------
 
-def _stats_text(logs, fwd_ms, bwd_ms):
-    parts = [f"{k} {v:.4f}" for k, v in logs.items()]
-    return " - ".join(parts) + f" - fwd {fwd_ms:.3f} / bwd {bwd_ms:.3f} ms per example"
+_BAR = 20        # bar cells, as Keras
+_WIDTH = 80      # the finished epoch's text wraps at this many columns
+
+
+def _value_text(v):
+    return f"{v:.4f}" if v == 0 or abs(v) >= 1e-3 else f"{v:.4e}"
+
+
+def _logs_text(logs):
+    """' - accuracy: 0.9038 - loss: 0.3216 - val_...' in Keras 3's order (training values,
+    then validation values, each alphabetical)."""
+    keys = sorted(k for k in logs if not k.startswith("val_")) + \
+        sorted(k for k in logs if k.startswith("val_"))
+    return [f"{k}: {_value_text(logs[k])}" for k in keys]
+
+
+def _step_time(seconds):
+    if seconds >= 1:
+        return f"{seconds:.0f}s/step"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.0f}ms/step"
+    return f"{seconds * 1e6:.0f}us/step"
+
+
+def epoch_text(steps, elapsed, logs, fwd_ms, bwd_ms, width=_WIDTH):
+    """The finished epoch as Keras 3 writes it, wrapped at ``width`` columns on the " - "
+    separators, with convlab's forward and backward milliseconds per example at the end::
+
+        32/32 ━━━━━━━━━━━━━━━━━━━━ 2s 50ms/step - accuracy: 0.9000 - loss: 0.3000
+            - fwd/bwd 0.112/0.297 ms per example
+
+    >>> print(epoch_text(5, 0.25, {"loss": 0.5}, 0.1, 0.2))
+    5/5 ━━━━━━━━━━━━━━━━━━━━ 0s 50ms/step - loss: 0.5000
+        - fwd/bwd 0.100/0.200 ms per example
+    """
+    head = f"{steps}/{steps} {'━' * _BAR} {elapsed:.0f}s {_step_time(elapsed / max(steps, 1))}"
+    parts = _logs_text(logs) + [f"fwd/bwd {fwd_ms:.3f}/{bwd_ms:.3f} ms per example"]
+    lines, line = [], head
+    for part in parts:
+        piece = " - " + part
+        if len(line) + len(piece) > width and line.strip():
+            lines.append(line)
+            line = "   "
+        line += piece
+    lines.append(line)
+    return "\n".join(lines)
 
 
 class _EpochProgress:
-    """One rich progress bar per epoch (verbose=1 on a terminal); one plain line per epoch
-    otherwise (verbose=2, or output redirected to a file or a log)."""
+    """Keras 3's epoch display: "Epoch 3/20", then (verbose=1 on a terminal) a live bar
+    (rich) with the step count, time per step and the running values, replaced at the end of
+    the epoch by the finished line; verbose=2, or output redirected to a file or a log,
+    prints only the finished line.  See :func:`epoch_text`."""
 
     def __init__(self, verbose, epoch, epochs, steps):
         self.verbose = verbose
-        self.label = f"Epoch {epoch + 1}/{epochs}"
+        self.steps = steps
         self.progress = None
+        self.start = time.perf_counter()
+        if not verbose:
+            return
+        print(f"Epoch {epoch + 1}/{epochs}")
         if verbose == 1:
             from rich.console import Console
             console = Console()
             if console.is_terminal:
-                from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
-                                           TextColumn, TimeElapsedColumn)
-                self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                         MofNCompleteColumn(), TimeElapsedColumn(),
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+                self.progress = Progress(MofNCompleteColumn(), BarColumn(bar_width=_BAR),
                                          TextColumn("{task.fields[stats]}"),
-                                         console=console, transient=False)
-                self.task = self.progress.add_task(self.label, total=steps, stats="")
+                                         console=console, transient=True)
+                self.task = self.progress.add_task("", total=steps, stats="")
                 self.progress.start()
 
     def update(self, logs, fwd_ms, bwd_ms):
         if self.progress is not None:
-            self.progress.update(self.task, advance=1,
-                                 stats=_stats_text(logs, fwd_ms, bwd_ms))
+            done = self.progress.tasks[0].completed + 1
+            elapsed = time.perf_counter() - self.start
+            stats = " - ".join([f"{elapsed:.0f}s {_step_time(elapsed / done)}"] +
+                               _logs_text(logs))
+            self.progress.update(self.task, advance=1, stats=stats)
 
     def close(self, logs, fwd_ms, bwd_ms):
-        text = _stats_text(logs, fwd_ms, bwd_ms)
         if self.progress is not None:
-            self.progress.update(self.task, stats=text)
             self.progress.stop()
-        elif self.verbose:
-            print(f"{self.label} - {text}")
+        if self.verbose:
+            print(epoch_text(self.steps, time.perf_counter() - self.start, logs, fwd_ms,
+                             bwd_ms))
 
 
 # -- the mixin --------------------------------------------------------------------------
@@ -277,6 +327,8 @@ class TrainingMixin:
         if len(self.outputs) != 1:
             raise ValueError(f"{where}: training needs a single-output model, this one has "
                              f"{len(self.outputs)} outputs")
+        if y.ndim == 1 and not self.loss.sparse and tuple(self.output_shape[1:]) == (1,):
+            y = y.reshape(-1, 1)  # (N,) targets for a (None, 1) output, as Keras takes them
         self.loss.check_targets(self.output_shape, y.shape, where)
         if self.loss.sparse:
             if y.dtype.kind == "f" and y.size and not np.all(np.mod(y, 1) == 0):

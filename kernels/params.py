@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["ConvParams", "PoolParams", "conv_params", "pool_params", "as_float_array", "common_dtype",
-           "to5d", "pad5d", "conv_out_size"]
+           "to5d", "pad5d", "conv_out_size", "same_padding"]
 
 
 def conv_out_size(n, k, stride, dilation, lo, hi):
@@ -100,20 +100,35 @@ def _expand(name, value, ndim, op, minimum):
     return vals
 
 
-def _padding(value, ndim, k_spatial, dilation, op):
-    """Normalise padding to ``ndim`` (lo, hi) pairs."""
+def same_padding(in_spatial, k_spatial, stride, dilation):
+    """(lo, hi) pairs of TF/Keras "same" padding: out = ceil(in / stride), total padding
+    max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0), the odd unit at the end (hi).
+    At stride 1 the total is dilation * (k - 1) whatever the input size.
+
+    >>> same_padding((8,), (3,), (2,), (1,))
+    ((0, 1),)
+    """
+    pads = []
+    for n, k, s, d in zip(in_spatial, k_spatial, stride, dilation):
+        out = -(-n // s)
+        total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
+        pads.append((total // 2, total - total // 2))
+    return tuple(pads)
+
+
+def _padding(value, ndim, k_spatial, dilation, op, in_spatial=None, stride=None):
+    """Normalise padding to ``ndim`` (lo, hi) pairs ("same" needs the input size and the
+    stride when the stride is above 1)."""
     if isinstance(value, str):
         mode = value.lower()
         if mode == "valid":
             return ((0, 0),) * ndim
         if mode == "same":
-            # Total padding dilation*(k-1); the odd extra element goes on the high side
-            # (as TensorFlow/Keras and PyTorch do).  "same" means same size at stride 1.
-            pads = []
-            for k, d in zip(k_spatial, dilation):
-                total = d * (k - 1)
-                pads.append((total // 2, total - total // 2))
-            return tuple(pads)
+            # TensorFlow/Keras rule (out = ceil(in / stride)); the odd extra element goes on
+            # the high side.  At stride 1 it is dilation*(k-1) in total, as in PyTorch.
+            if in_spatial is None or stride is None:
+                in_spatial, stride = (1,) * ndim, (1,) * ndim
+            return same_padding(in_spatial, k_spatial, stride, dilation)
         raise ValueError(f"{op}: padding must be an int, a tuple, (lo, hi) pairs, 'valid' or "
                          f"'same', received {value!r}")
     if _is_int(value):
@@ -180,7 +195,7 @@ def conv_params(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, op=
                          f"{w_shape}")
     stride = _expand("stride", stride, ndim, op, 1)
     dilation = _expand("dilation", dilation, ndim, op, 1)
-    pad = _padding(padding, ndim, w_shape[2:], dilation, op)
+    pad = _padding(padding, ndim, w_shape[2:], dilation, op, x_shape[2:], stride)
     p = ConvParams(ndim, stride, pad, dilation, groups)
     for i, (size, k, d, (lo, hi)) in enumerate(zip(x_shape[2:], w_shape[2:], dilation, pad)):
         if size + lo + hi < d * (k - 1) + 1:
@@ -205,13 +220,8 @@ def pool_params(x_shape, size, stride=None, padding=0, op="pool"):
         raise ValueError(f"{op}: padding must be an int, a tuple, (lo, hi) pairs, 'valid' or "
                          f"'same', received {padding!r}")
     if isinstance(padding, str) and padding.lower() == "same":
-        # Keras "same" pooling: out = ceil(in / stride)
-        pad = []
-        for n, k, s in zip(x_shape[2:], size, stride):
-            out = -(-n // s)
-            total = max((out - 1) * s + k - n, 0)
-            pad.append((total // 2, total - total // 2))
-        pad = tuple(pad)
+        # Keras "same" pooling: out = ceil(in / stride), the rule convolution uses
+        pad = same_padding(x_shape[2:], size, stride, (1,) * ndim)
     else:
         pad = _padding(padding, ndim, size, (1,) * ndim, op)
     for i, (k, (lo, hi)) in enumerate(zip(size, pad)):

@@ -276,6 +276,7 @@ def test_summary(tmp_path, zoo):
     proc = run("summary", "--model", "mnist", cache_dir=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "1,621,670" in proc.stdout and "Conv2D" in proc.stdout
+    assert "grad-weight" in proc.stdout           # the strategy of each pass
     proc = run("summary", "--model", "alexnet", cache_dir=tmp_path)
     assert_one_line_error(proc, 2, "unknown model 'alexnet'")
 

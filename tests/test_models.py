@@ -1,4 +1,5 @@
 """Sequential and functional models: building, the executor, summary, zoo."""
+import os
 import re
 
 import numpy as np
@@ -45,19 +46,36 @@ def test_course_mnist_summary_table(capsys):
     model = mnist_model()
     model.summary()
     text = capsys.readouterr().out
-    for col in ("Layer (type)", "Output Shape", "Param #", "Receptive field",
-                "Conv strategy"):
+    for col in ("Layer (type)", "Output Shape", "Param #"):
         assert col in text
     assert "Connected to" not in text              # Sequential: one path, no column
-    assert re.search(r"conv2d\S* \(Conv2D\)\s+\(None, 20, 24, 24\)\s+520\s+5x5", text)
-    assert re.search(r"\(Conv2D\)\s+\(None, 40, 20, 20\)\s+20,040\s+9x9", text)
-    assert re.search(r"\(Dense\)\s+\(None, 100\)\s+1,600,100\s+full input", text)
-    assert "Total params: 1,621,670" in text
-    assert "Trainable params: 1,621,670" in text
-    assert "Non-trainable params: 0" in text
-    # the strategy each conv gets from kernels.select, with its reason
-    choice = model.layers[0].strategy_choice((None, 1, 28, 28))
-    assert f"{model.layers[0].name}: {choice[0]}/{choice[1]}: {choice[2]}" in text
+    assert "Receptive" not in text and "fwd" not in text    # convlab's extras on request
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert re.search(r"conv2d\S* \(Conv2D\)\s+│\s+\(None, 20, 24, 24\)\s+│\s+520 │", text)
+    assert re.search(r"\(Conv2D\)\s+│\s+\(None, 40, 20, 20\)\s+│\s+20,040 │", text)
+    assert re.search(r"\(Dense\)\s+│\s+\(None, 100\)\s+│\s+1,600,100 │", text)
+    # Keras's totals with float32 sizes: 1,621,670 * 4 bytes = 6.19 MiB
+    assert " Total params: 1,621,670 (6.19 MB)" in text
+    assert " Trainable params: 1,621,670 (6.19 MB)" in text
+    assert " Non-trainable params: 0 (0.00 B)" in text
+
+
+def test_summary_strategies_shows_each_pass_and_the_device(capsys):
+    model = mnist_model()
+    model.summary(strategies=True)
+    text = capsys.readouterr().out
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for col in ("Device", "Rec. field", "fwd", "grad-input", "grad-weight"):
+        assert col in text
+    for layer, rf in zip(model.layers[:2], ("5x5", "9x9")):
+        shape = layer.input_shape
+        cells = []
+        for pass_ in ("fwd", "grad_input", "grad_weight"):
+            s, b, reason = layer.strategy_choice(shape, pass_=pass_)
+            cells.append(f"{s}/{b}")
+            assert reason in " ".join(text.split())
+        assert re.search(rf"{layer.name}\s+cpu\s+{rf}\s+" + r"\s+".join(cells), text)
+    assert re.search(r"\n\S*dense\S*\s+cpu\s+full input", text)
 
 
 def residual_model(filters=4):
@@ -72,18 +90,21 @@ def residual_model(filters=4):
 def test_functional_summary_has_connected_to_and_non_trainable():
     text = summary_text(residual_model())
     assert "Connected to" in text
-    assert re.search(r"add \(Add\)\s+\(None, 4, 6, 6\)\s+0\s+x, bn\s+3x3", text)
+    assert re.search(r"add \(Add\)\s+│\s+\(None, 4, 6, 6\)\s+│\s+0 │ x\[0\]\[0\]", text)
+    assert re.search(r"│\s+│\s+│\s+│ bn\[0\]\[0\]", text)
     assert "x (InputLayer)" in text
-    assert "Non-trainable params: 8" in text      # moving mean and variance of 4 channels
+    assert "Non-trainable params: 8 (32.00 B)" in text  # moving mean and variance of 4
+    assert re.search(r"\nadd\s+cpu\s+3x3", summary_text(residual_model(), strategies=True))
 
 
 def test_receptive_field_through_pooling_and_dilation():
     model = engine.Sequential([Conv2D(2, 3, input_shape=(1, 32, 32)), MaxPooling2D(2),
                                Conv2D(2, 3, dilation_rate=2)])
-    text = summary_text(model)
-    assert re.search(r"\(MaxPooling2D\)\s+\(None, 2, 15, 15\)\s+0\s+4x4", text)
+    text = summary_text(model, strategies=True)
+    names = [layer.name for layer in model.layers]
+    assert re.search(rf"\n{names[1]}\s+cpu\s+4x4", text)
     # 4 + (3 - 1) * 2 (dilation) * 2 (jump after pooling) = 12
-    assert re.search(r"\(None, 2, 11, 11\)\s+38\s+12x12", text)
+    assert re.search(rf"\n{names[2]}\s+cpu\s+12x12", text)
 
 
 def test_functional_model_runs_the_same_as_layer_by_layer():
@@ -210,3 +231,21 @@ def test_zoo_errors():
         engine.zoo.get_model("vgg")
     with pytest.raises(ValueError, match="3 dims"):
         engine.zoo.get_model("mnist", (28, 28))
+
+
+def test_summary_strategies_shows_the_cuda_device_under_the_simulator():
+    """A model moved to "cuda" lists its layers on cuda and the cuda path's choice (run in a
+    subprocess: the simulator is process-wide)."""
+    import subprocess
+    import sys
+    code = ("import engine\nfrom engine.layers import Conv2D, Flatten, Dense\n"
+            "m = engine.Sequential([Conv2D(4, 3, input_shape=(1, 8, 8)), Flatten(), "
+            "Dense(2)]).to('cuda')\nm.summary(strategies=True)\n")
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=600, cwd=os.path.dirname(os.path.dirname(
+                              os.path.abspath(__file__))))
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"\nconv2d\S*\s+cuda\s+3x3\s+im2col/cuda\s+im2col/cuda\s+im2col/cuda",
+                     proc.stdout)
+    assert re.search(r"\ndense\S*\s+cuda\s+full input", proc.stdout)

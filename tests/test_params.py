@@ -203,3 +203,27 @@ def test_workspace_bytes():
         b32 = kernels.workspace_bytes(strategy, x, w, padding=1)
         b64 = kernels.workspace_bytes(strategy, x, w, padding=1, dtype="float64")
         assert isinstance(b32, int) and 0 < b32 < b64
+
+
+@pytest.mark.parametrize("n,k,s,d,want", [
+    (8, 3, 2, 1, (0, 1)),        # out 4: total (4-1)*2 + 3 - 8 = 1, the odd unit at the end
+    (7, 3, 2, 1, (1, 1)),        # out 4: total 2
+    (6, 1, 2, 1, (0, 0)),        # out 3: total max(4 + 1 - 6, 0) = 0
+    (9, 5, 3, 1, (1, 1)),        # out 3: total (3-1)*3 + 5 - 9 = 2
+    (10, 3, 2, 2, (1, 2)),       # out 5: total 8 + 5 - 10 = 3
+])
+def test_same_pads_as_tensorflow_at_strides_above_1(n, k, s, d, want):
+    from kernels.params import same_padding
+    p = conv_params((1, 1, n), (1, 1, k), stride=s, padding="same", dilation=d)
+    assert p.padding == (want,) and p.padding == same_padding((n,), (k,), (s,), (d,))
+    assert p.out_spatial((n,), (k,)) == (-(-n // s),)
+
+
+def test_same_stride_2_values_conv_and_pool_alike():
+    import kernels
+    x = np.arange(8.0).reshape(1, 1, 8)
+    np.testing.assert_array_equal(
+        kernels.conv(x, np.array([[[1.0, 0.0, 0.0]]]), stride=2, padding="same").ravel(),
+        [0, 2, 4, 6])
+    np.testing.assert_array_equal(
+        kernels.pool(x, "max", 3, stride=2, padding="same").ravel(), [2, 4, 6, 7])

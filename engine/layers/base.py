@@ -20,7 +20,8 @@ from .. import device as _dev
 from .. import functional as F
 from ..tensor import Tensor
 
-__all__ = ["Layer", "SymbolicTensor", "ACTIVATIONS", "get_activation", "format_shape"]
+__all__ = ["Layer", "SymbolicTensor", "ACTIVATIONS", "get_activation", "format_shape",
+           "DATA_FORMATS", "check_data_format", "to_channels_first", "to_channels_last"]
 
 _name_counts = {}
 
@@ -55,6 +56,36 @@ def check_shape_arg(owner, name, shape):
         raise ValueError(f"{owner}: {name} must be a non-empty tuple of positive ints (batch "
                          f"dim excluded), received {shape!r}")
     return tuple(int(s) for s in shape)
+
+
+# -- data formats ---------------------------------------------------------------------
+
+DATA_FORMATS = ("channels_first", "channels_last")
+
+
+def check_data_format(owner, value):
+    """'channels_first' (N, C, *spatial) or 'channels_last' (N, *spatial, C)."""
+    if isinstance(value, str) and value.lower() in DATA_FORMATS:
+        return value.lower()
+    raise ValueError(f"{owner}: data_format must be 'channels_first' or 'channels_last', "
+                     f"received {value!r}")
+
+
+def to_channels_first(x):
+    """(N, *spatial, C) -> (N, C, *spatial), a differentiable transpose."""
+    return F.transpose(x, (0, x.ndim - 1) + tuple(range(1, x.ndim - 1)))
+
+
+def to_channels_last(x):
+    """(N, C, *spatial) -> (N, *spatial, C), a differentiable transpose."""
+    return F.transpose(x, (0,) + tuple(range(2, x.ndim)) + (1,))
+
+
+def looks_channels_last(shape):
+    """True when a (batch, a, ..., z) shape reads as channels last: few values on the last
+    axis (1, 3 or 4: grey, RGB, RGBA) and many on axis 1."""
+    return len(shape) >= 3 and shape[-1] in (1, 2, 3, 4) and shape[1] is not None and \
+        shape[1] > 4 * shape[-1] and shape[1] > 4
 
 
 # -- activations ------------------------------------------------------------------------
@@ -276,10 +307,26 @@ class Layer:
     def _dims_hint(self):
         return ""
 
+    def unbuild(self):
+        """Forget the weights and the input shape (a model whose ``add`` of this layer failed
+        calls it, so the layer can be added elsewhere)."""
+        for name, t, _ in self._weights:
+            if getattr(self, name, None) is t:
+                setattr(self, name, None)
+        self._weights = []
+        self._fixed_axes = {}
+        self.built = False
+        self.input_shape = None
+        self.output = None
+
     def _build_if_needed(self, input_shape):
         if not self.built:
             self.check_input_shape(input_shape)
-            self.build(input_shape)
+            try:
+                self.build(input_shape)
+            except Exception:
+                self.unbuild()
+                raise
             self.input_shape = input_shape
             self.built = True
 

@@ -7,12 +7,63 @@ from kernels.registry import strategies
 
 from .. import functional as F
 from .. import init as initializers
-from .base import Layer, get_activation, is_int
+from .base import (Layer, check_data_format, format_shape, get_activation, is_int,
+                   looks_channels_last, to_channels_first, to_channels_last)
 
-__all__ = ["BaseConv", "Conv1D", "Conv2D", "Conv3D"]
+__all__ = ["BaseConv", "Conv1D", "Conv2D", "Conv3D", "DataFormatMixin"]
 
 _FUNCS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _SPATIAL = {1: "L", 2: "H, W", 3: "D, H, W"}
+
+
+def layout_text(rank, data_format):
+    """'(batch, channels, H, W)' or '(batch, H, W, channels)'."""
+    if data_format == "channels_last":
+        return f"(batch, {_SPATIAL[rank]}, channels)"
+    return f"(batch, channels, {_SPATIAL[rank]})"
+
+
+def channels_last_hint(layer, input_shape):
+    """A sentence for errors on a channels-first layer fed what looks like channels-last data
+    (empty when the shape does not look so)."""
+    shape = tuple(input_shape)
+    if layer.data_format != "channels_first" or not looks_channels_last(shape):
+        return ""
+    cf = (shape[-1],) + shape[1:-1]
+    return (f"; the input shape {format_shape(shape)} looks channels-last ({shape[-1]} "
+            f"channel{'s' if shape[-1] > 1 else ''} at the end) but {layer.describe()} is "
+            f"channels_first {layout_text(len(shape) - 2, 'channels_first')}: give it "
+            f"data_format='channels_last', or input_shape={cf} (engine.keras layers follow "
+            f"keras.backend.image_data_format(), channels_last by default)")
+
+
+class DataFormatMixin:
+    """Channel axis and spatial dims of a layer with ``data_format``; channels_last inputs are
+    transposed to channels first around the kernels (which are NCHW) and back."""
+
+    data_format = "channels_first"
+
+    @property
+    def channel_axis(self):
+        return 1 if self.data_format == "channels_first" else -1
+
+    def spatial_of(self, shape):
+        return tuple(shape[2:]) if self.data_format == "channels_first" else tuple(shape[1:-1])
+
+    def with_channels(self, channels, spatial):
+        """A (None, ...) shape in this layer's layout."""
+        if self.data_format == "channels_first":
+            return (None, channels) + tuple(spatial)
+        return (None,) + tuple(spatial) + (channels,)
+
+    def _dims_hint(self):
+        return ": " + layout_text(self.rank, self.data_format)
+
+    def _nchw(self, x):
+        return x if self.data_format == "channels_first" else to_channels_first(x)
+
+    def _back(self, y):
+        return y if self.data_format == "channels_first" else to_channels_last(y)
 
 
 def expand_tuple(owner, name, value, rank, minimum):
@@ -50,8 +101,8 @@ def check_padding(owner, padding, rank):
                      f"{rank} ints or (lo, hi) pairs, received {padding!r}")
 
 
-class BaseConv(Layer):
-    """N-d convolution layer (cross-correlation), channels first.
+class BaseConv(DataFormatMixin, Layer):
+    """N-d convolution layer (cross-correlation), channels first by default.
 
     Parameters
     ----------
@@ -66,18 +117,24 @@ class BaseConv(Layer):
     kernel_initializer, bias_initializer : str or callable
     strategy : "auto", "direct", "im2col", "fft", "winograd" or "reference"
         passed to the kernels on every forward and backward pass
+    data_format : "channels_first" (default) or "channels_last"
+        channels_last inputs (N, *spatial, C) are transposed to channels first around the
+        kernels and back; the kernel layout does not change
 
     Input (N, C, *spatial) -> output (N, filters, *out) with, per spatial dim,
     out = floor((in + pad_lo + pad_hi - dilation * (k - 1) - 1) / stride) + 1.
+    "same" pads as TensorFlow/Keras: out = ceil(in / stride), the odd unit at the end.
     The kernel is stored (filters, C / groups, *kernel_size).
     """
 
     def __init__(self, rank, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", strategy="auto", **kwargs):
+                 bias_initializer="zeros", strategy="auto", data_format="channels_first",
+                 **kwargs):
         super().__init__(**kwargs)
         owner = type(self).__name__
         self.rank = rank
+        self.data_format = check_data_format(owner, data_format)
         if not is_int(filters) or filters <= 0:
             raise ValueError(f"{owner}: filters must be a positive int, received {filters!r}")
         self.filters = int(filters)
@@ -106,40 +163,46 @@ class BaseConv(Layer):
         self._conv = _FUNCS[rank]
         self.kernel = self.bias = None
 
-    def _dims_hint(self):
-        return f": (batch, channels, {_SPATIAL[self.rank]})"
-
     def kernel_shape(self, channels):
         return (self.filters, channels // self.groups) + self.kernel_size
 
     def build(self, input_shape):
-        channels = input_shape[1]
+        channels = input_shape[self.channel_axis]
         if channels % self.groups:
             raise ValueError(f"{self.describe()}: groups={self.groups} must divide the input "
-                             f"channels, received input shape {tuple(input_shape)}")
-        self._fixed_axes = {1: channels}
+                             f"channels, received input shape {tuple(input_shape)}"
+                             f"{channels_last_hint(self, input_shape)}")
+        self._params(input_shape)  # shape errors before any weight exists
+        self._fixed_axes = {self.channel_axis: channels}
         shape = self.kernel_shape(channels)
         fan_in, fan_out = initializers.fans(shape, "conv")
         self.kernel = self.add_weight("kernel", shape, self._kinit, fan_in, fan_out)
         if self.use_bias:
             self.bias = self.add_weight("bias", (self.filters,), self._binit, fan_in, fan_out)
 
+    def nchw_shape(self, input_shape, batch=1):
+        """The input shape as the kernels see it: (batch, C, *spatial)."""
+        return (batch, input_shape[self.channel_axis]) + self.spatial_of(input_shape)
+
     def _params(self, input_shape):
-        x_shape = (1,) + tuple(input_shape[1:])
+        x_shape = self.nchw_shape(input_shape)
         try:
-            return conv_params(x_shape, self.kernel_shape(input_shape[1]), self.strides,
+            return conv_params(x_shape, self.kernel_shape(x_shape[1]), self.strides,
                                self.padding, self.dilation_rate, self.groups, op=self.describe())
         except ValueError as e:
-            raise ValueError(f"{e} (input shape {tuple(input_shape)})") from None
+            raise ValueError(f"{e} (input shape {format_shape(input_shape)})"
+                             f"{channels_last_hint(self, input_shape)}") from None
 
     def compute_output_shape(self, input_shape):
         p = self._params(input_shape)
-        return (None, self.filters) + p.out_spatial(input_shape[2:], self.kernel_size)
+        return self.with_channels(self.filters, p.out_spatial(self.spatial_of(input_shape),
+                                                              self.kernel_size))
 
     def call(self, x, training=False):
-        y = self._conv(x, self.kernel, self.bias, stride=self.strides, padding=self.padding,
-                       dilation=self.dilation_rate, groups=self.groups, strategy=self.strategy)
-        return self._act(y)
+        y = self._conv(self._nchw(x), self.kernel, self.bias, stride=self.strides,
+                       padding=self.padding, dilation=self.dilation_rate, groups=self.groups,
+                       strategy=self.strategy)
+        return self._back(self._act(y))
 
     def receptive_field(self, rf, jump):
         if rf is None:
@@ -148,14 +211,17 @@ class BaseConv(Layer):
                    zip(rf, self.kernel_size, self.dilation_rate, jump))
         return rf, tuple(j * s for j, s in zip(jump, self.strides))
 
-    def strategy_choice(self, input_shape, batch_size=32, need_backward=True):
-        """(strategy, backend, reason) the kernels pick for this layer's convolution."""
+    def strategy_choice(self, input_shape, batch_size=32, need_backward=True, pass_="fwd",
+                        device="cpu"):
+        """(strategy, backend, reason) the kernels pick for this layer's convolution in
+        ``pass_`` ("fwd", "grad_input" or "grad_weight") on ``device``."""
         if self.strategy != "auto":
             return self.strategy, "", "requested by the layer"
-        return kernels.select((batch_size,) + tuple(input_shape[1:]),
-                              self.kernel_shape(input_shape[1]), stride=self.strides,
+        x_shape = self.nchw_shape(input_shape, batch_size)
+        return kernels.select(x_shape, self.kernel_shape(x_shape[1]), stride=self.strides,
                               padding=self.padding, dilation=self.dilation_rate,
-                              groups=self.groups, need_backward=need_backward)
+                              groups=self.groups, need_backward=need_backward, pass_=pass_,
+                              device=device)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
@@ -163,7 +229,8 @@ class BaseConv(Layer):
                 "padding": self.padding, "dilation_rate": self.dilation_rate,
                 "groups": self.groups, "activation": self.activation,
                 "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer, "strategy": self.strategy}
+                "bias_initializer": self.bias_initializer, "strategy": self.strategy,
+                "data_format": self.data_format}
 
 
 class Conv1D(BaseConv):

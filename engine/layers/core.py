@@ -7,7 +7,8 @@ import numpy as np
 
 from .. import functional as F
 from .. import init as initializers
-from .base import Layer, SymbolicTensor, check_shape_arg, format_shape, get_activation, is_int
+from .base import (Layer, SymbolicTensor, check_data_format, check_shape_arg, format_shape,
+                   get_activation, is_int, to_channels_last)
 
 __all__ = ["InputLayer", "Input", "Dense", "Flatten", "Reshape", "Dropout", "Activation",
            "ReLU"]
@@ -110,15 +111,38 @@ class Dense(Layer):
 class Flatten(Layer):
     """Flatten every dim but the batch: (N, d1, d2, ...) -> (N, d1 * d2 * ...).
 
+    Parameters
+    ----------
+    data_format : None (default), "channels_first" or "channels_last"
+        None and "channels_last" flatten the values in their stored order.
+        "channels_first" (as Keras) flattens (N, C, *spatial) in (*spatial, C) order, the
+        order a channels_last model has, so a following Dense kernel is the same in both
+        formats.
+
     >>> Flatten()(np.zeros((2, 3, 4), np.float32)).shape
     (2, 12)
+    >>> Flatten(data_format="channels_first")(np.arange(4.0).reshape(1, 2, 2)).numpy()
+    array([[0., 2., 1., 3.]], dtype=float32)
     """
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = None if data_format is None else \
+            check_data_format("Flatten", data_format)
 
     def compute_output_shape(self, input_shape):
         return (None, int(np.prod(input_shape[1:], dtype=np.int64)))
 
     def call(self, x, training=False):
+        if self.data_format == "channels_first" and x.ndim > 2:
+            x = to_channels_last(x)
         return F.flatten(x)
+
+    def get_config(self):
+        config = super().get_config()
+        if self.data_format is not None:
+            config["data_format"] = self.data_format
+        return config
 
     def receptive_field(self, rf, jump):
         return None
