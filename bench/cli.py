@@ -5,6 +5,7 @@
     convlab autotune --suite 3x3      measure and write the autotune cache (--show, --clear)
     convlab train --dataset digits    train a zoo model, print held-out accuracy
     convlab summary --model mnist     a zoo model's layer table and conv strategies
+    convlab explain MODEL INPUT ...   a picture of what a saved model does (bench.explain_cmd)
 
 Exit status: 0 on success, 2 on bad arguments (one line, no traceback), 1 on other failures.
 """
@@ -200,6 +201,8 @@ def build_parser():
     summ.add_argument("--batch-size", type=_positive, default=32,
                       help="batch size for the conv strategy choice (default 32)")
     summ.set_defaults(func=cmd_summary)
+    from . import explain_cmd
+    explain_cmd.add_parser(sub, _positive)
     return p
 
 

@@ -17,10 +17,11 @@ computed: the weights need no gradient during a pass.
     >>> attr.shape, delta.shape
     ((4, 1, 8, 8), (4,))
 """
-from .attribution import IG_METHODS, grad_cam, integrated_gradients, occlusion, saliency
+from .attribution import (IG_METHODS, grad_cam, integrated_gradients, occlusion, saliency,
+                          score)
 from .look import TopPatches, deconv, feature_maps, features, filters, mosaic, top_patches
 from .synth import MCDropout, class_model, mc_dropout
 
 __all__ = ["filters", "mosaic", "feature_maps", "features", "top_patches", "deconv",
            "occlusion", "saliency", "integrated_gradients", "grad_cam", "class_model",
-           "mc_dropout", "TopPatches", "MCDropout", "IG_METHODS"]
+           "mc_dropout", "score", "TopPatches", "MCDropout", "IG_METHODS"]

@@ -19,7 +19,7 @@ from ._net import (Net, check_batch_size, check_float, check_int, check_seed, ch
                    check_x, chunks, frozen_weights, host, input_gradients, logits,
                    rows_per_chunk, scores)
 
-__all__ = ["occlusion", "saliency", "integrated_gradients", "grad_cam", "IG_METHODS"]
+__all__ = ["score", "occlusion", "saliency", "integrated_gradients", "grad_cam", "IG_METHODS"]
 
 IG_METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid",
               "gausslegendre")
@@ -33,6 +33,32 @@ def _prepare(model, x, target, where, batch_size=None, backward=True):
     t = check_targets(target, len(x), _net.n_outputs(net), where,
                       predict=lambda: _net.predicted(net, x, rows))
     return net, x, t, rows
+
+
+def score(model, x, target=None, batch_size=None):
+    """The score every attribution explains: the target's pre-softmax value when the model
+    ends in a softmax, its output otherwise.
+
+    Parameters
+    ----------
+    model, x : as :func:`occlusion`
+    target : class index, one per input, or None (the predicted class)
+
+    Returns
+    -------
+    (scores float64 (N,), targets int64 (N,))
+
+    Examples
+    --------
+    >>> import numpy as np, engine
+    >>> from engine.layers import Dense
+    >>> m = engine.Sequential([Dense(2, activation="softmax", input_shape=(1,))])
+    >>> m.set_weights([np.array([[1., -1.]], np.float32), np.zeros(2, np.float32)])
+    >>> score(m, np.array([[3.0]]))
+    (array([3.]), array([0]))
+    """
+    net, x, t, rows = _prepare(model, x, target, "explain.score", batch_size, backward=False)
+    return scores(net, x, t, rows), t
 
 
 def _window(value, rank, where, name):
