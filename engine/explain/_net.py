@@ -35,11 +35,11 @@ class Net:
 
     def __init__(self, model, where):
         self.where = where
+        if getattr(model, "built", True) is False:
+            raise ValueError(f"{where}: model {getattr(model, 'name', model)!r} is not "
+                             f"built; give the first layer input_shape=..., or call "
+                             f"build(input_shape) or predict once first")
         if not hasattr(model, "_steps") or not hasattr(model, "inputs"):
-            if getattr(model, "built", True) is False:
-                raise ValueError(f"{where}: model {getattr(model, 'name', model)!r} is not "
-                                 f"built; give the first layer input_shape=..., or call "
-                                 f"build(input_shape) or predict once first")
             raise TypeError(f"{where}: model must be an engine Model or Sequential, received "
                             f"{type(model).__name__}")
         if len(model.inputs) != 1 or len(model.outputs) != 1:
