@@ -139,13 +139,16 @@ def brute_occlusion(predict, x, t, window, stride, baseline):
     return total / cover
 
 
-@pytest.mark.parametrize("window,stride", [(3, 2), (2, 1), (4, 3)])
-def test_occlusion_equals_brute_force(trained, digits, window, stride):
+@pytest.mark.parametrize("window,stride,baseline", [(3, 2, 0.25), (2, 1, 0.25), (4, 3, 0.25),
+                                                     (2, 1, 0.0)])
+def test_occlusion_equals_brute_force(trained, digits, window, stride, baseline):
+    """baseline 0: the digits' blank borders give windows that change nothing (skipped)."""
     x = digits[2][:4]
     t = np.array([0, 5, 9, 2])
     twin = logits_twin(trained)
-    want = brute_occlusion(lambda a: twin.predict(a, verbose=0), x, t, window, stride, 0.25)
-    got = explain.occlusion(trained, x, t, window=window, stride=stride, baseline=0.25)
+    want = brute_occlusion(lambda a: twin.predict(a, verbose=0), x, t, window, stride,
+                           baseline)
+    got = explain.occlusion(trained, x, t, window=window, stride=stride, baseline=baseline)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
