@@ -276,7 +276,7 @@ def _relu_rule(rule):
         # Zeiler & Fergus: the reconstruction passes a ReLU, whatever the forward sign.
         return lambda y: (lambda g: (g * (g > 0),))
     # Guided backpropagation (Springenberg et al.): both the forward and the backward sign.
-    return lambda y: (lambda g: (g * ((y > 0) & (g > 0)),))
+    return lambda y: (lambda g: (g * (y > 0) * (g > 0),))
 
 
 def deconv(model, layer, x, channel, rule="deconvnet", batch_size=None):
