@@ -215,7 +215,11 @@ def _show(plt, ax, img, rgb, cmap="gray", colorbar=False, fig=None):
         for row in np.atleast_2d(img):
             ax.plot(row)
         return
-    im = ax.imshow(img, cmap=None if rgb else cmap)
+    kw = {}
+    if cmap == "seismic":   # signed maps: white at zero
+        v = float(np.abs(img).max()) or 1.0
+        kw = {"vmin": -v, "vmax": v}
+    im = ax.imshow(img, cmap=None if rgb else cmap, **kw)
     ax.set_xticks([])
     ax.set_yticks([])
     if colorbar:

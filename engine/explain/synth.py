@@ -15,7 +15,7 @@ from ._net import (Net, check_batch_size, check_float, check_int, check_seed, ch
 __all__ = ["class_model", "mc_dropout", "MCDropout"]
 
 
-def class_model(model, target, steps=200, l2=1e-2, lr=0.05, seed=None, start=None):
+def class_model(model, target, steps=200, l2=0.3, lr=0.05, seed=None, start=None):
     """An input that maximises the target's score: argmax_I S_c(I) - l2 * ||I||^2
     (Simonyan et al.), by gradient ascent on the input with the weights fixed.
 
