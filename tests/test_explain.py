@@ -139,9 +139,33 @@ def brute_occlusion(predict, x, t, window, stride, baseline):
     return total / cover
 
 
+@pytest.fixture(params=["crops", "plain"])
+def occlusion_path(request, monkeypatch):
+    """Run occlusion through the crop path (forced, even where it would not pay) or the
+    plain path; the crop path must actually run."""
+    from engine.explain import _incremental
+    calls = []
+    if request.param == "crops":
+        monkeypatch.setattr(_incremental, "MIN_GROUP_ROWS", 1)
+        monkeypatch.setattr(_incremental, "MAX_WORK_FRACTION", 10.0)
+        real = _incremental.occlusion_drops
+
+        def spy(*a, **k):
+            out = real(*a, **k)
+            calls.append(out is not None)
+            return out
+        monkeypatch.setattr(_incremental, "occlusion_drops", spy)
+    else:
+        monkeypatch.setattr(_incremental, "plan", lambda net: None)
+    yield request.param
+    if request.param == "crops":
+        assert calls and all(calls)
+
+
 @pytest.mark.parametrize("window,stride,baseline", [(3, 2, 0.25), (2, 1, 0.25), (4, 3, 0.25),
                                                      (2, 1, 0.0)])
-def test_occlusion_equals_brute_force(trained, digits, window, stride, baseline):
+def test_occlusion_equals_brute_force(trained, digits, window, stride, baseline,
+                                      occlusion_path):
     """baseline 0: the digits' blank borders give windows that change nothing (skipped)."""
     x = digits[2][:4]
     t = np.array([0, 5, 9, 2])
@@ -150,6 +174,55 @@ def test_occlusion_equals_brute_force(trained, digits, window, stride, baseline)
                            baseline)
     got = explain.occlusion(trained, x, t, window=window, stride=stride, baseline=baseline)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape,window,stride", [((1, 14, 14), 4, 2), ((1, 13, 11), 3, 4),
+                                                  ((1, 12, 12), (2, 5), (3, 1))])
+def test_occlusion_crops_valid_convs_brute_force(shape, window, stride, occlusion_path):
+    """The course's MNIST net (valid 5x5 convolutions) and odd sizes."""
+    engine.set_seed(20)
+    m = engine.zoo.get_model("mnist", shape, 4)
+    twin = engine.Sequential([Conv2D(20, 5, activation="relu", input_shape=shape),
+                              Conv2D(40, 5, activation="relu"), Flatten(),
+                              Dense(100, activation="relu"), Dense(4)])
+    twin.set_weights(m.get_weights())
+    x = np.random.default_rng(21).random((3,) + shape).astype(np.float32)
+    t = np.array([0, 3, 1])
+    got = explain.occlusion(m, x, t, window=window, stride=stride)
+    win = window if isinstance(window, tuple) else (window, window)
+    st = stride if isinstance(stride, tuple) else (stride, stride)
+    want = np.zeros((3,) + shape[1:])
+    cover = np.zeros(shape[1:])
+    full = twin.predict(x)[np.arange(3), t]
+    for i in range(0, -(-(shape[1] - win[0]) // st[0]) * st[0] + 1, st[0]):
+        for j in range(0, -(-(shape[2] - win[1]) // st[1]) * st[1] + 1, st[1]):
+            occ = x.copy()
+            occ[:, :, i:i + win[0], j:j + win[1]] = 0.0
+            want[:, i:i + win[0], j:j + win[1]] += \
+                (full - twin.predict(occ)[np.arange(3), t])[:, None, None]
+            cover[i:i + win[0], j:j + win[1]] += 1
+    if stride == 4:
+        assert (cover == 0).any()      # uncovered positions: 0 (captum: NaN)
+    np.testing.assert_allclose(got, np.divide(want, cover, out=np.zeros_like(want),
+                                              where=cover > 0), rtol=1e-4, atol=1e-5)
+
+
+def test_occlusion_crops_mixed_prefix(occlusion_path):
+    """same-padded conv, BatchNormalization, ReLU, a strided valid conv, pooling, then a
+    stride-2 'same' conv where the crops stop: equal to brute force either way."""
+    engine.set_seed(22)
+    layers = [Conv2D(4, 3, padding="same", input_shape=(2, 15, 15)), BatchNormalization(),
+              engine.layers.ReLU(), Conv2D(6, 3, strides=2), engine.layers.MaxPooling2D(2),
+              Conv2D(5, 2, strides=2, padding="same", activation="relu"), Flatten(),
+              Dense(3)]
+    m = engine.Sequential(layers)
+    m.layers[1].set_weights([np.full(4, 1.5), np.full(4, 0.1), np.full(4, 0.2),
+                             np.full(4, 2.0)])
+    x = np.random.default_rng(23).random((2, 2, 15, 15)).astype(np.float32)
+    t = np.array([2, 0])
+    got = explain.occlusion(m, x, t, window=3, stride=2, baseline=0.5)
+    want = brute_occlusion(lambda a: m.predict(a), x, t, 3, 2, 0.5)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_occlusion_doctest_geometry():

@@ -120,7 +120,7 @@ class Net:
         return tuple(range(1, ndim - 1)) if channels_last else tuple(range(2, ndim))
 
     # -- running ------------------------------------------------------------------------
-    def run(self, x, keep=(), stop=None, cut=None, dropout_rng=None):
+    def run(self, x, keep=(), stop=None, cut=None, dropout_rng=None, start=None):
         """Run the steps on ``x`` (a Tensor or array of the model input).
 
         keep : slots whose Tensors are returned (the output slot always is)
@@ -128,17 +128,21 @@ class Net:
         cut : replace this slot's value by a fresh leaf that requires a gradient
         dropout_rng : numpy Generator: Dropout layers sample masks from it; every other
             layer runs in inference mode
+        start : ``x`` is the value of this slot (of a chain): run the steps after it
         Returns {slot: Tensor}.
         """
         if not isinstance(x, Tensor):
             x = Tensor._result(np.ascontiguousarray(x, dtype=np.float32))
         if self.model.device != "cpu" and not _dev.is_cuda(x.data):
             x = Tensor._result(_dev.move(x.data, self.model.device))
-        vals = {self.in_slot: x}
+        vals = {self.in_slot if start is None else start: x}
         want = set(keep) | ({self.out_slot} if stop is None else {stop})
         if cut == self.in_slot:
             vals[cut] = _leaf(x)
-        for layer, ins, out in self.steps:
+        steps = self.steps
+        if start is not None and start != self.in_slot:
+            steps = steps[[out for _, _, out in steps].index(start) + 1:]
+        for layer, ins, out in steps:
             args = [vals[i] for i in ins]
             if dropout_rng is not None and isinstance(layer, Dropout):
                 y = F.dropout(args[0], layer.rate, True, rng=dropout_rng)
