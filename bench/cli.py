@@ -6,6 +6,7 @@
     convlab train --dataset digits    train a zoo model, print held-out accuracy
     mpirun -n 4 convlab train ... --distributed      the same, data parallel over MPI
     convlab summary --model mnist     a zoo model's layer table and conv strategies
+    convlab explain MODEL INPUT ...   a picture of what a saved model does (bench.explain_cmd)
 
 Exit status: 0 on success, 2 on bad arguments (one line, no traceback), 1 on other failures.
 """
@@ -215,6 +216,8 @@ def build_parser():
     summ.set_defaults(func=cmd_summary)
     from .filter_cmd import add_parser as add_filter_parser
     add_filter_parser(sub)                  # `convlab filter` lives in bench/filter_cmd.py
+    from . import explain_cmd
+    explain_cmd.add_parser(sub, _positive)
     return p
 
 
