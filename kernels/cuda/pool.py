@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import numpy as np  # noqa: F401  (the examples below)
-
 from numba import cuda
 
 from .. import plan
