@@ -15,7 +15,6 @@ import scipy.signal
 
 import kernels
 from conftest import check_conv, conv_pairs, naive_conv, pair_id, unsupported
-from kernels import registry
 
 
 class Case(NamedTuple):
@@ -169,10 +168,8 @@ def test_small_workspace_budget_chunks_correctly(pair, rng, monkeypatch):
 @pytest.mark.parametrize("pair", [p for p in conv_pairs() if p[0] == "winograd"], ids=pair_id)
 def test_winograd_tile_sizes(pair, tile, rng, monkeypatch):
     """Both output tiles, F(2x2, 3x3) and F(4x4, 3x3), on sizes that are not tile multiples."""
-    mod = registry.strategy_module("winograd")
-    for name in ("TILE", "GRAD_WEIGHT_TILE"):
-        if hasattr(mod, name):
-            monkeypatch.setattr(mod, name, tile)
+    for name in ("WINOGRAD_TILE", "WINOGRAD_GRAD_WEIGHT_TILE"):
+        monkeypatch.setattr(kernels.config, name, tile)
     kw = dict(stride=1, padding=((1, 0), (2, 1)), dilation=1, groups=2)
     for dtype in DTYPES:
         x = rng.uniform(-1, 1, (2, 4, 9, 7)).astype(dtype)

@@ -171,8 +171,8 @@ def test_grid_against_reference(case, op, m, backend, rng):
 def test_public_api_uses_the_module_tile(op, m, backend, rng, monkeypatch):
     """kernels.conv* with strategy="winograd" run the module's tiles, float32 and float64,
     within the shared tolerance rule of the other strategies."""
-    monkeypatch.setattr(winograd, "TILE", m)
-    monkeypatch.setattr(winograd, "GRAD_WEIGHT_TILE", m)
+    monkeypatch.setattr(kernels.config, "WINOGRAD_TILE", m)
+    monkeypatch.setattr(kernels.config, "WINOGRAD_GRAD_WEIGHT_TILE", m)
     for dtype in (np.float32, np.float64):
         x = rng.standard_normal((2, 6, 10, 9)).astype(dtype)
         w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
@@ -185,7 +185,7 @@ def test_public_api_uses_the_module_tile(op, m, backend, rng, monkeypatch):
 def test_chunking_does_not_change_results(m, backend, rng, monkeypatch):
     p, ops = _operands(rng, (3, 4, 10, 9), (5, 4, 3, 3), dict(padding=1))
     whole = {op: _run(op, *ops[op], p, backend, m) for op in ops}
-    monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)        # one tile row per chunk
+    monkeypatch.setattr(kernels.config, "WINOGRAD_CHUNK_BYTES", 1)   # one tile row a chunk
     for op in ops:
         np.testing.assert_allclose(_run(op, *ops[op], p, backend, m), whole[op], rtol=0,
                                    atol=1e-12)
@@ -225,7 +225,7 @@ def _direct(op, a, b, shape, p3, backend):
 def test_float32_error_against_direct(m, backend, rng):
     """Max error vs float64 within 10x the direct kernel's, except F(4x4,3x3)'s weight
     gradient: measured 8-11x (direct reduces its weight gradient in float64 at the end),
-    which is why the weight gradient defaults to GRAD_WEIGHT_TILE = 2."""
+    which is why the weight gradient defaults to WINOGRAD_GRAD_WEIGHT_TILE = 2."""
     x_shape, w_shape = (2, 32, 18, 17), (16, 32, 3, 3)
     p, ops = _operands(rng, x_shape, w_shape, dict(padding=1), np.float32)
     for op, (a, b, shape) in ops.items():
@@ -280,7 +280,7 @@ def test_tile_must_be_2_or_4(monkeypatch):
     p3 = conv_params((1, 1, 4, 4), (1, 1, 3, 3)).as3d()
     with pytest.raises(ValueError, match="tile .* must be 2 or 4, received 3"):
         winograd.prepare(w5, p3, tile=3)
-    monkeypatch.setattr(winograd, "TILE", 6)
+    monkeypatch.setattr(kernels.config, "WINOGRAD_TILE", 6)
     with pytest.raises(ValueError, match="received 6"):
         winograd.forward(np.ones((1, 1, 1, 4, 4)), w5, p3, "numba")
 
@@ -290,9 +290,9 @@ def test_workspace_is_bounded_by_the_chunk(monkeypatch):
     p3 = conv_params(x_shape[:2] + x_shape[3:], w_shape[:2] + w_shape[3:], padding=1).as3d()
     filt = 36 * 64 * 64 * 4
     ws = winograd.workspace_bytes(p3, x_shape, w_shape, 4)
-    assert filt < ws <= filt + winograd.CHUNK_BYTES
+    assert filt < ws <= filt + kernels.config.WINOGRAD_CHUNK_BYTES
     assert kernels.workspace_bytes("winograd", (8, 64, 56, 56), (64, 64, 3, 3), padding=1) == ws
-    monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)          # one tile row: 36 * 128 * 14 * 4
+    monkeypatch.setattr(kernels.config, "WINOGRAD_CHUNK_BYTES", 1)   # a tile row: 36*128*14*4
     assert winograd.workspace_bytes(p3, x_shape, w_shape, 4) == filt + 36 * 128 * 14 * 4
 
 

@@ -47,3 +47,6 @@ def _use_numpy_blas():
 
 
 _use_numpy_blas()
+
+__all__ = ["set_num_threads", "get_num_threads", "MISSING"] + [
+    name for names in _EXPORTS.values() for _, name in names if name not in MISSING]

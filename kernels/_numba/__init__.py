@@ -14,3 +14,14 @@ from .threads import get_num_threads, set_num_threads
 from .winograd import input_transform as winograd_input_transform
 from .winograd import output_transform as winograd_output_transform
 from .winograd import output_transform_adjoint as winograd_output_transform_adjoint
+
+__all__ = [
+    "direct_forward", "direct_grad_input", "direct_grad_weight",
+    "im2col_forward", "im2col_grad_input", "im2col_grad_weight",
+    "fft_reduce_forward", "fft_reduce_grad_input", "fft_reduce_grad_weight", "strided_crop",
+    "pool_forward", "pool_backward",
+    "matmul",
+    "winograd_input_transform", "winograd_output_transform",
+    "winograd_output_transform_adjoint",
+    "set_num_threads", "get_num_threads",
+]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np  # noqa: F401  (the examples below)
 from numba import cuda
 
 from .. import plan

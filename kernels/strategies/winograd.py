@@ -29,9 +29,9 @@ Gradients, both exact (the transforms are linear):
                output transform), dU[e] = dM[e] @ V[e]^T (BLAS), dg = G^T dU G.
 
 Tiles are processed in chunks of tile rows (image, tile row) so the V and M buffers stay
-within ``CHUNK_BYTES``.  The output tile size is ``tile=`` on every function, defaulting to
-the module attribute ``TILE`` (``GRAD_WEIGHT_TILE`` for the weight gradient; tests and bench
-patch them).
+within config.WINOGRAD_CHUNK_BYTES.  The output tile size is ``tile=`` on every function,
+defaulting to config.WINOGRAD_TILE (WINOGRAD_GRAD_WEIGHT_TILE for the weight gradient; tests
+and bench patch kernels.config).
 """
 import numpy as np
 
@@ -42,17 +42,9 @@ NAME = "winograd"
 BACKENDS = ("numba", "cython")
 NEEDS = ("winograd_input_transform", "winograd_output_transform",
          "winograd_output_transform_adjoint")
-# Defaults come from kernels.config (WINOGRAD_TILE,
-# WINOGRAD_GRAD_WEIGHT_TILE, WINOGRAD_CHUNK_BYTES); tests and bench patch these attributes.
-TILE = config.WINOGRAD_TILE
-# The weight gradient's default tile.  In float32, F(4x4,3x3) gives it 8-11x the direct
-# kernel's error (direct reduces its weight gradient in float64; here a float32 GEMM over
-# tiles meets the transforms' range), F(2x2,3x3) 3-4x, so the gradient defaults to 2.
-GRAD_WEIGHT_TILE = config.WINOGRAD_GRAD_WEIGHT_TILE
-# Bytes of the V and M buffers of one chunk of tile rows: bounded workspace, large enough
-# that the GEMMs stay efficient (measured 0.5-64 MiB, 1 thread: 8-16 MiB best on
-# x (8,64,56,56) and (8,256,14,14); 0.5 MiB costs 1.4-2.5x, 64 MiB up to 1.6x).
-CHUNK_BYTES = config.WINOGRAD_CHUNK_BYTES
+# The tile sizes and the chunk budget are tunables, read at every call: kernels.config
+# WINOGRAD_TILE, WINOGRAD_GRAD_WEIGHT_TILE (2: F(4x4,3x3) gives the weight gradient 8-11x
+# the direct kernel's float32 error, F(2x2,3x3) 3-4x) and WINOGRAD_CHUNK_BYTES.
 
 # (B^T, G, A^T) per output tile size m.
 _MATRICES = {
@@ -98,7 +90,7 @@ def transform_matrices(m):
 
 
 def _tile(tile):
-    m = TILE if tile is None else tile
+    m = config.WINOGRAD_TILE if tile is None else tile
     if isinstance(m, bool) or m not in (2, 4):
         raise ValueError(f"winograd: tile (output tile size m of F(m x m, 3 x 3)) must be 2 "
                          f"or 4, received {m!r}")
@@ -161,9 +153,10 @@ def _tile_rows(m, out_hw):
 
 
 def _chunk_rows(m, tw, channels, itemsize, total):
-    """Tile rows per chunk: as many as fit CHUNK_BYTES (V and M), at least one."""
+    """Tile rows per chunk: as many as fit config.WINOGRAD_CHUNK_BYTES (V and M), at least
+    one."""
     per_row = (m + 2) ** 2 * channels * tw * itemsize
-    return max(1, min(total, CHUNK_BYTES // max(per_row, 1)))
+    return max(1, min(total, config.WINOGRAD_CHUNK_BYTES // max(per_row, 1)))
 
 
 def _chunks(n, m, out_hw, channels, itemsize):
@@ -205,7 +198,7 @@ def _planar(a):
 def forward(x, w, params, backend, prepared=None, tile=None):
     """y (N, C_out, 1, OH, OW) of x (N, C, 1, H, W) and w (C_out, C / groups, 1, 3, 3).
 
-    ``tile`` (2 or 4, default ``TILE``) picks F(2x2,3x3) or F(4x4,3x3); a ``prepared`` filter
+    ``tile`` (2 or 4, default config.WINOGRAD_TILE) picks F(2x2,3x3) or F(4x4,3x3); a ``prepared`` filter
     transform from :func:`prepare` is used when it matches the tile, shape and dtype.
     """
     m = _tile(tile if tile is not None or prepared is None else prepared["m"])
@@ -231,8 +224,8 @@ def grad_input(gy, w, x_shape, params, backend, prepared=None, tile=None):
 
 def grad_weight(gy, x, w_shape, params, backend, prepared=None, tile=None):
     """gw (w_shape) = dL/dw given gy = dL/dy (N, C_out, 1, OH, OW) and x (N, C, 1, H, W);
-    ``tile`` defaults to ``GRAD_WEIGHT_TILE``."""
-    m = _tile(GRAD_WEIGHT_TILE if tile is None else tile)
+    ``tile`` defaults to config.WINOGRAD_GRAD_WEIGHT_TILE."""
+    m = _tile(config.WINOGRAD_GRAD_WEIGHT_TILE if tile is None else tile)
     be = _be(backend)
     g = params.groups
     x4, gy4 = _planar(x), _planar(gy)
