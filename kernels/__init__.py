@@ -631,15 +631,3 @@ def matmul(a, b, *, backend="auto"):
         else:
             backends.load(be).matmul(a, b, c)
     return c
-
-
-def _old_strategy_path():
-    """The strategies' package was kernels/conv/ (a name the function kernels.conv also
-    had): engine/device.py, until its rewrite, still imports kernels.conv.im2col.  This
-    points that one module name at kernels.strategies.im2col; delete once nothing does."""
-    import sys
-    from .strategies import im2col
-    sys.modules.setdefault(__name__ + ".conv.im2col", im2col)
-
-
-_old_strategy_path()
