@@ -563,13 +563,15 @@ def explain_cli(*args):
 
 @pytest.mark.parametrize("method,extra", [
     ("filters", []), ("feature-maps", ["--layer", "1"]),
-    ("top-patches", ["--layer", "conv2d_1", "--channel", "2"]),
+    ("top-patches", ["--layer", "<name of layer 2>", "--channel", "2"]),  # a layer by name
     ("deconv", ["--layer", "2", "--rule", "guided"]),
     ("occlusion", ["--window", "2", "--stride", "2"]), ("saliency", ["--samples", "3"]),
     ("integrated-gradients", ["--steps", "8", "--target", "4"]), ("grad-cam", []),
     ("class-model", ["--target", "2", "--steps", "20"])])
-def test_cli_writes_png(saved, method, extra):
+def test_cli_writes_png(saved, trained, method, extra):
     pytest.importorskip("matplotlib")
+    # layer names count up per process (conv2d_1 alone, conv2d_17 after other tests)
+    extra = [trained.layers[2].name if a == "<name of layer 2>" else a for a in extra]
     out = saved / f"{method}.png"
     proc = explain_cli(saved / "model.npz", saved / "digits.npz", "--method", method,
                        "--out", out, *extra)
