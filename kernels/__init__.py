@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 
 # OpenMP threads that spin after a parallel region steal the cores BLAS is about to use
 # (measured: im2col 2-3x slower with the default policy).  Must be set before libgomp loads.
@@ -77,26 +78,36 @@ __all__ = ["conv", "conv_grad_input", "conv_grad_weight", "convolve", "pool", "p
            "get_num_threads", "ConvParams", "conv_params", "workspace_bytes", "conv_flops"]
 
 _STRATEGY_CHOICES = ("auto",) + registry.STRATEGIES
-_forced = {"strategy": None, "backend": None}
+
+
+class _Forced(threading.local):
+    """What :func:`use` forces, per thread: a block in one thread leaves the others alone."""
+    strategy = None
+    backend = None
+
+
+_forced = _Forced()
 
 
 @contextlib.contextmanager
 def use(strategy=None, backend=None):
     """Within the block, strategy="auto"/backend="auto" mean these (explicit requests win).
 
+    The setting belongs to the calling thread; other threads keep their own.
+
     >>> with kernels.use(strategy="fft"):                 # doctest: +SKIP
     ...     y = kernels.conv(x, w)
     """
-    old = dict(_forced)
+    old = (_forced.strategy, _forced.backend)
     if strategy is not None:
         _check_strategy_name(strategy, "use")
     if backend is not None:
         _check_backend_name(backend, "use")
-    _forced.update(strategy=strategy or old["strategy"], backend=backend or old["backend"])
+    _forced.strategy, _forced.backend = strategy or old[0], backend or old[1]
     try:
         yield
     finally:
-        _forced.update(old)
+        _forced.strategy, _forced.backend = old
 
 
 def select(x_shape, w_shape, *, stride=1, padding=0, dilation=1, groups=1, dtype="float32",
@@ -141,11 +152,12 @@ def _dispatch(op, p, x_shape, w_shape, dtype, strategy, backend, need_backward):
     """(module, backend) for a validated request; raises before any kernel runs."""
     _check_strategy_name(strategy, op)
     _check_backend_name(backend, op)
-    if strategy == "auto" and _forced["strategy"]:
-        strategy = _forced["strategy"]
-    if backend == "auto" and _forced["backend"] and strategy != "reference":
-        backend = _forced["backend"]
+    if strategy == "auto" and _forced.strategy:
+        strategy = _forced.strategy
+    if backend == "auto" and _forced.backend and strategy != "reference":
+        backend = _forced.backend
     x5, w5, p3 = registry._lift(x_shape), registry._lift(w_shape), p.as3d()
+    requested = backend
     if strategy == "auto":
         pass_ = {"conv": "fwd", "conv_grad_input": "grad_input",
                  "conv_grad_weight": "grad_weight"}[op]
@@ -167,7 +179,13 @@ def _dispatch(op, p, x_shape, w_shape, dtype, strategy, backend, need_backward):
             raise ValueError(f"{op}: strategy 'reference' has no backend choice, received "
                              f"backend={backend!r}")
         return mod, "numpy"
-    return mod, registry.resolve_backend(backend, mod.BACKENDS, op)
+    be = registry.resolve_backend(backend, mod.BACKENDS, op)
+    if requested == "auto":
+        be = registry.fit_backend(be, mod, p3, x5, w5)
+    limit = registry.backend_limit(be, p3, x5, w5)
+    if limit is not None:
+        raise ValueError(f"{op}: {limit}")
+    return mod, be
 
 
 def _shape_arg(shape, name, op, ndim=None):
@@ -180,6 +198,43 @@ def _shape_arg(shape, name, op, ndim=None):
     if any(s < 0 for s in shape):
         raise ValueError(f"{op}: {name} must not have negative sizes, received {shape}")
     return shape
+
+
+def _trim(p, x_shape, w_shape):
+    """The part of a convolution that reads the input, when padding or stride make most of
+    it read zeros only (padding of a whole dilated kernel or more, or one output with a
+    stride > 1); None otherwise.
+
+    Returns None, "zero" (no output reads the input) or (p_sub, x_index, y_index): the
+    convolution of x[x_index] with ``p_sub`` gives y[y_index], every other output is 0.
+    Padding 2**30 for a 3-element output thus costs no 2**30-element padded copy.
+    """
+    if not any(lo >= (d * (k - 1) + 1) or hi >= (d * (k - 1) + 1) or
+               (s > 1 and o == 1)
+               for (lo, hi), d, k, s, o in zip(p.padding, p.dilation, w_shape[2:], p.stride,
+                                               p.out_spatial(x_shape[2:], w_shape[2:]))):
+        return None
+    pads, strides, xi, yi = [], [], [], []
+    for n, k, s, d, (lo, hi), o in zip(x_shape[2:], w_shape[2:], p.stride, p.dilation,
+                                       p.padding, p.out_spatial(x_shape[2:], w_shape[2:])):
+        kk = d * (k - 1) + 1
+        t0 = max(0, -(-(lo - kk + 1) // s))          # first output whose window reaches x
+        t1 = min(o - 1, (lo + n - 1) // s)           # last output whose window starts in x
+        if t0 > t1:
+            return "zero"
+        start, end = t0 * s - lo, t1 * s + kk - 1 - lo   # x coordinates the outputs read
+        c0, e0 = max(start, 0), min(end, n - 1)
+        pads.append((c0 - start, end - e0))
+        strides.append(1 if t0 == t1 else s)
+        xi.append(slice(c0, e0 + 1))
+        yi.append(slice(t0, t1 + 1))
+    sub = ConvParams(p.ndim, tuple(strides), tuple(pads), p.dilation, p.groups)
+    full = (slice(None), slice(None))
+    return sub, full + tuple(xi), full + tuple(yi)
+
+
+def _pad_arg(p):
+    return tuple(tuple(pair) for pair in p.padding)
 
 
 def conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, strategy="auto",
@@ -215,6 +270,17 @@ def conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, strategy
         raise ValueError(f"conv: bias must have shape ({w.shape[0]},) to match w of shape "
                          f"{w.shape}, received {bias.shape}")
     dtype = common_dtype(x, w)
+    trim = _trim(p, x.shape, w.shape)
+    if trim is not None:
+        y = np.zeros(p.out_shape(x.shape, w.shape), dtype=dtype)
+        if trim != "zero":
+            sub, xi, yi = trim
+            y[yi] = conv(x[xi], w, stride=sub.stride, padding=_pad_arg(sub),
+                         dilation=sub.dilation, groups=sub.groups, strategy=strategy,
+                         backend=backend)
+        if bias is not None:
+            y += bias.astype(dtype, copy=False).reshape((-1,) + (1,) * p.ndim)
+        return y
     mod, be = _dispatch("conv", p, x.shape, w.shape, dtype, strategy, backend, False)
     out_shape = p.out_shape(x.shape, w.shape)
     if x.size == 0 or w.size == 0:
@@ -241,6 +307,16 @@ def conv_grad_input(gy, w, x_shape, *, stride=1, padding=0, dilation=1, groups=1
         raise ValueError(f"{op}: gy must have the output shape {expect} of x {x_shape} and "
                          f"w {w.shape}, received {gy.shape}")
     dtype = common_dtype(gy, w)
+    trim = _trim(p, x_shape, w.shape)
+    if trim is not None:
+        gx = np.zeros(x_shape, dtype=dtype)
+        if trim != "zero":
+            sub, xi, yi = trim
+            sub_shape = tuple(len(range(*sl.indices(n))) for sl, n in zip(xi, x_shape))
+            gx[xi] = conv_grad_input(gy[yi], w, sub_shape, stride=sub.stride,
+                                     padding=_pad_arg(sub), dilation=sub.dilation,
+                                     groups=sub.groups, strategy=strategy, backend=backend)
+        return gx
     mod, be = _dispatch(op, p, x_shape, w.shape, dtype, strategy, backend, True)
     if gy.size == 0 or w.size == 0 or 0 in x_shape:
         return np.zeros(x_shape, dtype=dtype)
@@ -262,6 +338,14 @@ def conv_grad_weight(gy, x, w_shape, *, stride=1, padding=0, dilation=1, groups=
         raise ValueError(f"{op}: gy must have the output shape {expect} of x {x.shape} and "
                          f"w {w_shape}, received {gy.shape}")
     dtype = common_dtype(gy, x)
+    trim = _trim(p, x.shape, w_shape)
+    if trim is not None:
+        if trim == "zero":
+            return np.zeros(w_shape, dtype=dtype)
+        sub, xi, yi = trim
+        return conv_grad_weight(gy[yi], x[xi], w_shape, stride=sub.stride,
+                                padding=_pad_arg(sub), dilation=sub.dilation,
+                                groups=sub.groups, strategy=strategy, backend=backend)
     mod, be = _dispatch(op, p, x.shape, w_shape, dtype, strategy, backend, True)
     if gy.size == 0 or x.size == 0 or 0 in w_shape:
         return np.zeros(w_shape, dtype=dtype)
@@ -320,6 +404,15 @@ def _pool_setup(x, kind, size, stride, padding, backend, op):
     p = pool_params(x.shape, size, stride, padding, op=op)
     _check_backend_name(backend, op)
     be = registry.resolve_backend(backend, _POOL_BACKENDS, op)
+    padded = x.shape[0] * x.shape[1] * int(np.prod(p.padded_spatial(x.shape[2:]),
+                                                      dtype=object))
+    if be == "cython" and padded > registry.CYTHON_MAX_ELEMENTS:
+        if backend == "auto" and registry.backend_ok("numba"):
+            be = "numba"
+        else:
+            raise ValueError(f"{op}: backend 'cython' indexes arrays with C ints: the padded "
+                             f"x would have {padded} elements (x {x.shape}), more than "
+                             f"2**31 - 1; use backend='numba'")
     return x, p, be
 
 

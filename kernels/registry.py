@@ -15,6 +15,7 @@ All arrays there are 5-D (N, C, D, H, W), C-contiguous, one float dtype, and ``p
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
@@ -84,7 +85,7 @@ def available(op="conv"):
 def resolve_backend(backend, allowed, op):
     """The concrete backend for a request: "auto" picks the first that loads."""
     if backend == "auto":
-        forced = config.FORCE_BACKEND
+        forced = _forced_backend()
         if forced and forced in allowed and backend_ok(forced):
             return forced
         for b in _BACKEND_ORDER + tuple(allowed):
@@ -102,6 +103,54 @@ def resolve_backend(backend, allowed, op):
     if not backend_ok(backend):
         why = backends.error(backend) or "not available on this machine"
         raise ValueError(f"{op}: backend {backend!r} is not available: {why}")
+    return backend
+
+
+def _forced_backend():
+    """CONVLAB_BACKEND, checked: a name that is no backend is refused, naming the variable."""
+    forced = config.FORCE_BACKEND
+    if forced and forced not in BACKENDS:
+        raise ValueError(f"CONVLAB_BACKEND={forced!r} is not a backend; expected one of "
+                         f"{BACKENDS} (or unset it)")
+    return forced
+
+
+def _forced_strategy():
+    forced = config.FORCE_STRATEGY
+    if forced and forced not in STRATEGIES:
+        raise ValueError(f"CONVLAB_STRATEGY={forced!r} is not a strategy; expected one of "
+                         f"{STRATEGIES} (or unset it)")
+    return forced
+
+
+# The Cython kernels index with C ints and call BLAS with int sizes: arrays of more than
+# 2**31 - 1 elements go to Numba (int64 indices).
+CYTHON_MAX_ELEMENTS = 2**31 - 1
+
+
+def backend_limit(backend, params, x_shape, w_shape):
+    """None when ``backend`` can take arrays of these (5-D) shapes, else the reason."""
+    if backend != "cython":
+        return None
+    out = params.out_spatial(x_shape[2:], w_shape[2:])
+    sizes = {"x": _volume(x_shape), "w": _volume(w_shape),
+             "y": x_shape[0] * w_shape[0] * _volume(out),
+             "padded x": x_shape[0] * x_shape[1] * _volume(params.padded_spatial(x_shape[2:]))}
+    big = {k: v for k, v in sizes.items() if v > CYTHON_MAX_ELEMENTS}
+    if big:
+        name, n = next(iter(big.items()))
+        return (f"backend 'cython' indexes arrays with C ints: {name} would have {n} elements, "
+                f"more than 2**31 - 1 (x {tuple(x_shape)}, w {tuple(w_shape)}); use "
+                f"backend='numba'")
+    return None
+
+
+def fit_backend(backend, mod, params, x_shape, w_shape):
+    """``backend``, or Numba when ``backend`` cannot take these sizes and Numba can."""
+    if backend_limit(backend, params, x_shape, w_shape) is None:
+        return backend
+    if "numba" in mod.BACKENDS and backend_ok("numba"):
+        return "numba"
     return backend
 
 
@@ -280,16 +329,18 @@ def _select_uncached(p, x_shape, w_shape, dtype, need_backward, pass_):
     x5, w5, p3 = _lift(x_shape), _lift(w_shape), p.as3d()
 
     def usable(s, b):
-        mod = strategy_module(s)
+        mod = strategy_module(s) if s in _STRATEGY_MODULES else None
         return (mod is not None and b in mod.BACKENDS and backend_ok(b)
-                and mod.supports(p3, x5, w5) is None)
+                and mod.supports(p3, x5, w5) is None
+                and backend_limit(b, p3, x5, w5) is None)
 
-    forced = config.FORCE_STRATEGY
+    forced = _forced_strategy()
     if forced:
         mod = strategy_module(forced)
         if mod is not None and mod.supports(p3, x5, w5) is None:
             b = resolve_backend("auto", mod.BACKENDS, "select")
-            return forced, b, f"forced by CONVLAB_STRATEGY={forced}"
+            return forced, fit_backend(b, mod, p3, x5, w5), \
+                f"forced by CONVLAB_STRATEGY={forced}"
     if config.USE_AUTOTUNE:
         # the pass's own measurement first, then the whole-step and forward winners
         passes = ((pass_, "all", "fwd") if pass_ in ("grad_input", "grad_weight")
@@ -307,13 +358,13 @@ def _select_uncached(p, x_shape, w_shape, dtype, need_backward, pass_):
         strat, reason = "direct", "fallback: direct supports every configuration"
         mod = strategy_module("direct")
     preferred = RULE_BACKEND.get(strat)
-    if preferred in mod.BACKENDS and backend_ok(preferred) and not config.FORCE_BACKEND:
-        return strat, preferred, reason
+    if preferred in mod.BACKENDS and backend_ok(preferred) and not _forced_backend():
+        return strat, fit_backend(preferred, mod, p3, x5, w5), reason
     try:
         b = resolve_backend("auto", mod.BACKENDS, "select")
     except ValueError:
         return "reference", "numpy", "fallback: no compiled backend available"
-    return strat, b, reason
+    return strat, fit_backend(b, mod, p3, x5, w5), reason
 
 
 # --------------------------------------------------------------------------------------
@@ -375,27 +426,55 @@ def read_cache():
                     or not isinstance(doc.get("entries"), dict)):
                 raise ValueError("not a convlab autotune cache of version "
                                  f"{CACHE_VERSION}")
+            foreign = []
             for k, v in doc["entries"].items():
                 if (isinstance(v, dict) and isinstance(v.get("strategy"), str)
                         and isinstance(v.get("backend"), str)):
-                    entries[k] = v
-        except (OSError, ValueError, UnicodeDecodeError) as e:
+                    if v["strategy"] in STRATEGIES and v["backend"] in BACKENDS:
+                        entries[k] = v
+                    else:
+                        foreign.append(f"{v['strategy']}/{v['backend']}")
+            if foreign:
+                _warn_once(f"convlab: ignoring {len(foreign)} autotune cache entries of {path} "
+                           f"that name an unknown strategy or backend (first: {foreign[0]}); "
+                           f"known: {STRATEGIES} x {BACKENDS}")
+        except (OSError, ValueError, UnicodeDecodeError, RecursionError) as e:
             _warn_once(f"convlab: ignoring autotune cache {path}: {e}")
             entries = {}
     _cache = entries
     return _cache
 
 
+@contextlib.contextmanager
+def _cache_lock(path):
+    """An exclusive lock on ``path`` + ".lock" (fcntl; no lock where fcntl is missing), so
+    concurrent writers (two `convlab autotune` runs) merge instead of overwriting."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path + ".lock", "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
 def write_cache(entries):
-    """Merge ``entries`` into the cache file, atomically (temp file + os.replace)."""
+    """Merge ``entries`` into the cache file, atomically (temp file + os.replace), under a
+    lock: what other processes wrote since this one read the file is re-read and kept."""
     global _cache
-    merged = dict(read_cache())
-    merged.update(entries)
     path = cache_path()
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with atomic_write(path, "w", encoding="utf-8") as f:
-        json.dump({"format": CACHE_FORMAT, "version": CACHE_VERSION, "entries": merged}, f,
-                  indent=1, sort_keys=True)
+    with _cache_lock(path):
+        _cache = None                    # the file as it is now, other writers included
+        merged = dict(read_cache())
+        merged.update(entries)
+        with atomic_write(path, "w", encoding="utf-8") as f:
+            json.dump({"format": CACHE_FORMAT, "version": CACHE_VERSION, "entries": merged},
+                      f, indent=1, sort_keys=True)
     _cache = merged
     _memo.clear()
 
