@@ -430,7 +430,7 @@ def read_cache():
             for k, v in doc["entries"].items():
                 if (isinstance(v, dict) and isinstance(v.get("strategy"), str)
                         and isinstance(v.get("backend"), str)):
-                    if v["strategy"] in STRATEGIES and v["backend"] in BACKENDS:
+                    if v["strategy"] in STRATEGIES and v["backend"] in BACKENDS + ("numpy",):
                         entries[k] = v
                     else:
                         foreign.append(f"{v['strategy']}/{v['backend']}")

@@ -199,12 +199,29 @@ def _planar(a):
     return np.ascontiguousarray(a).reshape(a.shape[:2] + a.shape[3:])
 
 
+def _finite(*arrays):
+    """Whether every array is free of Inf and NaN (two SIMD reductions each).  The transforms
+    mix a whole tile, so one Inf or NaN would spread over its tile's outputs (320 outputs
+    instead of the direct definition's 144 for one Inf, 16 channels): non-finite inputs run
+    the direct kernel instead."""
+    return all(a.size == 0 or (np.isfinite(a.min()) and np.isfinite(a.max())) for a in arrays)
+
+
+def _direct():
+    from . import direct
+    return direct
+
+
 def forward(x, w, params, backend, prepared=None, tile=None):
     """y (N, C_out, 1, OH, OW) of x (N, C, 1, H, W) and w (C_out, C / groups, 1, 3, 3).
 
     ``tile`` (2 or 4, default ``TILE``) picks F(2x2,3x3) or F(4x4,3x3); a ``prepared`` filter
     transform from :func:`prepare` is used when it matches the tile, shape and dtype.
+    Non-finite x or w run the direct kernel (see :func:`_finite`).
     """
+    if not _finite(x, w):
+        _tile(tile if tile is not None or prepared is None else prepared["m"])
+        return _direct().forward(x, w, params, backend)
     m = _tile(tile if tile is not None or prepared is None else prepared["m"])
     if (prepared is None or prepared["m"] != m or prepared["shape"] != w.shape
             or prepared["dtype"] != x.dtype):
@@ -218,6 +235,8 @@ def forward(x, w, params, backend, prepared=None, tile=None):
 def grad_input(gy, w, x_shape, params, backend, tile=None):
     """gx (x_shape) = dL/dx given gy = dL/dy (N, C_out, 1, OH, OW)."""
     m = _tile(tile)
+    if not _finite(gy, w):
+        return _direct().grad_input(gy, w, x_shape, params, backend)
     g = params.groups
     c_out, cg = w.shape[:2]
     # w' (C, C_out / groups, 3, 3): w flipped in space, channels transposed within each group
@@ -233,6 +252,8 @@ def grad_weight(gy, x, w_shape, params, backend, tile=None):
     """gw (w_shape) = dL/dw given gy = dL/dy (N, C_out, 1, OH, OW) and x (N, C, 1, H, W);
     ``tile`` defaults to ``GRAD_WEIGHT_TILE``."""
     m = _tile(GRAD_WEIGHT_TILE if tile is None else tile)
+    if not _finite(gy, x):
+        return _direct().grad_weight(gy, x, w_shape, params, backend)
     be = _transforms(backend)
     g = params.groups
     x4, gy4 = _planar(x), _planar(gy)
