@@ -11,9 +11,29 @@ Environment variables override the defaults at import time:
     CONVLAB_CACHE_DIR           where the autotune cache lives (default: the user cache dir)
     CONVLAB_NO_AUTOTUNE         set to 1 to ignore the autotune cache in select()
 """
+import math
 import os
+import warnings
 
-WORKSPACE_BYTES = int(float(os.environ.get("CONVLAB_WORKSPACE_MB", "32")) * 2**20)
+
+def _env_mb(name, default):
+    """A positive number of MiB from the environment; anything else is ignored with one
+    warning naming the variable (a typo must not end the import in a traceback)."""
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= 2**40):
+        warnings.warn(f"{name}={text!r} is not a positive number of MiB; using the default "
+                      f"{default}", RuntimeWarning, stacklevel=2)
+        return default
+    return value
+
+
+WORKSPACE_BYTES = int(_env_mb("CONVLAB_WORKSPACE_MB", 32) * 2**20)
 FORCE_STRATEGY = os.environ.get("CONVLAB_STRATEGY") or None
 FORCE_BACKEND = os.environ.get("CONVLAB_BACKEND") or None
 USE_AUTOTUNE = os.environ.get("CONVLAB_NO_AUTOTUNE", "0") != "1"
