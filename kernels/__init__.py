@@ -188,6 +188,14 @@ def _dispatch(op, p, x_shape, w_shape, dtype, strategy, backend, need_backward):
     return mod, be
 
 
+def _operand(a, dtype, contiguous=False):
+    """``a`` in ``dtype``, writeable (and C-contiguous when asked): read-only inputs
+    (np.load(mmap_mode="r"), broadcast views) are copied once here, after validation and
+    dispatch, because compiled kernels are specialised for writeable arrays (Numba types a
+    read-only array apart and some kernels write through views of their inputs)."""
+    return np.require(a, dtype, ["C", "W"] if contiguous else ["W"])
+
+
 def _shape_arg(shape, name, op, ndim=None):
     if not isinstance(shape, (tuple, list)) or not all(
             isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in shape):
@@ -286,7 +294,7 @@ def conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, strategy
     if x.size == 0 or w.size == 0:
         y = np.zeros(out_shape, dtype=dtype)
     else:
-        y5 = mod.forward(to5d(x.astype(dtype, copy=False)), to5d(w.astype(dtype, copy=False)),
+        y5 = mod.forward(to5d(_operand(x, dtype)), to5d(_operand(w, dtype)),
                          p.as3d(), be)
         y = y5.reshape(out_shape)
     if bias is not None:
@@ -320,8 +328,8 @@ def conv_grad_input(gy, w, x_shape, *, stride=1, padding=0, dilation=1, groups=1
     mod, be = _dispatch(op, p, x_shape, w.shape, dtype, strategy, backend, True)
     if gy.size == 0 or w.size == 0 or 0 in x_shape:
         return np.zeros(x_shape, dtype=dtype)
-    gx = mod.grad_input(to5d(np.ascontiguousarray(gy, dtype=dtype)),
-                        to5d(w.astype(dtype, copy=False)), registry._lift(x_shape), p.as3d(), be)
+    gx = mod.grad_input(to5d(_operand(gy, dtype, contiguous=True)),
+                        to5d(_operand(w, dtype)), registry._lift(x_shape), p.as3d(), be)
     return gx.reshape(x_shape)
 
 
@@ -349,8 +357,8 @@ def conv_grad_weight(gy, x, w_shape, *, stride=1, padding=0, dilation=1, groups=
     mod, be = _dispatch(op, p, x.shape, w_shape, dtype, strategy, backend, True)
     if gy.size == 0 or x.size == 0 or 0 in w_shape:
         return np.zeros(w_shape, dtype=dtype)
-    gw = mod.grad_weight(to5d(np.ascontiguousarray(gy, dtype=dtype)),
-                         to5d(x.astype(dtype, copy=False)), registry._lift(w_shape), p.as3d(),
+    gw = mod.grad_weight(to5d(_operand(gy, dtype, contiguous=True)),
+                         to5d(_operand(x, dtype)), registry._lift(w_shape), p.as3d(),
                          be)
     return gw.reshape(w_shape)
 
@@ -419,7 +427,7 @@ def _pool_setup(x, kind, size, stride, padding, backend, op):
 def _pool_forward5(x, kind, p, be):
     p3 = p.as3d()
     fill = -np.inf if kind == "max" else 0.0
-    xp = pad5d(to5d(x), p3, fill)
+    xp = pad5d(to5d(_operand(x, x.dtype)), p3, fill)
     k3 = (1,) * (3 - p.ndim) + p.size
     out = (x.shape[0], x.shape[1]) + p3.out_spatial(to5d(x).shape[2:], k3)
     y = np.empty(out, dtype=x.dtype)
@@ -462,7 +470,7 @@ def pool_grad(gy, x, kind, size, *, stride=None, padding=0, backend="auto"):
     xp, y, k3 = _pool_forward5(x, kind, p, be)
     gxp = np.empty(xp.shape, dtype=x.dtype)
     p3 = p.as3d()
-    backends.load(be).pool_backward(np.ascontiguousarray(to5d(gy)), xp, y, gxp,
+    backends.load(be).pool_backward(to5d(_operand(gy, gy.dtype, contiguous=True)), xp, y, gxp,
                                     backends.POOL_KINDS[kind], *k3, *p3.stride)
     crop = tuple(slice(lo, lo + s) for (lo, _), s in zip(p3.padding, to5d(x).shape[2:]))
     return np.ascontiguousarray(gxp[(slice(None), slice(None)) + crop]).reshape(x.shape)
@@ -500,8 +508,8 @@ def matmul(a, b, *, backend="auto"):
         raise ValueError(f"{op}: unknown backend {backend!r}, expected one of "
                          f"('auto', 'blas', 'numba', 'cython', 'cuda')")
     dtype = common_dtype(a, b)
-    a = np.ascontiguousarray(a, dtype=dtype)
-    b = np.ascontiguousarray(b, dtype=dtype)
+    a = _operand(a, dtype, contiguous=True)
+    b = _operand(b, dtype, contiguous=True)
     if backend in ("auto", "blas"):
         return a @ b
     be = registry.resolve_backend(backend, _POOL_BACKENDS, op)
