@@ -188,6 +188,24 @@ def _dispatch(op, p, x_shape, w_shape, dtype, strategy, backend, need_backward):
     return mod, be
 
 
+def _memory_bytes():
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_memory(op, shape, dtype):
+    """Refuse a result larger than this machine's memory (a 1-element input with padding
+    2**30 asks for 2**31 outputs) before allocating it."""
+    need = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+    have = _memory_bytes()
+    if have and need > have:
+        raise ValueError(f"{op}: the result of shape {tuple(shape)} would take "
+                         f"{need / 2**30:.3g} GiB, more than this machine's "
+                         f"{have / 2**30:.3g} GiB of memory")
+
+
 def _operand(a, dtype, contiguous=False):
     """``a`` in ``dtype``, writeable (and C-contiguous when asked): read-only inputs
     (np.load(mmap_mode="r"), broadcast views) are copied once here, after validation and
@@ -278,6 +296,7 @@ def conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, strategy
         raise ValueError(f"conv: bias must have shape ({w.shape[0]},) to match w of shape "
                          f"{w.shape}, received {bias.shape}")
     dtype = common_dtype(x, w)
+    _check_memory("conv", p.out_shape(x.shape, w.shape), dtype)
     trim = _trim(p, x.shape, w.shape)
     if trim is not None:
         y = np.zeros(p.out_shape(x.shape, w.shape), dtype=dtype)
@@ -315,6 +334,7 @@ def conv_grad_input(gy, w, x_shape, *, stride=1, padding=0, dilation=1, groups=1
         raise ValueError(f"{op}: gy must have the output shape {expect} of x {x_shape} and "
                          f"w {w.shape}, received {gy.shape}")
     dtype = common_dtype(gy, w)
+    _check_memory(op, x_shape, dtype)
     trim = _trim(p, x_shape, w.shape)
     if trim is not None:
         gx = np.zeros(x_shape, dtype=dtype)
@@ -449,6 +469,7 @@ def pool(x, kind, size, *, stride=None, padding=0, backend="auto"):
     """
     x, p, be = _pool_setup(x, kind, size, stride, padding, backend, "pool")
     out_shape = x.shape[:2] + p.out_spatial(x.shape[2:], p.size)
+    _check_memory("pool", out_shape, x.dtype)
     if x.size == 0:
         return np.zeros(out_shape, dtype=x.dtype)
     _, y, _ = _pool_forward5(x, kind, p, be)
