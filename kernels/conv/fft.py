@@ -411,14 +411,42 @@ def _core_input(x, params, g):
 # 2**29 times smaller), and a ratio float64 cannot serve either goes to the direct kernel.
 
 
+def _block_max(m, ax, kk):
+    """Max of ``m`` over blocks of ``kk`` along axis ``ax``; a remainder shorter than a
+    block joins the last block (a sliver of a block is no region of its own).  Short blocks
+    are ``kk`` strided np.maximum passes: numpy's reduction over a short inner axis costs
+    ~14x more (measured, 8 x 16 x 64 x 64 float32 in 9-blocks: 12 ms against 0.85 ms);
+    long ones (>= 32) one reduction (255-blocks of 2**18 samples: 255 passes 6.5 ms)."""
+    n = m.shape[ax]
+    width = min(kk, n)
+    nb = n // width
+
+    def part(sl):
+        idx = [slice(None)] * m.ndim
+        idx[ax] = sl
+        return m[tuple(idx)]
+
+    if width >= 32:     # long blocks: one reduction over the block axis is fast
+        out = part(slice(0, nb * width)).reshape(
+            m.shape[:ax] + (nb, width) + m.shape[ax + 1:]).max(axis=ax + 1)
+    else:
+        out = part(slice(0, nb * width, width)).copy()
+        for j in range(1, width):
+            np.maximum(out, part(slice(j, nb * width, width)), out=out)
+    idx = [slice(None)] * m.ndim
+    idx[ax] = slice(nb - 1, nb)
+    for r in range(nb * width, n):
+        np.maximum(out[tuple(idx)], part(slice(r, r + 1)), out=out[tuple(idx)])
+    return out
+
+
 def _block_range(a, k):
     """(finite, ratio): whether ``a`` (5-D) is finite, and the largest ratio, over images and
     channels, of the loudest to the quietest non-zero block of ``k`` samples per dim."""
     m = np.abs(a)
-    for ax, kk in zip((2, 3, 4), k):
-        n = m.shape[ax]
-        if n > 1 and kk > 1:
-            m = np.maximum.reduceat(m, np.arange(0, n, min(kk, n)), axis=ax)
+    for ax in (2, 3, 4):    # outer axes first: their slices are contiguous runs of rows
+        if m.shape[ax] > 1 and k[ax - 2] > 1:
+            m = _block_max(m, ax, k[ax - 2])
     m = m.reshape(m.shape[:2] + (-1,))
     top = m.max(axis=2)
     if not np.isfinite(top).all():
