@@ -157,6 +157,7 @@ def _dispatch(op, p, x_shape, w_shape, dtype, strategy, backend, need_backward):
     if backend == "auto" and _forced.backend and strategy != "reference":
         backend = _forced.backend
     x5, w5, p3 = registry._lift(x_shape), registry._lift(w_shape), p.as3d()
+    _check_padded(op, p, x_shape, w_shape)
     requested = backend
     if strategy == "auto":
         pass_ = {"conv": "fwd", "conv_grad_input": "grad_input",
@@ -204,6 +205,25 @@ def _check_memory(op, shape, dtype):
         raise ValueError(f"{op}: the result of shape {tuple(shape)} would take "
                          f"{need / 2**30:.3g} GiB, more than this machine's "
                          f"{have / 2**30:.3g} GiB of memory")
+
+
+# A padded input beyond 64 times x plus 2**26 elements is refused: no layer pads like that,
+# and what reaches here after _trim (padding below one dilated kernel) but still pads this
+# much is a kernel dilated far beyond its input (dilation 2**30 on 1 sample asks for an
+# 8 GiB padded copy to compute one output).
+PAD_LIMIT_FACTOR = 64
+PAD_LIMIT_EXTRA = 2**26
+
+
+def _check_padded(op, p, x_shape, w_shape):
+    x_elems = int(np.prod(x_shape, dtype=object))
+    padded = int(x_shape[0]) * int(x_shape[1]) * int(np.prod(p.padded_spatial(x_shape[2:]),
+                                                             dtype=object))
+    if padded > PAD_LIMIT_FACTOR * x_elems + PAD_LIMIT_EXTRA:
+        raise ValueError(f"{op}: padding={p.padding} with dilation={p.dilation} and w "
+                         f"{tuple(w_shape)} makes a padded input of {padded} elements from x "
+                         f"{tuple(x_shape)} ({x_elems} elements); refused: more than "
+                         f"{PAD_LIMIT_FACTOR}x x plus 2**26 elements")
 
 
 def _operand(a, dtype, contiguous=False):
