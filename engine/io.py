@@ -9,11 +9,14 @@ File layout (a zip archive readable by ``numpy.load(path, allow_pickle=False)``)
     w00000.npy ...   one float array per weight, in model.get_weights() order
 
 Saving writes a temporary file in the target directory, fsyncs it and renames it over the
-target with ``os.replace``, so a crash mid-save leaves the previous file whole.  Loading
-checks every member's CRC, refuses object (pickled) arrays, creates only engine layer classes
-from the JSON, and checks every weight's shape: a missing, truncated, corrupted or
-pickle-bearing file raises :class:`ModelFileError` (or FileNotFoundError) and never executes
-anything.
+target with ``os.replace``, so a crash mid-save leaves the previous file whole (and the next
+save removes the temporary a killed writer left).  Loading reads only the members' .npy
+headers first and checks them against the zip's declared sizes (and deflate's 1032:1 bound),
+reads the architecture, builds it within the weights the file holds, checks every weight's
+shape, and only then reads the weights (each member's CRC is checked as it is read): it
+refuses object (pickled) arrays, creates only engine layer classes from the JSON, and a
+missing, truncated, corrupted, oversized or pickle-bearing file raises :class:`ModelFileError`
+(or FileNotFoundError) without executing anything or reading more than the file declares.
 
     >>> model.save("digits.npz")                                        # doctest: +SKIP
     >>> same = engine.load_model("digits.npz")                            # doctest: +SKIP
