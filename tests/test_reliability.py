@@ -541,6 +541,26 @@ def test_item07_selection_knows_the_cython_element_limit():
     assert kernels.select((1, 1, 46341, 46340), (1, 1, 3, 3), padding=1)[1] == "numba"
 
 
+def test_item07_limit_applies_to_measured_forced_and_explicit_strategy_choices(cache,
+                                                                             monkeypatch):
+    """The device-aware selection keeps the Cython limit on the cpu column wherever a backend
+    is picked: a measured cython entry for a shape beyond it is passed over, CONVLAB_BACKEND=
+    cython and an explicit strategy with backend="auto" fall to numba, the cuda column keeps
+    its own choice (no allocation: shapes only)."""
+    big, w = (1, 1, 2**16, 2**16), (1, 1, 3, 3)
+    p = kernels.conv_params(big, w)
+    registry.record_tuned(big, w, p, "float32", "fwd", "direct", "cython", 1.0)
+    s, b, reason = kernels.select(big, w)
+    assert b == "numba" and not (s == "direct" and reason.startswith("measured"))
+    monkeypatch.setattr(config, "FORCE_BACKEND", "cython")
+    assert kernels.select(big, w)[1] == "numba"
+    assert kernels.select((1, 1, 64, 64), w)[1] == "cython"
+    name, _, be = kernels._dispatch("conv", p, big, w, np.float32, "im2col", "auto", "cpu")
+    assert (name, be) == ("im2col", "numba")
+    with pytest.raises(ValueError, match="2\\*\\*31 - 1"):
+        kernels._dispatch("conv", p, big, w, np.float32, "im2col", "cython", "cpu")
+
+
 def test_item07_explicit_cython_on_a_huge_input_is_refused_before_any_copy():
     out = child_json(_RSS + """
 import numpy as np, kernels
