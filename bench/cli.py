@@ -13,6 +13,7 @@ Exit status: 0 on success, 2 on bad arguments (one line, no traceback), 1 on oth
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import warnings
@@ -44,12 +45,28 @@ class _Parser(argparse.ArgumentParser):
 # argument types
 # --------------------------------------------------------------------------------------
 
+def _memory_bytes():
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def _spec(text):
     from .suites import parse_spec
     try:
-        return parse_spec(text)
+        case = parse_spec(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+    # x, w and y in float64 (the reference) must fit in this machine's memory
+    y_shape = case.params().out_shape(case.x_shape, case.w_shape)
+    need = 8 * sum(math.prod(s) for s in (case.x_shape, case.w_shape, y_shape))
+    have = _memory_bytes()
+    if have and need > have:
+        raise argparse.ArgumentTypeError(
+            f"shape spec {text!r} needs {need / 2**30:.3g} GiB for x, w and y in float64 "
+            f"(the reference), more than this machine's {have / 2**30:.3g} GiB")
+    return case
 
 
 def _positive(text):
@@ -301,9 +318,20 @@ def _baselines(args, console):
 
 
 def _check_writable(path, what):
+    """Refuse, before any measurement, an output path that cannot be written."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UsageError(f"{what} {path!r}: directory {folder!r} does not exist")
+    if os.path.isdir(path):
+        raise UsageError(f"{what} {path!r} is a directory")
+    existed = os.path.exists(path)
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as e:
+        raise UsageError(f"{what} {path!r} cannot be written: {e.strerror or e}") from None
+    if not existed:
+        os.unlink(path)
 
 
 def _warn_if_busy(measure):
@@ -378,6 +406,7 @@ def cmd_autotune(args):
     pairs = _pairs(args)
     if args.model:
         from .suites import model_cases
+        _check_model(_engine(), args.model)
         cases = model_cases(args.model, args.batch_size, args.input_shape)
         label = f"model {args.model}"
     else:
@@ -453,6 +482,9 @@ def cmd_train(args):
     _set_threads(args)
     model_name = args.model or DEFAULT_MODEL[args.dataset[0]]
     _check_model(engine, model_name)
+    if args.optimizer.lower() not in engine.optim.OPTIMIZERS:
+        raise UsageError(f"unknown optimizer {args.optimizer!r}; valid optimizers: "
+                         f"{', '.join(engine.optim.OPTIMIZERS)}")
     (x_train, y_train), (x_test, y_test) = _load_dataset(engine, args.dataset, args.seed)
     if args.limit:
         x_train, y_train = x_train[:args.limit], y_train[:args.limit]

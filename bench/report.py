@@ -101,7 +101,8 @@ def compare_tables(rows, skipped=(), baselines=()):
                   box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
         t.add_column("pass", no_wrap=True)
         t.add_column("strategy/backend", no_wrap=True)
-        for col in ("ms", "GFLOP/s", "% peak", "work MB", "max err", "vs direct") + \
+        for col in ("ms", "GFLOP/s", "% peak", "work MB", "max err", "region err",
+                    "vs direct") + \
                 tuple(f"vs {b}" for b in baselines):
             t.add_column(col, justify="right", no_wrap=True)
         t.add_column("", no_wrap=True)
@@ -114,6 +115,7 @@ def compare_tables(rows, skipped=(), baselines=()):
                 cells = [PASS_LABEL[pass_] if j == 0 else "", _label(r), _ms(r["median_ms"]),
                          _num(r["gflops"], "{:.1f}"), _num(r["pct_peak"], "{:.0f}%"),
                          _mb(r["workspace_bytes"]), _num(r["max_rel_err"], "{:.0e}"),
+                         _num(r.get("region_rel_err"), "{:.0e}"),
                          _speedup(r["speedup_vs_direct"])]
                 cells += [_speedup(r.get(f"speedup_vs_{b}")) for b in baselines]
                 cells.append("*" if r["winner"] else "" if r["ok"] else "WRONG")

@@ -11,7 +11,9 @@ labels int64.  Nothing here downloads anything.
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 
 import numpy as np
 
@@ -34,12 +36,37 @@ def _open(path):
     return gzip.open(path, "rb") if gz else open(path, "rb")
 
 
+# Deflate expands at most 1032:1; a gzip file shorter than its header's promise divided by
+# this is truncated before a byte of it is decompressed.
+_GZIP_MAX_RATIO = 1032
+_CHUNK = 1 << 24
+
+
+def _read_exactly(f, n, path):
+    """``n`` bytes from ``f`` in chunks (memory follows the data that arrives, never a size
+    a header merely claims), then one more read that must find the end of the file."""
+    parts, left = [], n
+    while left:
+        part = f.read(min(left, _CHUNK))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    if left:
+        return b"".join(parts), n - left, False
+    return b"".join(parts), n, not f.read(1)
+
+
 def read_idx(path):
     """Read an IDX file (the format MNIST is distributed in), plain or gzip-compressed.
 
     Layout: two zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
     0x0D float32, 0x0E float64), the number of dims, each dim as a big-endian uint32, then the
     data in C order, big-endian.
+
+    The header is checked first, against the file's size where it can be known (a plain
+    file's length; a gzip file's 1032:1 bound), and no more data is ever read than the header
+    promises: a damaged or hostile file costs no more memory than its honest contents.
 
     Returns
     -------
@@ -53,28 +80,45 @@ def read_idx(path):
     """
     path = os.fspath(path)
     try:
+        if os.path.isdir(path):
+            raise ValueError(f"read_idx: {path!r} is a directory, not an IDX file")
+        size = os.stat(path).st_size if os.path.isfile(path) else None
         with _open(path) as f:
-            raw = f.read()
-    except (OSError, EOFError) as e:
+            gz = isinstance(f, gzip.GzipFile)
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+                raise ValueError(f"read_idx: {path!r} is not an IDX file: expected a header "
+                                 f"00 00 <type code in {sorted(_IDX_TYPES)}> <ndim>, received "
+                                 f"{head.hex(' ') or 'an empty file'}")
+            dtype, ndim = _IDX_TYPES[head[2]], head[3]
+            header = 4 + 4 * ndim
+            dims = f.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise ValueError(f"read_idx: {path!r} is truncated: header needs {header} "
+                                 f"bytes for {ndim} dims, file has {4 + len(dims)}")
+            shape = tuple(int(d) for d in np.frombuffer(dims, ">u4", ndim))
+            count = math.prod(shape)
+            expected = header + count * dtype.itemsize
+            if size is not None and not gz and size != expected:
+                what = "truncated" if size < expected else "longer than its header says"
+                raise ValueError(f"read_idx: {path!r} is {what}: shape {shape} of "
+                                 f"{dtype.name} needs {expected} bytes, file has {size}")
+            if size is not None and gz and expected > size * _GZIP_MAX_RATIO + 1024:
+                raise ValueError(f"read_idx: {path!r} is truncated: shape {shape} of "
+                                 f"{dtype.name} needs {expected} bytes, more than its {size} "
+                                 f"compressed bytes can hold")
+            raw, got, at_end = _read_exactly(f, expected - header, path)
+    except (OSError, EOFError, zlib.error) as e:
         if isinstance(e, FileNotFoundError):
             raise FileNotFoundError(f"read_idx: no such file: {path!r}") from None
         raise ValueError(f"read_idx: cannot read {path!r}: {e}") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise ValueError(f"read_idx: {path!r} is not an IDX file: expected a header 00 00 "
-                         f"<type code in {sorted(_IDX_TYPES)}> <ndim>, received "
-                         f"{raw[:4].hex(' ') or 'an empty file'}")
-    dtype, ndim = _IDX_TYPES[raw[2]], raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"read_idx: {path!r} is truncated: header needs {header} bytes for "
-                         f"{ndim} dims, file has {len(raw)}")
-    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "longer than its header says"
-        raise ValueError(f"read_idx: {path!r} is {what}: shape {shape} of {dtype.name} needs "
-                         f"{expected} bytes, file has {len(raw)}")
-    data = np.frombuffer(raw, dtype, offset=header).reshape(shape)
+    if got < expected - header:
+        raise ValueError(f"read_idx: {path!r} is truncated: shape {shape} of {dtype.name} "
+                         f"needs {expected} bytes, file has {header + got}")
+    if not at_end:
+        raise ValueError(f"read_idx: {path!r} is longer than its header says: shape {shape} "
+                         f"of {dtype.name} needs {expected} bytes")
+    data = np.frombuffer(raw, dtype).reshape(shape)
     return data.astype(dtype.newbyteorder("="))
 
 
@@ -209,6 +253,15 @@ def load_mnist(directory=None):
     out = []
     for part in ("train", "test"):
         x, y = arrays["x_" + part], arrays["y_" + part]
+        if x.ndim != 3:
+            raise ValueError(f"load_mnist: {part} images must be 3-D (N, height, width), "
+                             f"received shape {x.shape}")
+        if y.ndim != 1:
+            raise ValueError(f"load_mnist: {part} labels must be 1-D (N,), received shape "
+                             f"{y.shape}")
+        if y.dtype.kind not in "iu":
+            raise ValueError(f"load_mnist: {part} labels must be integers, received "
+                             f"{y.dtype}")
         if len(x) != len(y):
             raise ValueError(f"load_mnist: {len(x)} {part} images but {len(y)} labels")
         out.append((_images(x), y.astype(np.int64)))

@@ -9,11 +9,14 @@ File layout (a zip archive readable by ``numpy.load(path, allow_pickle=False)``)
     w00000.npy ...   one float array per weight, in model.get_weights() order
 
 Saving writes a temporary file in the target directory, fsyncs it and renames it over the
-target with ``os.replace``, so a crash mid-save leaves the previous file whole.  Loading
-checks every member's CRC, refuses object (pickled) arrays, creates only engine layer classes
-from the JSON, and checks every weight's shape: a missing, truncated, corrupted or
-pickle-bearing file raises :class:`ModelFileError` (or FileNotFoundError) and never executes
-anything.
+target with ``os.replace``, so a crash mid-save leaves the previous file whole (and the next
+save removes the temporary a killed writer left).  Loading reads only the members' .npy
+headers first and checks them against the zip's declared sizes (and deflate's 1032:1 bound),
+reads the architecture, builds it within the weights the file holds, checks every weight's
+shape, and only then reads the weights (each member's CRC is checked as it is read): it
+refuses object (pickled) arrays, creates only engine layer classes from the JSON, and a
+missing, truncated, corrupted, oversized or pickle-bearing file raises :class:`ModelFileError`
+(or FileNotFoundError) without executing anything or reading more than the file declares.
 
     >>> model.save("digits.npz")                                        # doctest: +SKIP
     >>> same = engine.load_model("digits.npz")                            # doctest: +SKIP
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 import json
 import os
+import struct
+import warnings
 import zipfile
 import zlib
 
@@ -78,6 +83,10 @@ def save_model(model, path):
     The optimizer's state (moments) is not saved; a loaded model restarts it.
     """
     path = os.fspath(path)
+    if os.path.splitext(path)[1].lower() in (".h5", ".hdf5", ".keras"):
+        warnings.warn(f"save: {path!r} gets convlab's format (an .npz zip archive that "
+                      f"engine.load_model reads), not HDF5 or Keras's format despite its "
+                      f"name; name it .npz to say so", UserWarning, stacklevel=3)
     layers = model._unique_layers
     for layer in layers:  # name the layer whose config is not JSON-friendly
         json.dumps(layer.get_config(), default=_json_default(layer.describe()))
@@ -103,8 +112,63 @@ def _fail(path, what):
     raise ModelFileError(f"load_model: {path!r} {what}") from None
 
 
-def _read_members(path):
-    """{name: array} of a verified archive, without ever unpickling."""
+# Deflate expands at most 1032:1: a member declaring more is damaged before a byte of it is
+# inflated.  The architecture JSON is small; more than this is not a model file.
+_DEFLATE_MAX_RATIO = 1032
+_CONFIG_MAX_BYTES = 64 << 20
+_BAD_ZIP = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError,
+            NotImplementedError, RuntimeError, OverflowError, struct.error)
+
+
+class _Member:
+    """One .npy member of the archive, its header read and checked against the zip's
+    declared size: ``shape``, ``dtype``, ``fortran``, ``info`` (the ZipInfo)."""
+
+    def __init__(self, zf, info, path):
+        self.info, self.name = info, info.filename
+        key = self.name[:-4] if self.name.endswith(".npy") else self.name
+        self.key = key
+        if info.compress_type == zipfile.ZIP_DEFLATED and \
+                info.file_size > _DEFLATE_MAX_RATIO * info.compress_size + 1024:
+            _fail(path, f"is corrupted: member {self.name!r} declares {info.file_size} bytes "
+                        f"from {info.compress_size} compressed (deflate cannot expand more "
+                        f"than {_DEFLATE_MAX_RATIO}:1)")
+        with zf.open(info) as f:
+            try:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise ValueError(f"unsupported .npy version {version}")
+                offset = f.tell()
+            except ValueError as e:
+                _fail(path, f"member {self.name!r} is not a valid .npy array ({e})")
+        if dtype.hasobject:
+            _fail(path, f"member {key!r} holds pickled Python objects; refusing to load it "
+                        f"(convlab model files never contain pickles)")
+        count = 1
+        for d in shape:
+            count *= d
+        need = offset + count * dtype.itemsize
+        if need != info.file_size:
+            _fail(path, f"is corrupted: member {key!r} has a header for shape {shape} of "
+                        f"{dtype} ({need} bytes) but the archive declares {info.file_size} "
+                        f"bytes")
+        self.shape, self.dtype, self.fortran, self.count = tuple(shape), dtype, fortran, count
+
+    def read(self, zf, path):
+        """The array, read and CRC-checked (no more bytes than its header promises)."""
+        with zf.open(self.info) as f:
+            a = np.lib.format.read_array(f, allow_pickle=False)
+            if f.read(1):
+                _fail(path, f"is corrupted: member {self.key!r} is longer than its header")
+        return a
+
+
+def _open_archive(path):
+    """(ZipFile, {key: _Member}) of a convlab model file, headers checked, no data read."""
     with open(path, "rb") as f:
         head = f.read(4)
     if not head:
@@ -115,26 +179,95 @@ def _read_members(path):
     if head != b"PK\x03\x04":
         _fail(path, "is not a convlab model file (expected an .npz zip archive written by "
                     "model.save)")
+    zf = None
     try:
-        with zipfile.ZipFile(path) as zf:
-            bad = zf.testzip()  # reads every member and checks its CRC
-            if bad is not None:
-                _fail(path, f"is corrupted: member {bad!r} fails its CRC check")
-        with np.load(path, allow_pickle=False) as npz:
-            members = {}
-            for key in npz.files:
-                try:
-                    members[key] = npz[key]
-                except ValueError as e:
-                    if "pickle" in str(e):
-                        _fail(path, f"member {key!r} holds pickled Python objects; refusing "
-                                    f"to load it (convlab model files never contain pickles)")
-                    raise
+        zf = zipfile.ZipFile(path)
+        members = {}
+        for info in zf.infolist():
+            m = _Member(zf, info, path)
+            if m.key in members:
+                _fail(path, f"is corrupted: member {m.key!r} appears twice")
+            members[m.key] = m
+        return zf, members
+    except ModelFileError:
+        if zf is not None:
+            zf.close()
+        raise
+    except _BAD_ZIP as e:
+        if zf is not None:
+            zf.close()
+        _fail(path, f"is truncated or corrupted ({type(e).__name__}: {e})")
+
+
+def _read(member, zf, path):
+    try:
+        return member.read(zf, path)
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError) as e:
+    except _BAD_ZIP as e:
         _fail(path, f"is truncated or corrupted ({type(e).__name__}: {e})")
-    return members
+
+
+def _load(zf, members, path, classes=None):
+    """The model of an opened archive: the architecture is read and built first, within the
+    weights the file holds (headers only), then the weights are read and checked."""
+    from .graph import Model, Sequential
+    from .layers.base import weight_budget
+
+    config_member = members.pop(_CONFIG_KEY, None)
+    if config_member is None:
+        _fail(path, f"is not a convlab model file (no {_CONFIG_KEY} member)")
+    if (config_member.dtype != np.uint8 or len(config_member.shape) != 1
+            or config_member.count > _CONFIG_MAX_BYTES):
+        _fail(path, f"has a malformed {_CONFIG_KEY} member")
+    raw = _read(config_member, zf, path)
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        _fail(path, f"has an unreadable architecture description ({e})")
+    except RecursionError:
+        _fail(path, "has an architecture description nested too deeply to read")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        _fail(path, "is not a convlab model file (format marker missing)")
+    if meta.get("version") != VERSION:
+        _fail(path, f"has format version {meta.get('version')!r}; this convlab reads "
+                    f"version {VERSION}")
+    classes = classes or {"Sequential": Sequential, "Model": Model}
+    cls = classes.get(meta.get("class_name"))
+    if cls is None:
+        _fail(path, f"names an unknown model class {meta.get('class_name')!r}")
+    # Building allocates the architecture's weights: allow what the file holds (twice, plus
+    # 4 MiB, so that a near miss still gets the precise per-weight message below).
+    held = sum(m.count for m in members.values() if m.dtype.kind == "f")
+    try:
+        with weight_budget(2 * held + 2**20, f"what the file holds ({held} weight elements) "
+                                             f"by far; the file does not match its "
+                                             f"architecture"):
+            model = cls.from_config(meta["config"])
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
+        _fail(path, f"describes an invalid model: {e}")
+    except RecursionError:
+        _fail(path, "describes a model nested too deeply to build")
+    weights = model.weights
+    expected = {_weight_key(i) for i in range(len(weights))}
+    if set(members) != expected:
+        missing = sorted(expected - set(members))
+        extra = sorted(set(members) - expected)
+        _fail(path, f"does not match its architecture: {len(weights)} weights expected; "
+                    f"missing {missing[:5]}, unexpected {extra[:5]}")
+    for i, w in enumerate(weights):
+        m = members[_weight_key(i)]
+        if m.shape != w.data.shape or m.dtype.kind != "f":
+            _fail(path, f"weight {i} has shape {m.shape} and dtype {m.dtype}, the "
+                        f"architecture needs {w.data.shape} float")
+    arrays = [_read(members[_weight_key(i)], zf, path) for i in range(len(weights))]
+    from .layers.base import Layer
+    i = 0
+    for layer in model._unique_layers:  # engine's own layouts, whatever the layer's front
+        k = len(layer.weights)
+        Layer.set_weights(layer, arrays[i:i + k])
+        i += k
+    return model, meta.get("training_config")
 
 
 def load_model(path, compile=True, classes=None):
@@ -153,61 +286,18 @@ def load_model(path, compile=True, classes=None):
     FileNotFoundError   no such file
     ModelFileError      anything wrong with the file (a ValueError subclass)
     """
-    from .graph import Model, Sequential
-
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_model: no such file: {path!r}")
     if os.path.isdir(path):
         _fail(path, "is a directory, not a model file")
-    members = _read_members(path)
-    if _CONFIG_KEY not in members:
-        _fail(path, f"is not a convlab model file (no {_CONFIG_KEY} member)")
-    raw = members.pop(_CONFIG_KEY)
-    if raw.dtype != np.uint8 or raw.ndim != 1:
-        _fail(path, f"has a malformed {_CONFIG_KEY} member")
-    try:
-        meta = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        _fail(path, f"has an unreadable architecture description ({e})")
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        _fail(path, "is not a convlab model file (format marker missing)")
-    if meta.get("version") != VERSION:
-        _fail(path, f"has format version {meta.get('version')!r}; this convlab reads "
-                    f"version {VERSION}")
-    classes = classes or {"Sequential": Sequential, "Model": Model}
-    cls = classes.get(meta.get("class_name"))
-    if cls is None:
-        _fail(path, f"names an unknown model class {meta.get('class_name')!r}")
-    try:
-        model = cls.from_config(meta["config"])
-    except (TypeError, ValueError, KeyError, IndexError) as e:
-        _fail(path, f"describes an invalid model: {e}")
-    weights = model.weights
-    expected = {_weight_key(i) for i in range(len(weights))}
-    if set(members) != expected:
-        missing = sorted(expected - set(members))
-        extra = sorted(set(members) - expected)
-        _fail(path, f"does not match its architecture: {len(weights)} weights expected; "
-                    f"missing {missing[:5]}, unexpected {extra[:5]}")
-    arrays = []
-    for i, w in enumerate(weights):
-        a = members[_weight_key(i)]
-        if a.shape != w.data.shape or a.dtype.kind != "f":
-            _fail(path, f"weight {i} has shape {a.shape} and dtype {a.dtype}, the "
-                        f"architecture needs {w.data.shape} float")
-        arrays.append(a)
-    from .layers.base import Layer
-    i = 0
-    for layer in model._unique_layers:  # engine's own layouts, whatever the layer's front
-        k = len(layer.weights)
-        Layer.set_weights(layer, arrays[i:i + k])
-        i += k
-    tc = meta.get("training_config")
+    zf, members = _open_archive(path)
+    with zf:
+        model, tc = _load(zf, members, path, classes)
     if compile and tc:
         try:
             model.compile(optim.get(tc["optimizer"]), losses_mod.get(tc["loss"]),
                           tc.get("metrics") or None)
-        except (TypeError, ValueError, KeyError) as e:
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as e:
             _fail(path, f"has invalid training settings: {e}")
     return model

@@ -170,7 +170,13 @@ class ModelCheckpoint(Callback):
             if not better:
                 return
             self.best = value
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **logs)
+        except KeyError as e:
+            raise ValueError(f"ModelCheckpoint: filepath {self.filepath!r} names the field "
+                             f"{{{e.args[0]}}}, which this fit does not log; available: "
+                             f"{', '.join(['epoch'] + list(logs))} (val_* need validation "
+                             f"data)") from None
         self.model.save(path)  # written by rank 0 alone in data-parallel training
         if distributed.quiet(self.verbose):
             print(f"Epoch {epoch + 1}: saved model to {path}")
@@ -275,6 +281,30 @@ def _check_int(where, name, value, minimum):
     return int(value)
 
 
+def _check_data(where, xs, y):
+    """Refuse no samples, and Inf or NaN in the inputs or the targets, naming the first."""
+    if len(y) == 0:
+        raise ValueError(f"{where}: x and y hold no samples (0 rows); there is nothing to "
+                         f"{'train on' if where.startswith(('fit', 'train')) else 'evaluate'}")
+    for name, a in [(f"x[{i}]" if len(xs) > 1 else "x", a) for i, a in enumerate(xs)] + \
+            [("y", y)]:
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            bad = np.argwhere(~np.isfinite(a))[0]
+            raise ValueError(f"{where}: {name} holds non-finite values (Inf or NaN), first "
+                             f"at index {tuple(int(i) for i in bad)} (value "
+                             f"{a[tuple(bad)]}); training on them makes every weight NaN")
+
+
+def _check_loss(loss, where):
+    """The loss as a float (its one copy to the host per step), checked to be finite."""
+    value = float(loss.item())
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: the loss is {value}; stopped before the update, the weights "
+                         f"keep their last finite values (the inputs are finite: the training "
+                         f"diverged; lower the learning rate or normalise the data)")
+    return value
+
+
 class TrainingMixin:
     """compile / fit / evaluate / predict / train_on_batch for graph models.
 
@@ -321,6 +351,9 @@ class TrainingMixin:
         if y is None:
             raise ValueError(f"{where}: y is required")
         y = np.asarray(y.numpy() if isinstance(y, Tensor) else y)
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"{where}: y must hold numbers (class labels or targets), "
+                            f"received dtype {y.dtype} (shape {y.shape})")
         if len(y) != n:
             raise ValueError(f"{where}: x and y must have the same number of samples, "
                              f"received x with {n} and y with {len(y)} (y shape {y.shape})")
@@ -346,14 +379,17 @@ class TrainingMixin:
     def _train_params(self):
         return [t for layer in self._unique_layers for t in layer.trainable_weights]
 
-    def _step(self, xs, y, dp=None):
+    def _step(self, xs, y, dp=None, where="train_on_batch"):
         """One forward/backward/update; returns (loss Tensor, prediction Tensor, fwd s,
         bwd s).  On a model on 'cuda' the batch is uploaded once (in ``_forward``) and
-        nothing comes back to the host here.  ``dp``: the data-parallel helper of
-        engine.distributed, which averages the gradients over ranks before the update."""
+        only the loss comes back to the host here.  ``dp``: the data-parallel helper of
+        engine.distributed, which averages the gradients over ranks before the update.  A
+        non-finite loss raises ValueError (naming ``where``) before the update, so the
+        weights keep their last finite values."""
         t0 = time.perf_counter()
         pred = self._forward(xs, training=True)[0]
         loss = self.loss(pred, y)
+        loss._value = _check_loss(loss, where)  # the host copy callers read
         t1 = time.perf_counter()
         params = self._train_params()
         for p in params:
@@ -374,8 +410,9 @@ class TrainingMixin:
         self._require_compiled("train_on_batch")
         xs = self._prepare_x(x, "train_on_batch")
         y = self._prepare_y(y, len(xs[0]), "train_on_batch")
+        _check_data("train_on_batch", xs, y)
         loss, _, _, _ = self._step(xs, y)
-        return float(loss.item())
+        return loss._value
 
     def fit(self, x, y, batch_size=32, epochs=1, verbose=1, callbacks=None,
             validation_data=None, validation_split=0.0, shuffle=True, initial_epoch=0):
@@ -404,12 +441,14 @@ class TrainingMixin:
         xs = self._prepare_x(x, "fit")
         n = len(xs[0])
         y = self._prepare_y(y, n, "fit")
+        _check_data("fit", xs, y)
         xv = yv = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
             xv = self._prepare_x(validation_data[0], "fit (validation_data)")
             yv = self._prepare_y(validation_data[1], len(xv[0]), "fit (validation_data)")
+            _check_data("fit (validation_data)", xv, yv)
         elif validation_split:
             if not 0.0 < validation_split < 1.0:
                 raise ValueError(f"fit: validation_split must be in (0, 1), received "
@@ -441,9 +480,10 @@ class TrainingMixin:
                 else dp.batches(n, batch_size, shuffle)  # this rank's share of each batch
             for b, idx in enumerate(batches):
                 yb = y[idx]
-                loss, pred, tf, tb = self._step([a[idx] for a in xs], yb, dp)
+                loss, pred, tf, tb = self._step([a[idx] for a in xs], yb, dp,
+                                                f"fit: epoch {epoch + 1}, batch {b + 1}")
                 m = len(yb)
-                sums[0] += float(loss.item()) * m
+                sums[0] += loss._value * m
                 if self.compiled_metrics:
                     pred = pred.numpy()  # a host copy only when metrics need it
                 for i, (_, fn) in enumerate(self.compiled_metrics, 1):
@@ -500,6 +540,7 @@ class TrainingMixin:
         batch_size = _check_int("evaluate", "batch_size", batch_size, 1)
         xs = self._prepare_x(x, "evaluate")
         y = self._prepare_y(y, len(xs[0]), "evaluate")
+        _check_data("evaluate", xs, y)
         values = self._evaluate_arrays(xs, y, batch_size)
         if distributed.quiet(verbose):
             print(" - ".join(f"{k} {v:.4f}" for k, v in self._logs(values).items()))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 
 # OpenMP threads that spin after a parallel region steal the cores BLAS is about to use
 # (measured: im2col 2-3x slower with the default policy).  Must be set before libgomp loads.
@@ -77,7 +78,15 @@ __all__ = ["conv", "conv_grad_input", "conv_grad_weight", "convolve", "pool", "p
            "get_num_threads", "ConvParams", "conv_params", "workspace_bytes", "conv_flops",
            "prepare", "Prepared", "PreparedCache", "register_strategy", "unregister_strategy"]
 
-_forced = {"strategy": None, "backend": None}
+
+
+class _Forced(threading.local):
+    """What :func:`use` forces, per thread: a block in one thread leaves the others alone."""
+    strategy = None
+    backend = None
+
+
+_forced = _Forced()
 _OPS = {"fwd": "conv", "grad_input": "conv_grad_input", "grad_weight": "conv_grad_weight"}
 _PASS_OF = {v: k for k, v in _OPS.items()}
 
@@ -86,19 +95,21 @@ _PASS_OF = {v: k for k, v in _OPS.items()}
 def use(strategy=None, backend=None):
     """Within the block, strategy="auto"/backend="auto" mean these (explicit requests win).
 
+    The setting belongs to the calling thread; other threads keep their own.
+
     >>> with kernels.use(strategy="fft"):                 # doctest: +SKIP
     ...     y = kernels.conv(x, w)
     """
-    old = dict(_forced)
+    old = (_forced.strategy, _forced.backend)
     if strategy is not None:
         _check_strategy_name(strategy, "use")
     if backend is not None:
         _check_backend_name(backend, "use")
-    _forced.update(strategy=strategy or old["strategy"], backend=backend or old["backend"])
+    _forced.strategy, _forced.backend = strategy or old[0], backend or old[1]
     try:
         yield
     finally:
-        _forced.update(old)
+        _forced.strategy, _forced.backend = old
 
 
 def select(x_shape, w_shape, *, stride=1, padding=0, dilation=1, groups=1, dtype="float32",
@@ -148,12 +159,14 @@ def _dispatch(op, p, x_shape, w_shape, dtype, strategy, backend, device):
     "cuda"); raises before any kernel runs."""
     _check_strategy_name(strategy, op)
     _check_backend_name(backend, op)
-    if strategy == "auto" and _forced["strategy"]:
-        strategy = _forced["strategy"]
-    if backend == "auto" and _forced["backend"] and strategy != "reference" and (
-            registry.device_of_backend(_forced["backend"]) == device):
-        backend = _forced["backend"]
+    if strategy == "auto" and _forced.strategy:
+        strategy = _forced.strategy
+    if backend == "auto" and _forced.backend and strategy != "reference" and (
+            registry.device_of_backend(_forced.backend) == device):
+        backend = _forced.backend
     x5, w5, p3 = registry._lift(x_shape), registry._lift(w_shape), p.as3d()
+    _check_padded(op, p, x_shape, w_shape)
+    requested = backend
     pass_ = _PASS_OF[op]
     if strategy == "auto":
         strategy, chosen, _ = registry._select(p, tuple(x_shape), tuple(w_shape),
@@ -186,9 +199,14 @@ def _dispatch(op, p, x_shape, w_shape, dtype, strategy, backend, device):
     elif backend not in cols:
         raise ValueError(f"{op}: backend {backend!r} cannot take {device!r} arrays; expected "
                          f"one of {('auto',) + cols}")
+    if requested == "auto":     # a size one backend cannot index goes to another
+        backend = registry.fit_backend(backend, mod, p3, x5, w5, device)
     why = registry.usable(strategy, backend)
     if why is not None:
         raise ValueError(f"{op}: strategy {strategy!r} on backend {backend!r}: {why}")
+    limit = registry.backend_limit(backend, p3, x5, w5)
+    if limit is not None:
+        raise ValueError(f"{op}: {limit}")
     return strategy, mod, backend
 
 
@@ -196,7 +214,7 @@ def _on_device(backend, *arrays):
     """"cuda" when any array is a device array or the cuda backend is asked for."""
     if _arrays.any_device(*arrays):
         return "cuda"
-    if backend == "cuda" or (backend == "auto" and _forced["backend"] == "cuda"):
+    if backend == "cuda" or (backend == "auto" and _forced.backend == "cuda"):
         return "cuda"
     return "cpu"
 
@@ -206,13 +224,8 @@ def _payload(prepared, name, mod, be, pass_, w5, p3, x5, dtype, op):
     it was made for this strategy and backend) or a :class:`PreparedCache` (made on a miss)."""
     if prepared is None:
         return None
-    key = (tuple(x5), tuple(w5.shape), p3, np.dtype(dtype).name)
+    key = _check_handle(prepared, pass_, x5, w5.shape, p3, dtype, op)
     if isinstance(prepared, Prepared):
-        if prepared.pass_ != pass_ or prepared.key != key:
-            raise ValueError(f"{op}: prepared was made for pass {prepared.pass_!r}, x "
-                             f"{prepared.key[0]}, w {prepared.key[1]}, "
-                             f"{prepared.key[3]}; this call is pass {pass_!r}, x {key[0]}, "
-                             f"w {key[1]}, {key[3]} (same padding/stride/groups too)")
         return prepared.payload if (prepared.strategy, prepared.backend) == (name, be) else None
     if not isinstance(prepared, PreparedCache):
         raise TypeError(f"{op}: prepared must be a kernels.Prepared (kernels.prepare) or a "
@@ -225,6 +238,21 @@ def _payload(prepared, name, mod, be, pass_, w5, p3, x5, dtype, op):
     return hit
 
 
+def _check_handle(prepared, pass_, x5, w5_shape, p3, dtype, op):
+    """The call's key; a :class:`Prepared` handle made for another pass, shapes, parameters
+    or dtype raises ValueError."""
+    if prepared is not None and not isinstance(prepared, (Prepared, PreparedCache)):
+        raise TypeError(f"{op}: prepared must be a kernels.Prepared (kernels.prepare) or a "
+                        f"kernels.PreparedCache, received {type(prepared).__name__}")
+    key = (tuple(x5), tuple(w5_shape), p3, np.dtype(dtype).name)
+    if isinstance(prepared, Prepared) and (prepared.pass_ != pass_ or prepared.key != key):
+        raise ValueError(f"{op}: prepared was made for pass {prepared.pass_!r}, x "
+                         f"{prepared.key[0]}, w {prepared.key[1]}, "
+                         f"{prepared.key[3]}; this call is pass {pass_!r}, x {key[0]}, "
+                         f"w {key[1]}, {key[3]} (same padding/stride/groups too)")
+    return key
+
+
 def _conv_call(op, x_shape, w, p, dtype, strategy, backend, device, prepared):
     """Dispatch and the prepared weight of one pass."""
     pass_ = _PASS_OF[op]
@@ -234,9 +262,109 @@ def _conv_call(op, x_shape, w, p, dtype, strategy, backend, device, prepared):
     name, mod, be = _dispatch(op, p, x_shape, w.shape, dtype, strategy, backend, device)
     if be == "numpy" or prepared is None:
         return mod, be, None
-    w5 = to5d(_arrays.cast(w, dtype))
+    w5 = to5d(_operand(w, dtype))
     return mod, be, _payload(prepared, name, mod, be, pass_, w5, p.as3d(),
                              registry._lift(x_shape), dtype, op)
+
+
+def _memory_bytes():
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_memory(op, shape, dtype):
+    """Refuse a host result larger than this machine's memory (a 1-element input with
+    padding 2**30 asks for 2**31 outputs) before allocating it."""
+    need = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+    have = _memory_bytes()
+    if have and need > have:
+        raise ValueError(f"{op}: the result of shape {tuple(shape)} would take "
+                         f"{need / 2**30:.3g} GiB, more than this machine's "
+                         f"{have / 2**30:.3g} GiB of memory")
+
+
+# A padded input beyond 64 times x plus 2**26 elements is refused: no layer pads like that,
+# and what reaches here after _trim (padding below one dilated kernel) but still pads this
+# much is a kernel dilated far beyond its input (dilation 2**30 on 1 sample asks for an
+# 8 GiB padded copy to compute one output).
+PAD_LIMIT_FACTOR = 64
+PAD_LIMIT_EXTRA = 2**26
+
+
+def _check_padded(op, p, x_shape, w_shape):
+    x_elems = int(np.prod(x_shape, dtype=object))
+    padded = int(x_shape[0]) * int(x_shape[1]) * int(np.prod(p.padded_spatial(x_shape[2:]),
+                                                             dtype=object))
+    if padded > PAD_LIMIT_FACTOR * x_elems + PAD_LIMIT_EXTRA:
+        raise ValueError(f"{op}: padding={p.padding} with dilation={p.dilation} and w "
+                         f"{tuple(w_shape)} makes a padded input of {padded} elements from x "
+                         f"{tuple(x_shape)} ({x_elems} elements); refused: more than "
+                         f"{PAD_LIMIT_FACTOR}x x plus 2**26 elements")
+
+
+def _operand(a, dtype, contiguous=False):
+    """A host ``a`` in ``dtype``, writeable (and C-contiguous when asked): read-only inputs
+    (np.load(mmap_mode="r"), broadcast views) are copied once here, after validation and
+    dispatch, because compiled kernels are specialised for writeable arrays (Numba types a
+    read-only array apart and some kernels write through views of their inputs).  Device
+    arrays pass through untouched (they are checked C-contiguous at the door)."""
+    if _arrays.is_device(a):
+        return a
+    return np.require(a, dtype, ["C", "W"] if contiguous else ["W"])
+
+
+def _trim(p, x_shape, w_shape):
+    """The part of a convolution that reads the input, when padding or stride make most of
+    it read zeros only (padding of a whole dilated kernel or more, or one output with a
+    stride > 1); None otherwise.
+
+    Returns None, "zero" (no output reads the input) or (p_sub, x_index, y_index): the
+    convolution of x[x_index] with ``p_sub`` gives y[y_index], every other output is 0.
+    Padding 2**30 for a 3-element output thus costs no 2**30-element padded copy.
+    """
+    if not any(lo >= (d * (k - 1) + 1) or hi >= (d * (k - 1) + 1) or
+               (s > 1 and o == 1)
+               for (lo, hi), d, k, s, o in zip(p.padding, p.dilation, w_shape[2:], p.stride,
+                                               p.out_spatial(x_shape[2:], w_shape[2:]))):
+        return None
+    pads, strides, xi, yi = [], [], [], []
+    for n, k, s, d, (lo, hi), o in zip(x_shape[2:], w_shape[2:], p.stride, p.dilation,
+                                       p.padding, p.out_spatial(x_shape[2:], w_shape[2:])):
+        kk = d * (k - 1) + 1
+        t0 = max(0, -(-(lo - kk + 1) // s))          # first output whose window reaches x
+        t1 = min(o - 1, (lo + n - 1) // s)           # last output whose window starts in x
+        if t0 > t1:
+            return "zero"
+        start, end = t0 * s - lo, t1 * s + kk - 1 - lo   # x coordinates the outputs read
+        c0, e0 = max(start, 0), min(end, n - 1)
+        pads.append((c0 - start, end - e0))
+        strides.append(1 if t0 == t1 else s)
+        xi.append(slice(c0, e0 + 1))
+        yi.append(slice(t0, t1 + 1))
+    sub = ConvParams(p.ndim, tuple(strides), tuple(pads), p.dilation, p.groups)
+    full = (slice(None), slice(None))
+    return sub, full + tuple(xi), full + tuple(yi)
+
+
+def _pad_arg(p):
+    return tuple(tuple(pair) for pair in p.padding)
+
+
+def _trimmed(op, p, x_shape, w_shape, strategy, backend, dev_in, prepared, dtype):
+    """_trim's answer for a call on host arrays (device arrays are never trimmed: they run
+    whole, within _check_padded's bound); the names and a :class:`Prepared` handle are
+    checked first, as the untrimmed call would check them."""
+    if dev_in:
+        return None
+    trim = _trim(p, x_shape, w_shape)
+    if trim is not None:
+        _check_strategy_name(strategy, op)
+        _check_backend_name(backend, op)
+        _check_handle(prepared, _PASS_OF[op], registry._lift(x_shape),
+                      registry._lift(w_shape), p.as3d(), dtype, op)
+    return trim
 
 
 def _shape_arg(shape, name, op, ndim=None):
@@ -299,14 +427,28 @@ def conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, strategy
     if bias is not None and _arrays.shape(bias) != (w.shape[0],):
         raise ValueError(f"conv: bias must have shape ({w.shape[0]},) to match w of shape "
                          f"{tuple(w.shape)}, received {tuple(bias.shape)}")
+    out_shape = p.out_shape(tuple(x.shape), tuple(w.shape))
+    if not dev_in:
+        _check_memory("conv", out_shape, dtype)
+    trim = _trimmed("conv", p, tuple(x.shape), tuple(w.shape), strategy, backend, dev_in,
+                    prepared, dtype)
+    if trim is not None:        # host arrays in, host array out
+        y = np.zeros(out_shape, dtype=dtype)
+        if trim != "zero":
+            sub, xi, yi = trim
+            y[yi] = conv(x[xi], w, stride=sub.stride, padding=_pad_arg(sub),
+                         dilation=sub.dilation, groups=sub.groups, strategy=strategy,
+                         backend=backend)
+        if bias is not None:
+            y += bias.astype(dtype, copy=False).reshape((-1,) + (1,) * p.ndim)
+        return y
     mod, be, payload = _conv_call("conv", x.shape, w, p, dtype, strategy, backend, device,
                                   prepared)
-    out_shape = p.out_shape(tuple(x.shape), tuple(w.shape))
     if x.size == 0 or w.size == 0:
         y = _zeros(out_shape, dtype, x)
     else:
-        y5 = _run(mod, be, "forward", [to5d(_arrays.cast(x, dtype)),
-                                       to5d(_arrays.cast(w, dtype)), p.as3d(), be, payload])
+        y5 = _run(mod, be, "forward", [to5d(_operand(x, dtype)), to5d(_operand(w, dtype)),
+                                       p.as3d(), be, payload])
         y = y5.reshape(out_shape)
     if bias is not None:
         if _arrays.is_device(y):
@@ -363,6 +505,21 @@ def _gradient(op, gy, a, a_name, shape, kw, strategy, backend, prepared):
     if tuple(gy.shape) != expect:
         raise ValueError(f"{op}: gy must have the output shape {expect} of x {x_shape} and "
                          f"w {w_shape}, received {tuple(gy.shape)}")
+    if not dev_in:
+        _check_memory(op, shape, dtype)
+    trim = _trimmed(op, p, x_shape, w_shape, strategy, backend, dev_in, prepared, dtype)
+    if trim is not None:        # host arrays in, host array out
+        out = np.zeros(shape, dtype=dtype)
+        if trim != "zero":
+            sub, xi, yi = trim
+            sub_kw = dict(stride=sub.stride, padding=_pad_arg(sub), dilation=sub.dilation,
+                          groups=sub.groups, strategy=strategy, backend=backend)
+            if grad_input:
+                sub_shape = tuple(len(range(*sl.indices(n))) for sl, n in zip(xi, x_shape))
+                out[xi] = conv_grad_input(gy[yi], a, sub_shape, **sub_kw)
+            else:
+                out = conv_grad_weight(gy[yi], a[xi], w_shape, **sub_kw)
+        return out
     if grad_input:
         mod, be, payload = _conv_call(op, x_shape, a, p, dtype, strategy, backend, device,
                                       prepared)
@@ -373,8 +530,8 @@ def _gradient(op, gy, a, a_name, shape, kw, strategy, backend, prepared):
     if gy.size == 0 or a.size == 0 or 0 in shape:
         out = _zeros(shape, dtype, gy)
     else:
-        gy5 = to5d(gy if device == "cuda" else np.ascontiguousarray(gy, dtype=dtype))
-        args = [gy5, to5d(_arrays.cast(a, dtype)), registry._lift(shape), p.as3d(), be]
+        gy5 = to5d(_operand(gy, dtype, contiguous=True))
+        args = [gy5, to5d(_operand(a, dtype)), registry._lift(shape), p.as3d(), be]
         out = _run(mod, be, "grad_input" if grad_input else "grad_weight",
                    args + extra).reshape(shape)
     return out.copy_to_host() if device == "cuda" and not dev_in else out
@@ -426,7 +583,7 @@ def prepare(w, x_shape, *, stride=1, padding=0, dilation=1, groups=1, strategy="
     payload = None
     if be != "numpy" and w.size and 0 not in x_shape:
         shared = getattr(mod, "PREPARE_SHARED", {}).get(pass_, pass_)
-        payload = mod.prepare(to5d(_arrays.cast(w, dtype)), p.as3d(), key[0], be, shared)
+        payload = mod.prepare(to5d(_operand(w, dtype)), p.as3d(), key[0], be, shared)
     return Prepared(name, be, pass_, key, payload)
 
 
@@ -482,12 +639,21 @@ def _pool_setup(x, kind, size, stride, padding, backend, op, device):
                          f"one of {('auto',) + cols}")
     p = pool_params(tuple(x.shape), size, stride, padding, op=op)
     be = registry.resolve_backend(backend, cols, op)
+    padded = x.shape[0] * x.shape[1] * int(np.prod(p.padded_spatial(tuple(x.shape[2:])),
+                                                      dtype=object))
+    if be == "cython" and padded > registry.CYTHON_MAX_ELEMENTS:
+        if backend == "auto" and registry.backend_ok("numba"):
+            be = "numba"
+        else:
+            raise ValueError(f"{op}: backend 'cython' indexes arrays with C ints: the padded "
+                             f"x would have {padded} elements (x {tuple(x.shape)}), more "
+                             f"than 2**31 - 1; use backend='numba'")
     return p, be
 
 
 def _pool_forward5(x, kind, p, be):
     p3 = p.as3d()
-    x5 = to5d(x)
+    x5 = to5d(_operand(x, x.dtype))
     xp = _padded(x5, p3, -np.inf if kind == "max" else 0.0)
     k3 = (1,) * (3 - p.ndim) + p.size
     out = tuple(x.shape[:2]) + p3.out_spatial(tuple(x5.shape[2:]), k3)
@@ -521,6 +687,8 @@ def pool(x, kind, size, *, stride=None, padding=0, backend="auto"):
     x = arrs["x"]
     p, be = _pool_setup(x, kind, size, stride, padding, backend, op, device)
     out_shape = tuple(x.shape[:2]) + p.out_spatial(tuple(x.shape[2:]), p.size)
+    if not dev_in:
+        _check_memory(op, out_shape, x.dtype)
     if x.size == 0:
         y = _zeros(out_shape, x.dtype, x)
     else:
@@ -556,8 +724,8 @@ def pool_grad(gy, x, kind, size, *, stride=None, padding=0, backend="auto"):
         xp, y, k3 = _pool_forward5(x, kind, p, be)
         gxp = _empty_like_device(tuple(xp.shape), x.dtype, x)
         p3 = p.as3d()
-        backends.load(be).pool_backward(to5d(gy if device == "cuda" else
-                                             np.ascontiguousarray(gy)), xp, y, gxp,
+        backends.load(be).pool_backward(to5d(_operand(gy, x.dtype, contiguous=True)), xp, y,
+                                        gxp,
                                         backends.POOL_KINDS[kind], *k3, *p3.stride)
         gx = _unpad(gxp, tuple(to5d(x).shape), p3).reshape(tuple(x.shape))
     return gx.copy_to_host() if device == "cuda" and not dev_in else gx
@@ -619,8 +787,8 @@ def matmul(a, b, *, backend="auto"):
         if c.size and a.shape[1]:
             backends.load(be).matmul(a, b, c)
         return c if dev_in else c.copy_to_host()
-    a = np.ascontiguousarray(a, dtype=dtype)
-    b = np.ascontiguousarray(b, dtype=dtype)
+    a = _operand(a, dtype, contiguous=True)
+    b = _operand(b, dtype, contiguous=True)
     if backend in ("auto", "blas"):
         return a @ b
     be = registry.resolve_backend(backend, _POOL_BACKENDS, op)

@@ -16,9 +16,29 @@ Environment variables override the defaults at import time:
     CONVLAB_CACHE_DIR           where the autotune cache lives (default: the user cache dir)
     CONVLAB_NO_AUTOTUNE         set to 1 to ignore the autotune cache in select()
 """
+import math
 import os
+import warnings
 
-WORKSPACE_BYTES = int(float(os.environ.get("CONVLAB_WORKSPACE_MB", "32")) * 2**20)
+
+def _env_mb(name, default):
+    """A positive number of MiB from the environment; anything else is ignored with one
+    warning naming the variable (a typo must not end the import in a traceback)."""
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= 2**40):
+        warnings.warn(f"{name}={text!r} is not a positive number of MiB; using the default "
+                      f"{default}", RuntimeWarning, stacklevel=2)
+        return default
+    return value
+
+
+WORKSPACE_BYTES = int(_env_mb("CONVLAB_WORKSPACE_MB", 32) * 2**20)
 FORCE_STRATEGY = os.environ.get("CONVLAB_STRATEGY") or None
 FORCE_BACKEND = os.environ.get("CONVLAB_BACKEND") or None
 USE_AUTOTUNE = os.environ.get("CONVLAB_NO_AUTOTUNE", "0") != "1"
@@ -79,6 +99,13 @@ FFT_MAX_TILES = 4096            # tiles per image beyond which tiling is not con
 # kernel: measured here (2-core AVX2), the Cython kernel wins up to 8x8 channels (1.4 ms vs
 # 2.9 ms for B 8, F 10512), ties at 16x16 (9.0 vs 7.5) and loses 3x at 48x64 (54 vs 19).
 FFT_BLAS_MIN_CHANNELS = 256
+
+# FFT (kernels/strategies/fft.py): the largest ratio of the loudest to the quietest non-zero
+# block (one kernel extent per dim) of an image channel that a transform in the data's own
+# dtype serves.  Its error in a quiet block is about 1e-7 x the ratio, relative, in float32
+# (measured: ratio 1e8 -> relative error 7-14); 1024 keeps it near 1e-4.  Above, float32
+# data is transformed in float64 (up to 1024 * 2**29), and beyond that the direct kernel runs.
+FFT_MAX_RANGE = 1024.0
 
 # Thresholds of the strategies' rule hooks (kernels.registry.rule_choice), from
 # `convlab compare --suite <each> --pass all --threads 2` on

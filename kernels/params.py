@@ -75,6 +75,21 @@ class PoolParams(ConvParams):
     size: tuple = ()
 
 
+# Strides, dilations and paddings above this cannot describe an array numpy can hold (the
+# kernels index with int64); outputs of more elements than this cannot be allocated.
+MAX_PARAM = 2**62
+MAX_ELEMENTS = 2**60
+
+
+def _check_out_size(op, out_shape, what):
+    total = 1
+    for s in out_shape:
+        total *= s
+    if total > MAX_ELEMENTS:
+        raise ValueError(f"{op}: output would have {total} elements (shape {tuple(out_shape)}) "
+                         f"for {what}, more than the 2**60 an array can hold")
+
+
 def _is_int(v):
     return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, bool)
 
@@ -97,6 +112,8 @@ def _expand(name, value, ndim, op, minimum):
         if v < minimum:
             raise ValueError(f"{op}: {name} must be >= {minimum} in every dim, received "
                              f"{vals!r}")
+        if v > MAX_PARAM:
+            raise ValueError(f"{op}: {name} must be <= 2**62 in every dim, received {vals!r}")
     return vals
 
 
@@ -154,6 +171,8 @@ def _padding(value, ndim, k_spatial, dilation, op, in_spatial=None, stride=None)
     for lo, hi in pairs:
         if lo < 0 or hi < 0:
             raise ValueError(f"{op}: padding must be >= 0, received {pairs!r}")
+        if lo > MAX_PARAM or hi > MAX_PARAM:
+            raise ValueError(f"{op}: padding must be <= 2**62, received {pairs!r}")
     return pairs
 
 
@@ -204,6 +223,9 @@ def conv_params(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, op=
                 f"dim {i}: x {x_shape}, w {w_shape}, stride={stride}, padding={pad}, "
                 f"dilation={dilation}, groups={groups} gives padded size {size + lo + hi} < "
                 f"dilated kernel size {d * (k - 1) + 1}")
+    _check_out_size(op, p.out_shape(x_shape, w_shape),
+                    f"x {x_shape}, w {w_shape}, stride={stride}, padding={pad}, "
+                    f"dilation={dilation}")
     return p
 
 
@@ -233,7 +255,10 @@ def pool_params(x_shape, size, stride=None, padding=0, op="pool"):
             raise ValueError(f"{op}: output would be empty: pool size {size} larger than the "
                              f"padded input in spatial dim {i}: x {x_shape}, stride={stride}, "
                              f"padding={pad}")
-    return PoolParams(ndim, stride, pad, (1,) * ndim, 1, size)
+    p = PoolParams(ndim, stride, pad, (1,) * ndim, 1, size)
+    _check_out_size(op, x_shape[:2] + p.out_spatial(x_shape[2:], size),
+                    f"x {x_shape}, size={size}, stride={stride}, padding={pad}")
+    return p
 
 
 _FLOATS = (np.float32, np.float64)

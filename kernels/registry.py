@@ -24,6 +24,7 @@ strategy is one module plus one line in ``_STRATEGY_MODULES`` (or one register_s
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
@@ -208,7 +209,7 @@ def available(op="conv"):
 def resolve_backend(backend, allowed, op):
     """The concrete backend for a request: "auto" picks the first that loads."""
     if backend == "auto":
-        forced = config.FORCE_BACKEND
+        forced = _forced_backend()
         if forced and forced in allowed and backend_ok(forced):
             return forced
         for b in _BACKEND_ORDER + tuple(allowed):
@@ -226,6 +227,65 @@ def resolve_backend(backend, allowed, op):
     if not backend_ok(backend):
         why = backends.error(backend) or "not available on this machine"
         raise ValueError(f"{op}: backend {backend!r} is not available: {why}")
+    return backend
+
+
+def _forced_backend():
+    """CONVLAB_BACKEND, checked: a name that is no backend is refused, naming the variable."""
+    forced = config.FORCE_BACKEND
+    if forced and forced not in BACKENDS:
+        raise ValueError(f"CONVLAB_BACKEND={forced!r} is not a backend; expected one of "
+                         f"{BACKENDS} (or unset it)")
+    return forced
+
+
+def _forced_strategy():
+    """CONVLAB_STRATEGY, checked: a name that is no strategy (built-in or registered) is
+    refused, naming the variable."""
+    forced = config.FORCE_STRATEGY
+    if forced and forced not in strategies():
+        raise ValueError(f"CONVLAB_STRATEGY={forced!r} is not a strategy; expected one of "
+                         f"{strategies()} (or unset it)")
+    return forced
+
+
+# The Cython kernels index with C ints and call BLAS with int sizes: arrays of more than
+# 2**31 - 1 elements go to Numba (int64 indices).
+CYTHON_MAX_ELEMENTS = 2**31 - 1
+
+
+def _volume(shape):
+    v = 1
+    for s in shape:
+        v *= s
+    return v
+
+
+def backend_limit(backend, params, x_shape, w_shape):
+    """None when ``backend`` can take arrays of these (5-D) shapes, else the reason."""
+    if backend != "cython":
+        return None
+    out = params.out_spatial(x_shape[2:], w_shape[2:])
+    sizes = {"x": _volume(x_shape), "w": _volume(w_shape),
+             "y": x_shape[0] * w_shape[0] * _volume(out),
+             "padded x": x_shape[0] * x_shape[1] * _volume(params.padded_spatial(x_shape[2:]))}
+    big = {k: v for k, v in sizes.items() if v > CYTHON_MAX_ELEMENTS}
+    if big:
+        name, n = next(iter(big.items()))
+        return (f"backend 'cython' indexes arrays with C ints: {name} would have {n} elements, "
+                f"more than 2**31 - 1 (x {tuple(x_shape)}, w {tuple(w_shape)}); use "
+                f"backend='numba'")
+    return None
+
+
+def fit_backend(backend, mod, params, x_shape, w_shape, device="cpu"):
+    """``backend``, or Numba when ``backend`` cannot take these sizes and Numba can (a
+    column of the cpu device; the cuda column has no such limit here)."""
+    if backend_limit(backend, params, x_shape, w_shape) is None:
+        return backend
+    if (device == "cpu" and "numba" in getattr(mod, "BACKENDS", ())
+            and usable(getattr(mod, "NAME", None), "numba") is None):
+        return "numba"
     return backend
 
 
@@ -316,7 +376,7 @@ def _select(p, x_shape, w_shape, dtype, need_backward, pass_="fwd", device="cpu"
 def _pick_backend(strategy, device):
     """The backend of ``strategy`` on ``device`` when nothing measured says otherwise."""
     cols = backends_of(strategy, device)
-    forced = config.FORCE_BACKEND
+    forced = _forced_backend()
     if forced in cols:
         return forced
     preferred = getattr(strategy_module(strategy), "PREFERRED_BACKEND", None)
@@ -336,14 +396,16 @@ def _select_uncached(p, x_shape, w_shape, dtype, need_backward, pass_, device="c
         mod = strategy_module(s)
         return (mod is not None and (b in cols or (b == "numpy" and device == "cpu"))
                 and usable(s, b) is None
-                and mod.supports(p3, x5, w5) is None)
+                and mod.supports(p3, x5, w5) is None
+                and backend_limit(b, p3, x5, w5) is None)
 
-    forced = config.FORCE_STRATEGY
+    forced = _forced_strategy()
     if forced:
         mod = strategy_module(forced)
         b = _pick_backend(forced, device) if mod is not None else None
         if b is not None and mod.supports(p3, x5, w5) is None:
-            return forced, b, f"forced by CONVLAB_STRATEGY={forced}"
+            return (forced, fit_backend(b, mod, p3, x5, w5, device),
+                    f"forced by CONVLAB_STRATEGY={forced}")
     if config.USE_AUTOTUNE:
         # the pass's own measurement first, then the whole-step and forward winners
         passes = ((pass_, "all", "fwd") if pass_ in ("grad_input", "grad_weight")
@@ -367,7 +429,7 @@ def _select_uncached(p, x_shape, w_shape, dtype, need_backward, pass_, device="c
         return "reference", "numpy", "fallback: no compiled backend available"
     if device != "cpu":
         reason += f" (on {device})"
-    return strat, b, reason
+    return strat, fit_backend(b, strategy_module(strat), p3, x5, w5, device), reason
 
 
 # --------------------------------------------------------------------------------------
@@ -432,27 +494,56 @@ def read_cache():
                     or not isinstance(doc.get("entries"), dict)):
                 raise ValueError("not a convlab autotune cache of version "
                                  f"{CACHE_VERSION}")
+            foreign = []
             for k, v in doc["entries"].items():
                 if (isinstance(v, dict) and isinstance(v.get("strategy"), str)
                         and isinstance(v.get("backend"), str)):
-                    entries[k] = v
-        except (OSError, ValueError, UnicodeDecodeError) as e:
+                    if (v["strategy"] in strategies()
+                            and v["backend"] in BACKENDS + ("numpy",)):
+                        entries[k] = v
+                    else:
+                        foreign.append(f"{v['strategy']}/{v['backend']}")
+            if foreign:
+                _warn_once(f"convlab: ignoring {len(foreign)} autotune cache entries of {path} "
+                           f"that name an unknown strategy or backend (first: {foreign[0]}); "
+                           f"known: {strategies()} x {BACKENDS}")
+        except (OSError, ValueError, UnicodeDecodeError, RecursionError) as e:
             _warn_once(f"convlab: ignoring autotune cache {path}: {e}")
             entries = {}
     _cache = entries
     return _cache
 
 
+@contextlib.contextmanager
+def _cache_lock(path):
+    """An exclusive lock on ``path`` + ".lock" (fcntl; no lock where fcntl is missing), so
+    concurrent writers (two `convlab autotune` runs) merge instead of overwriting."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path + ".lock", "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
 def write_cache(entries):
-    """Merge ``entries`` into the cache file, atomically (temp file + os.replace)."""
+    """Merge ``entries`` into the cache file, atomically (temp file + os.replace), under a
+    lock: what other processes wrote since this one read the file is re-read and kept."""
     global _cache
-    merged = dict(read_cache())
-    merged.update(entries)
     path = cache_path()
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with atomic_write(path, "w", encoding="utf-8") as f:
-        json.dump({"format": CACHE_FORMAT, "version": CACHE_VERSION, "entries": merged}, f,
-                  indent=1, sort_keys=True)
+    with _cache_lock(path):
+        _cache = None                    # the file as it is now, other writers included
+        merged = dict(read_cache())
+        merged.update(entries)
+        with atomic_write(path, "w", encoding="utf-8") as f:
+            json.dump({"format": CACHE_FORMAT, "version": CACHE_VERSION, "entries": merged},
+                      f, indent=1, sort_keys=True)
     _cache = merged
     _memo.clear()
 

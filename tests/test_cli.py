@@ -172,10 +172,18 @@ def test_bad_arguments_in_process(argv, fragment, capsys):
 
 
 def test_other_failures_exit_1(tmp_path):
-    # measuring works, writing the JSON onto a directory fails: one line, status 1
+    # the arguments are fine, the environment names no strategy: one line, status 1
+    proc = run("compare", "--shape", TINY, "--baselines", "none", "--repeat", "1",
+               "--peak", "10", cache_dir=tmp_path, extra_env={"CONVLAB_STRATEGY": "bogus"})
+    assert_one_line_error(proc, 1, "convlab compare: error: CONVLAB_STRATEGY='bogus'")
+
+
+def test_unwritable_json_is_refused_before_measuring(tmp_path):
+    # a directory as --json: refused up front (status 2), nothing measured
     proc = run("compare", "--shape", TINY, "--strategies", "direct", "--baselines", "none",
                "--repeat", "1", "--peak", "10", "--json", str(tmp_path), cache_dir=tmp_path)
-    assert_one_line_error(proc, 1, "convlab compare: error:")
+    assert_one_line_error(proc, 2, "is a directory")
+    assert proc.stdout == ""
 
 
 # --------------------------------------------------------------------------------------

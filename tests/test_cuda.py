@@ -592,3 +592,49 @@ def test_bench_measures_and_autotune_records_the_cuda_column(tmp_path, monkeypat
     assert (s, b) == ("direct", "cuda") and reason.startswith("measured")
     assert kernels.select(case.x_shape, case.w_shape, **case.conv_kwargs())[1] != "cuda"
     registry.clear_cache()
+
+
+@in_process
+def test_reliability_guards_leave_device_arrays_alone():
+    """Issue 13's guards on the device path: device arrays are never copied or trimmed on the
+    host (a padding of a whole kernel runs on the device, device array out), host arrays on
+    the cuda backend are trimmed and read-only ones copied (NumPy out), absurd padding is
+    refused before any kernel, and kernels.use(backend="cuda") in one thread leaves host
+    calls of other threads on the CPU."""
+    import threading
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 2, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    kw = dict(padding=4, stride=2)      # padding >= the kernel: the host path trims it
+    want = kernels.conv(x.astype(np.float64), w.astype(np.float64), strategy="reference",
+                        **kw)
+    close(kernels.conv(cuda.to_device(x), cuda.to_device(w), **kw), want, np.float32,
+          "device arrays, padding of a whole kernel")
+    ro = x.copy()
+    ro.setflags(write=False)
+    y = kernels.conv(ro, w, backend="cuda", **kw)
+    assert isinstance(y, np.ndarray)
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4)
+    gy = rng.standard_normal(want.shape).astype(np.float32)
+    gx = kernels.conv_grad_input(gy.astype(np.float64), w.astype(np.float64), x.shape,
+                                 strategy="reference", **kw)
+    close(kernels.conv_grad_input(cuda.to_device(gy), cuda.to_device(w), x.shape, **kw), gx,
+          np.float32, "grad_input, device arrays, padding of a whole kernel")
+    with pytest.raises(ValueError, match="padded input"):
+        kernels.conv(cuda.to_device(x), cuda.to_device(w), padding=2**20, dilation=2**19)
+    seen = {}
+    inside, done = threading.Event(), threading.Event()
+
+    def holder():
+        with kernels.use(backend="cuda"):
+            seen["holder"] = kernels._on_device("auto", x, w)
+            inside.set()
+            done.wait(10)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    inside.wait(10)
+    seen["other"] = kernels._on_device("auto", x, w)
+    done.set()
+    t.join()
+    assert seen == {"holder": "cuda", "other": "cpu"}

@@ -85,8 +85,8 @@ class _Front:
     def _layers_or_stack(self):
         return self.__dict__.get("_unique_layers") or self.__dict__.get("_stack") or []
 
-    def _step(self, xs, y, dp=None):
-        out = super()._step(xs, y, dp)
+    def _step(self, xs, y, dp=None, where="train_on_batch"):
+        out = super()._step(xs, y, dp, where)
         for layer in self._unique_layers:
             if getattr(layer, "_constraints", None):
                 layer.apply_constraints()

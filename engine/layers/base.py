@@ -11,8 +11,11 @@ Calling it on a Tensor or ndarray computes at once.
 """
 from __future__ import annotations
 
+import contextlib
+import math
 import numbers
 import re
+import threading
 
 import numpy as np
 
@@ -188,6 +191,7 @@ class Layer:
     # -- weights ------------------------------------------------------------------------
     def add_weight(self, name, shape, initializer, fan_in=None, fan_out=None, trainable=True):
         """Create a float32 weight Tensor (``requires_grad`` when trainable)."""
+        _charge_weight(self, name, shape)
         data = np.asarray(initializer(tuple(shape), fan_in, fan_out), dtype=np.float32)
         if data.shape != tuple(shape):
             raise ValueError(f"{self.describe()}: initializer for {name} returned shape "
@@ -372,3 +376,31 @@ class Layer:
 
     def call(self, x, training=False):
         raise NotImplementedError
+
+
+_budget = threading.local()
+
+
+@contextlib.contextmanager
+def weight_budget(elements, what):
+    """Within the block (this thread), :meth:`Layer.add_weight` refuses, with ValueError and
+    before allocating, weights beyond ``elements`` elements in all: load_model builds a
+    file's architecture within what the file holds, so a few bytes of JSON describing a huge
+    layer cost no memory.  ``what`` names the limit in the message."""
+    old = getattr(_budget, "left", None), getattr(_budget, "what", None)
+    _budget.left, _budget.what = elements, what
+    try:
+        yield
+    finally:
+        _budget.left, _budget.what = old
+
+
+def _charge_weight(layer, name, shape):
+    left = getattr(_budget, "left", None)
+    if left is None:
+        return
+    n = math.prod(int(s) for s in shape)
+    if n > left:
+        raise ValueError(f"{layer.describe()}: weight {name} of shape {tuple(shape)} "
+                         f"({n} elements) exceeds {_budget.what} ({left} elements left)")
+    _budget.left = left - n

@@ -195,13 +195,29 @@ def _planar(a):
     return np.ascontiguousarray(a).reshape(a.shape[:2] + a.shape[3:])
 
 
+def _finite(*arrays):
+    """Whether every array is free of Inf and NaN (two SIMD reductions each).  The transforms
+    mix a whole tile, so one Inf or NaN would spread over its tile's outputs (320 outputs
+    instead of the direct definition's 144 for one Inf, 16 channels): non-finite inputs run
+    the direct kernel instead."""
+    return all(a.size == 0 or (np.isfinite(a.min()) and np.isfinite(a.max())) for a in arrays)
+
+
+def _direct():
+    from . import direct
+    return direct
+
+
 def forward(x, w, params, backend, prepared=None, tile=None):
     """y (N, C_out, 1, OH, OW) of x (N, C, 1, H, W) and w (C_out, C / groups, 1, 3, 3).
 
     ``tile`` (2 or 4, default config.WINOGRAD_TILE) picks F(2x2,3x3) or F(4x4,3x3); a ``prepared`` filter
     transform from :func:`prepare` is used when it matches the tile, shape and dtype.
+    Non-finite x or w run the direct kernel (see :func:`_finite`).
     """
     m = _tile(tile if tile is not None or prepared is None else prepared["m"])
+    if not _finite(x, w):
+        return _direct().forward(x, w, params, backend)
     if not _matching(prepared, m, w, x.dtype, "fwd"):
         prepared = prepare(w.astype(x.dtype, copy=False), params, tile=m)
     (lo_h, _), (lo_w, _) = params.padding[1:]
@@ -212,8 +228,11 @@ def forward(x, w, params, backend, prepared=None, tile=None):
 
 def grad_input(gy, w, x_shape, params, backend, prepared=None, tile=None):
     """gx (x_shape) = dL/dx given gy = dL/dy (N, C_out, 1, OH, OW): the forward run on gy
-    with the flipped, transposed kernel (``prepared`` from ``prepare(..., "grad_input")``)."""
+    with the flipped, transposed kernel (``prepared`` from ``prepare(..., "grad_input")``).
+    Non-finite gy or w run the direct kernel (see :func:`_finite`)."""
     m = _tile(tile if tile is not None or prepared is None else prepared["m"])
+    if not _finite(gy, w):
+        return _direct().grad_input(gy, w, x_shape, params, backend)
     if not _matching(prepared, m, w, gy.dtype, "grad_input"):
         prepared = prepare(w.astype(gy.dtype, copy=False), params, pass_="grad_input", tile=m)
     (lo_h, _), (lo_w, _) = params.padding[1:]
@@ -224,8 +243,11 @@ def grad_input(gy, w, x_shape, params, backend, prepared=None, tile=None):
 
 def grad_weight(gy, x, w_shape, params, backend, prepared=None, tile=None):
     """gw (w_shape) = dL/dw given gy = dL/dy (N, C_out, 1, OH, OW) and x (N, C, 1, H, W);
-    ``tile`` defaults to config.WINOGRAD_GRAD_WEIGHT_TILE."""
+    ``tile`` defaults to config.WINOGRAD_GRAD_WEIGHT_TILE; non-finite gy or x run the direct
+    kernel (see :func:`_finite`)."""
     m = _tile(config.WINOGRAD_GRAD_WEIGHT_TILE if tile is None else tile)
+    if not _finite(gy, x):
+        return _direct().grad_weight(gy, x, w_shape, params, backend)
     be = _be(backend)
     g = params.groups
     x4, gy4 = _planar(x), _planar(gy)
