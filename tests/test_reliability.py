@@ -64,6 +64,15 @@ def child_json(code, **kw):
 _RSS = """
 import resource, json
 def rss_mib():
+    # VmHWM: this process's peak resident memory.  ru_maxrss would do, except that Linux
+    # carries it across execve from the forking parent (pytest, hundreds of MiB late in a run).
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 """
 
