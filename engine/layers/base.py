@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import device as _dev
 from .. import functional as F
+from ..ops import extra as _E
 from ..tensor import Tensor
 
 __all__ = ["Layer", "SymbolicTensor", "ACTIVATIONS", "get_activation", "format_shape"]
@@ -64,7 +65,11 @@ def _linear(x):
 
 
 ACTIVATIONS = {"linear": _linear, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
-               "softmax": F.softmax, "log_softmax": F.log_softmax, "leaky_relu": F.leaky_relu}
+               "softmax": F.softmax, "log_softmax": F.log_softmax, "leaky_relu": F.leaky_relu,
+               "elu": _E.elu, "selu": _E.selu, "softplus": _E.softplus,
+               "softsign": _E.softsign, "gelu": _E.gelu, "swish": _E.swish, "silu": _E.silu,
+               "hard_sigmoid": _E.hard_sigmoid, "exponential": _E.exponential,
+               "relu6": lambda x: _E.relu_ext(x, max_value=6.0)}
 
 
 def get_activation(identifier, owner, argument="activation"):
