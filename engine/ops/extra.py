@@ -346,7 +346,8 @@ def transpose_output_shape(in_spatial, kernel, stride, dilation, padding, output
     """(out spatial, explicit (lo, hi) padding of the underlying convolution) of a transposed
     convolution, Keras's rule: "valid" -> in * s + max(k_eff - s, 0); "same" -> in * s;
     with ``output_padding`` op: (in - 1) * s + k_eff - 2 * pad + op, pad = k_eff // 2 for
-    "same" and 0 for "valid" (k_eff = dilation * (k - 1) + 1).
+    "same" and 0 for "valid" (k_eff = dilation * (k - 1) + 1).  The convolution's padding is
+    TF's: total = max((in - 1) * s + k_eff - out, 0), lo = total // 2, the rest at the end.
 
     >>> transpose_output_shape((4,), (3,), (2,), (1,), "same")
     ((8,), ((0, 1),))
@@ -356,19 +357,15 @@ def transpose_output_shape(in_spatial, kernel, stride, dilation, padding, output
         k, s, d = kernel[i], stride[i], dilation[i]
         ke = d * (k - 1) + 1
         if output_padding is not None:
-            op = output_padding[i]
-            p = ke // 2 if padding == "same" else 0
-            o = (n - 1) * s + ke - 2 * p + op
-            lo = hi = p   # the conv over o with (p, p) gives n outputs since op < s
+            o = (n - 1) * s + ke - 2 * (ke // 2 if padding == "same" else 0) + output_padding[i]
         elif padding == "same":
             o = n * s
-            total = max((n - 1) * s + ke - o, 0)
-            lo, hi = total // 2, total - total // 2
         else:
             o = n * s + max(ke - s, 0)
-            lo = hi = 0
+        # TF's rule for the convolution over o that gives n: the odd unit at the end
+        total = max((n - 1) * s + ke - o, 0)
         out.append(o)
-        pads.append((lo, hi))
+        pads.append((total // 2, total - total // 2))
     return tuple(out), tuple(pads)
 
 
