@@ -1,5 +1,6 @@
-"""Keras-style layers (channels first).  Every public layer class is listed in LAYERS, the
-registry engine.load_model uses to rebuild saved models (nothing else is ever instantiated)."""
+"""Keras-style layers (channels first).  Every public layer class but Lambda is listed in
+LAYERS, the registry engine.load_model uses to rebuild saved models (nothing else is ever
+instantiated)."""
 from .base import Layer, SymbolicTensor
 from .conv import BaseConv, Conv1D, Conv2D, Conv3D
 from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
@@ -33,7 +34,8 @@ LAYERS = {cls.__name__: cls for cls in (
     ZeroPadding1D, ZeroPadding2D, ZeroPadding3D, Cropping1D, Cropping2D, Cropping3D,
     Permute, RepeatVector, LeakyReLU, ELU, PReLU, Softmax, GaussianNoise, GaussianDropout,
     SpatialDropout1D, SpatialDropout2D, SpatialDropout3D, Subtract, Multiply, Average,
-    Maximum, Minimum, Lambda)}
+    Maximum, Minimum)}
+# Lambda holds Python code: never rebuilt from a file, so not in LAYERS
 
 __all__ = ["Layer", "SymbolicTensor", "BaseConv", "BaseConvTranspose", "BasePooling", "LAYERS"] + list(LAYERS) + \
-    ["Input"]
+    ["Input", "Lambda"]

@@ -16,7 +16,9 @@ import re
 
 import numpy as np
 
+from .. import constraints as _constraints
 from .. import device as _dev
+from .. import regularizers as _regularizers
 from .. import functional as F
 from ..ops import extra as _E
 from ..tensor import Tensor
@@ -127,7 +129,8 @@ class Layer:
     ndim = None
     multi_input = False
 
-    def __init__(self, name=None, input_shape=None, trainable=True):
+    def __init__(self, name=None, input_shape=None, trainable=True, kernel_regularizer=None,
+                 bias_regularizer=None, kernel_constraint=None, bias_constraint=None):
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string, "
                              f"received {name!r}")
@@ -143,6 +146,15 @@ class Layer:
         self.input_shape = None       # what build() saw (batch None)
         self._fixed_axes = {}         # axis -> size the built weights need
         self.output = None            # last SymbolicTensor this layer produced
+        # penalties and constraints on the weights named "kernel" / "bias" (Keras arguments)
+        owner = type(self).__name__
+        self._weight_rules = {
+            "kernel": (_regularizers.get(kernel_regularizer, owner),
+                       _constraints.get(kernel_constraint, owner)),
+            "bias": (_regularizers.get(bias_regularizer, owner),
+                     _constraints.get(bias_constraint, owner))}
+        self._regularizers = []       # (weight Tensor, regularizer)
+        self._constraints = []        # (weight Tensor, constraint)
 
     # -- description --------------------------------------------------------------------
     def describe(self):
@@ -153,7 +165,18 @@ class Layer:
 
     def get_config(self):
         """The constructor arguments, as a JSON-friendly dict."""
-        return {"name": self.name, "trainable": self._trainable}
+        config = {"name": self.name, "trainable": self._trainable}
+        for weight, (reg, con) in getattr(self, "_weight_rules", {}).items():
+            if reg is not None:
+                config[f"{weight}_regularizer"] = _regularizers.serialize(reg)
+            if con is not None:
+                config[f"{weight}_constraint"] = _regularizers.serialize(con)
+        return config
+
+    @property
+    def losses(self):
+        """The regularization penalties of this layer's weights now (scalar Tensors)."""
+        return [reg(t) for t, reg in self._regularizers if t.requires_grad]
 
     @classmethod
     def from_config(cls, config):
@@ -168,6 +191,11 @@ class Layer:
                              f"{data.shape}, expected {tuple(shape)}")
         t = Tensor(np.ascontiguousarray(data), requires_grad=trainable and self._trainable)
         self._weights.append((name, t, trainable))
+        reg, con = self._weight_rules.get(name, (None, None))
+        if reg is not None:
+            self._regularizers.append((t, reg))
+        if con is not None:
+            self._constraints.append((t, con))
         return t
 
     @property
