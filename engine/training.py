@@ -222,9 +222,12 @@ class _EpochProgress:
 
 def _sample_weights(where, loss, y, n, class_weight, sample_weight):
     """(N,) float32 weights from class_weight (by integer label, one-hot argmax, or the 0/1
-    target of a single output) times sample_weight; None when neither is given."""
+    target of a single output) or sample_weight; None when neither is given."""
     if class_weight is None and sample_weight is None:
         return None
+    if class_weight is not None and sample_weight is not None:
+        raise ValueError(f"{where}: class_weight and sample_weight cannot be used together "
+                         f"(as in Keras); fold the class weights into sample_weight")
     sw = np.ones(n, np.float32)
     if sample_weight is not None:
         w = np.asarray(sample_weight, dtype=np.float32)
@@ -391,7 +394,7 @@ class TrainingMixin:
         shuffle : reshuffle every epoch (engine generator: see engine.set_seed)
         initial_epoch : the epoch to start from (resuming)
         class_weight : {class index: weight}, multiplying each sample's loss by its class's
-        sample_weight : (N,) weights of the samples' losses (with class_weight: the product)
+        sample_weight : (N,) weights of the samples' losses (not together with class_weight)
         steps_per_epoch : at most this many batches per epoch
 
         After ``engine.distributed.init()`` in a world of N > 1 processes, fit is data
@@ -443,6 +446,7 @@ class TrainingMixin:
             for cb in cbs:
                 cb.on_epoch_begin(epoch)
             bar = _EpochProgress(verbose, epoch, epochs, steps)
+            metrics_mod.reset(self.compiled_metrics)
             sums = np.zeros(1 + len(self.compiled_metrics))
             seen, fwd, bwd = 0, 0.0, 0.0
             start = time.perf_counter()
@@ -459,7 +463,7 @@ class TrainingMixin:
                 if self.compiled_metrics:
                     pred = pred.numpy()  # a host copy only when metrics need it
                 for i, (_, fn) in enumerate(self.compiled_metrics, 1):
-                    sums[i] += fn(pred, yb) * m
+                    sums[i] = metrics_mod.accumulate(fn, pred, yb, sums[i], m, seen + m)
                 seen, fwd, bwd = seen + m, fwd + tf, bwd + tb
                 if bar.progress is not None or len(cbs) > 1:
                     logs = self._logs(sums / seen)
@@ -495,16 +499,19 @@ class TrainingMixin:
         n = len(y)
         lo, hi = distributed.shard_range(n, "evaluate")  # (0, n) in a world of one
         xs, y = [a[lo:hi] for a in xs], y[lo:hi]
+        metrics_mod.reset(self.compiled_metrics)
+        seen = 0
         with no_grad():
             for idx in batch_indices(hi - lo, batch_size):
                 yb = y[idx]
                 pred = self._forward([a[idx] for a in xs], training=False)[0]
                 m = len(yb)
+                seen += m
                 sums[0] += float(self._loss_of(pred, yb).item()) * m
                 if self.compiled_metrics:
                     pred = pred.numpy()
                 for i, (_, fn) in enumerate(self.compiled_metrics, 1):
-                    sums[i] += fn(pred, yb) * m
+                    sums[i] = metrics_mod.accumulate(fn, pred, yb, sums[i], m, seen)
         return distributed.reduce_sums(sums) / max(n, 1)
 
     def evaluate(self, x, y, batch_size=32, verbose=0):
