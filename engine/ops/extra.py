@@ -267,13 +267,26 @@ def clip(x, lo, hi):
                   lambda xp, d, y: (d >= _c(d, lo)) & (d <= _c(d, hi)))
 
 
+def _operand(t):
+    """A Tensor's data, or the Python number of a 0-d constant (a number met a Tensor): it
+    then combines with arrays of either device."""
+    d = t.data
+    return d.item() if isinstance(d, np.ndarray) and d.ndim == 0 and not t.requires_grad \
+        else d
+
+
 def _select(op, a, b, pick_a):
     a, b = _pair(a, b, op)
     xp = array_module(a, b)
-    y = _broadcast(op, lambda p, q: xp.where(pick_a(p, q), p, q), a, b)
+    pa, pb = _operand(a), _operand(b)
+    try:
+        y = xp.where(pick_a(pa, pb), pa, pb)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast "
+                         f"together") from None
 
     def backward(g):
-        take = pick_a(a.data, b.data)
+        take = pick_a(pa, pb)
         return (unbroadcast(xp.where(take, g, 0), a.shape) if a.requires_grad else None,
                 unbroadcast(xp.where(take, 0, g), b.shape) if b.requires_grad else None)
     return record(Tensor._result(y), op, (a, b), backward)
@@ -313,9 +326,11 @@ def upsample(x, size):
         raise ValueError(f"upsample: size must be {max(nd, 1)} ints >= 1 for x of shape "
                          f"{x.shape}, received {size!r}")
     xp = array_module(x)
-    y = x.data
-    for i, s in enumerate(size):
-        y = xp.repeat(y, int(s), axis=2 + i)
+    # (N, C, d0, 1, d1, 1, ...) broadcast to (N, C, d0, s0, d1, s1, ...), then merged
+    split = x.shape[:2] + tuple(v for d in x.shape[2:] for v in (d, 1))
+    wide = x.shape[:2] + tuple(v for d, s in zip(x.shape[2:], size) for v in (d, int(s)))
+    y = xp.ascontiguousarray(xp.broadcast_to(x.data.reshape(split), wide)).reshape(
+        x.shape[:2] + tuple(d * int(s) for d, s in zip(x.shape[2:], size)))
 
     def backward(g):
         # (N, C, d0, s0, d1, s1, ...) then sum the repeat axes
@@ -336,7 +351,8 @@ def repeat_vector(x, n):
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"repeat_vector: n must be an int >= 1, received {n!r}")
     xp = array_module(x)
-    y = xp.repeat(x.data.reshape(x.shape[0], 1, x.shape[1]), int(n), axis=1)
+    y = xp.ascontiguousarray(xp.broadcast_to(x.data.reshape(x.shape[0], 1, x.shape[1]),
+                                             (x.shape[0], int(n), x.shape[1])))
     return record(Tensor._result(y), "repeat_vector", (x,), lambda g: (g.sum(axis=1),))
 
 
