@@ -143,7 +143,9 @@ def test_activation_layers_match_keras(name, kw):
 
 @needs_keras
 @pytest.mark.parametrize("name", ["elu", "selu", "softplus", "softsign", "gelu", "swish",
-                                  "silu", "hard_sigmoid", "exponential", "linear", "relu6"])
+                                  "silu", "hard_sigmoid", "exponential", "linear", "relu6",
+                                  "mish", "hard_silu", "hard_swish", "log_sigmoid",
+                                  "hard_tanh", "tanh_shrink"])
 def test_activations_by_name_match_keras(name):
     x = np.linspace(-4, 4, 17, dtype=np.float32).reshape(1, 17)
     ref = keras.ops.convert_to_numpy(keras.activations.get(name)(x))

@@ -71,7 +71,10 @@ ACTIVATIONS = {"linear": _linear, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": 
                "elu": _E.elu, "selu": _E.selu, "softplus": _E.softplus,
                "softsign": _E.softsign, "gelu": _E.gelu, "swish": _E.swish, "silu": _E.silu,
                "hard_sigmoid": _E.hard_sigmoid, "exponential": _E.exponential,
-               "relu6": lambda x: _E.relu_ext(x, max_value=6.0)}
+               "relu6": lambda x: _E.relu_ext(x, max_value=6.0), "mish": _E.mish,
+               "hard_silu": _E.hard_silu, "hard_swish": _E.hard_silu,
+               "log_sigmoid": _E.log_sigmoid, "hard_tanh": lambda x: _E.clip(x, -1.0, 1.0),
+               "tanh_shrink": _E.tanh_shrink}
 
 
 def get_activation(identifier, owner, argument="activation"):

@@ -28,7 +28,8 @@ from .conv import prepared_weights
 from .elementwise import _broadcast, _pair
 
 __all__ = ["elu", "selu", "softplus", "softsign", "gelu", "swish", "silu", "hard_sigmoid",
-           "exponential", "relu_ext", "prelu", "abs", "log1p", "log_cosh", "clip",
+           "exponential", "relu_ext", "mish", "hard_silu",
+           "log_sigmoid", "tanh_shrink", "prelu", "abs", "log1p", "log_cosh", "clip",
            "maximum", "minimum", "square", "upsample", "repeat_vector", "conv_transpose",
            "transpose_output_shape", "SELU_ALPHA", "SELU_SCALE"]
 
@@ -213,6 +214,51 @@ def prelu(x, alpha):
             if alpha.requires_grad else None
         return gx, ga
     return record(Tensor._result(y), "prelu", (x, alpha), backward)
+
+
+def mish(x):
+    """x * tanh(softplus(x)) (composed: its gradient comes from the tape).
+
+    >>> round(float(mish(Tensor([1.0])).numpy()[0]), 4)
+    0.8651
+    """
+    from .activation import tanh
+    from .elementwise import mul
+    x = as_tensor(x)
+    return mul(x, tanh(softplus(x)))
+
+
+def hard_silu(x):
+    """x * hard_sigmoid(x) (also called hard_swish).
+
+    >>> hard_silu(Tensor([3.0, -3.0])).numpy().tolist()
+    [3.0, -0.0]
+    """
+    from .elementwise import mul
+    x = as_tensor(x)
+    return mul(x, hard_sigmoid(x))
+
+
+def log_sigmoid(x):
+    """log(sigmoid(x)) = -softplus(-x), stable for large |x|.
+
+    >>> round(float(log_sigmoid(Tensor([0.0])).numpy()[0]), 6)
+    -0.693147
+    """
+    from .elementwise import neg
+    return neg(softplus(neg(as_tensor(x))))
+
+
+def tanh_shrink(x):
+    """x - tanh(x).
+
+    >>> tanh_shrink(Tensor([0.0])).numpy().tolist()
+    [0.0]
+    """
+    from .activation import tanh
+    from .elementwise import sub
+    x = as_tensor(x)
+    return sub(x, tanh(x))
 
 
 # -- element-wise helpers (losses) -----------------------------------------------------------
