@@ -61,7 +61,8 @@ def test_loss_matches_keras(name, p, y, cls, kw):
 @needs_keras
 def test_sample_weighted_loss_matches_keras():
     w = np.array([0.5, 2.0, 0.0, 1.0], np.float32)
-    ref = float(keras.ops.convert_to_numpy(keras.losses.Huber()(REG_Y[:, 0], REG_P[:, 0], sample_weight=w)))
+    ref = float(keras.ops.convert_to_numpy(
+        keras.losses.Huber()(REG_Y[:, 0], REG_P[:, 0], sample_weight=w)))
     per = losses.Huber().per_sample(Tensor(REG_P[:, 0]), REG_Y[:, 0])
     assert float((per * w).sum().item()) / 4 == pytest.approx(ref, rel=2e-5)
 

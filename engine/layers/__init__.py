@@ -37,5 +37,5 @@ LAYERS = {cls.__name__: cls for cls in (
     Maximum, Minimum)}
 # Lambda holds Python code: never rebuilt from a file, so not in LAYERS
 
-__all__ = ["Layer", "SymbolicTensor", "BaseConv", "BaseConvTranspose", "BasePooling", "LAYERS"] + list(LAYERS) + \
-    ["Input", "Lambda"]
+__all__ = ["Layer", "SymbolicTensor", "BaseConv", "BaseConvTranspose", "BasePooling",
+           "LAYERS"] + list(LAYERS) + ["Input", "Lambda"]

@@ -206,8 +206,8 @@ class Permute(Layer):
         super().__init__(**kwargs)
         dims = tuple(dims) if isinstance(dims, (tuple, list)) else dims
         if not isinstance(dims, tuple) or sorted(dims) != list(range(1, len(dims) + 1)):
-            raise ValueError(f"Permute: dims must be a permutation of 1..{len(dims) if isinstance(dims, tuple) else 'n'}"
-                             f" (the batch dim 0 excluded), received {dims!r}")
+            raise ValueError(f"Permute: dims must be a permutation of 1..n over the n non-batch "
+                             f"dims (the batch dim 0 excluded), received {dims!r}")
         self.dims = tuple(int(d) for d in dims)
         self.ndim = len(self.dims) + 1
 
