@@ -266,3 +266,34 @@ def test_backup_and_restore_resumes(tmp_path):
         np.testing.assert_allclose(wa, wb, rtol=1e-6)
     assert m2.optimizer.iterations == ref.optimizer.iterations
     assert not (tmp_path / "bk" / "backup.npz").exists()   # deleted at the normal end
+
+
+def test_rules_on_conv_separable_prelu_survive_save_load(tmp_path):
+    from engine.layers import Conv2D, Flatten, PReLU, SeparableConv2D
+    engine.set_seed(5)
+    model = engine.Sequential([
+        Conv2D(2, 3, input_shape=(1, 6, 6), kernel_regularizer="l2",
+               kernel_constraint=constraints.MaxNorm(1.0, axis=(1, 2, 3))),
+        SeparableConv2D(2, 3, depthwise_regularizer=regularizers.L1(0.1),
+                        pointwise_constraint="non_neg"),
+        PReLU(alpha_regularizer="l2", alpha_constraint=constraints.NonNeg()), Flatten(),
+        Dense(1)])
+    model.compile(engine.optimizers.SGD(0.5), "mse")
+    x = R.normal(size=(8, 1, 6, 6)).astype(np.float32)
+    y = R.normal(size=(8, 1)).astype(np.float32)
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    conv, sep, prelu = model.layers[:3]
+    assert np.all(np.sqrt((conv.kernel.data ** 2).sum(axis=(1, 2, 3))) <= 1.0 + 1e-6)
+    assert np.all(sep.pointwise_kernel.data >= 0) and np.all(prelu.alpha.data >= 0)
+    assert len(model.losses) == 3
+    plain = float(np.mean((model.predict(x) - y) ** 2))
+    penalty = sum(t.item() for t in model.losses)
+    assert model.evaluate(x, y) == pytest.approx(plain + penalty, rel=1e-5)
+    assert sep.get_config()["depthwise_regularizer"] == {"class_name": "L1",
+                                                         "config": {"l1": 0.1}}
+    path = str(tmp_path / "m.npz")
+    model.save(path)
+    again = engine.load_model(path)
+    again.compile("sgd", "mse")
+    assert len(again.losses) == 3
+    assert again.evaluate(x, y) == pytest.approx(model.evaluate(x, y), rel=1e-6)

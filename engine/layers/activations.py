@@ -121,8 +121,10 @@ class PReLU(Layer):
     (1, 3, 4)
     """
 
-    def __init__(self, alpha_initializer="zeros", shared_axes=None, **kwargs):
+    def __init__(self, alpha_initializer="zeros", shared_axes=None, alpha_regularizer=None,
+                 alpha_constraint=None, **kwargs):
         super().__init__(**kwargs)
+        self._add_weight_rules("alpha", alpha_regularizer, alpha_constraint)
         self.alpha_initializer = alpha_initializer
         self._ainit = initializers.get(alpha_initializer, "alpha_initializer", "PReLU")
         if shared_axes is not None:

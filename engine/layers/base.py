@@ -166,14 +166,22 @@ class Layer:
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r}>"
 
+    def _add_weight_rules(self, weight, regularizer, constraint):
+        """Penalty and constraint for another weight name (Keras's depthwise_regularizer,
+        alpha_constraint, ...); call in __init__, before build."""
+        owner = type(self).__name__
+        self._weight_rules[weight] = (_regularizers.get(regularizer, owner),
+                                      _constraints.get(constraint, owner))
+
     def get_config(self):
         """The constructor arguments, as a JSON-friendly dict."""
         config = {"name": self.name, "trainable": self._trainable}
         for weight, (reg, con) in getattr(self, "_weight_rules", {}).items():
+            key = weight[:-len("_kernel")] if weight.endswith("_kernel") else weight
             if reg is not None:
-                config[f"{weight}_regularizer"] = _regularizers.serialize(reg)
+                config[f"{key}_regularizer"] = _regularizers.serialize(reg)
             if con is not None:
-                config[f"{weight}_constraint"] = _regularizers.serialize(con)
+                config[f"{key}_constraint"] = _regularizers.serialize(con)
         return config
 
     @property

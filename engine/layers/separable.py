@@ -27,8 +27,10 @@ class _DepthwiseBase(Layer):
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
                  dilation_rate=1, activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", bias_initializer="zeros",
-                 strategy="auto", **kwargs):
+                 strategy="auto", depthwise_regularizer=None, depthwise_constraint=None,
+                 **kwargs):
         super().__init__(**kwargs)
+        self._add_weight_rules("depthwise_kernel", depthwise_regularizer, depthwise_constraint)
         owner = type(self).__name__
         self.ndim = self.rank + 2
         self.kernel_size = expand_tuple(owner, "kernel_size", kernel_size, self.rank, 1)
@@ -142,8 +144,10 @@ class DepthwiseConv2D(_Depthwise):
 
 
 class _Separable(_DepthwiseBase):
-    def __init__(self, filters, kernel_size, pointwise_initializer="glorot_uniform", **kwargs):
+    def __init__(self, filters, kernel_size, pointwise_initializer="glorot_uniform",
+                 pointwise_regularizer=None, pointwise_constraint=None, **kwargs):
         super().__init__(kernel_size, **kwargs)
+        self._add_weight_rules("pointwise_kernel", pointwise_regularizer, pointwise_constraint)
         if not is_int(filters) or filters <= 0:
             raise ValueError(f"{type(self).__name__}: filters must be a positive int, "
                              f"received {filters!r}")
