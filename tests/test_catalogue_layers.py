@@ -288,3 +288,67 @@ def test_bad_arguments_name_the_layer():
         L.Permute((1, 1))
     with pytest.raises(ValueError, match="ZeroPadding2D: padding"):
         L.ZeroPadding2D((1, 2, 3))
+
+
+@needs_keras
+@pytest.mark.parametrize("axis", [-1, (2, 3)])   # (keras-torch fails on non-trailing axes)
+def test_layer_normalization_matches_keras(axis):
+    x = RNG.normal(size=(2, 3, 4, 5)).astype(np.float32) * 3 + 1
+    kl = keras.layers.LayerNormalization(axis=axis)
+    kl.build(x.shape)
+    w = [RNG.normal(size=v.shape).astype(np.float32) for v in kl.get_weights()]
+    kl.set_weights(w)
+    ref = keras.ops.convert_to_numpy(kl(x))
+    ours = L.LayerNormalization(axis=axis)
+    ours._build_if_needed((None,) + x.shape[1:])
+    ours.set_weights([a.reshape(t.shape) for a, t in zip(w, ours.weights)])
+    np.testing.assert_allclose(ours(x).numpy(), ref, rtol=1e-4, atol=1e-5)
+
+
+@needs_keras
+def test_group_unit_normalization_rescaling_match_keras():
+    x = RNG.normal(size=(2, 6, 4, 5)).astype(np.float32) * 2 + 0.5
+    kl = keras.layers.GroupNormalization(groups=3)
+    kl.build(_cl(x).shape)
+    g, b = [RNG.normal(size=v.shape).astype(np.float32) for v in kl.get_weights()]
+    ref = _keras_out(kl, x, [g, b])
+    ours = L.GroupNormalization(groups=3)
+    ours._build_if_needed((None, 6, 4, 5))
+    ours.set_weights([g.reshape(6, 1, 1), b.reshape(6, 1, 1)])
+    np.testing.assert_allclose(ours(x).numpy(), ref, rtol=1e-4, atol=1e-5)
+    ref = _keras_out(keras.layers.UnitNormalization(axis=-1), x)
+    np.testing.assert_allclose(L.UnitNormalization(axis=1)(x).numpy(), ref, rtol=1e-5,
+                               atol=1e-7)
+    ref = keras.ops.convert_to_numpy(keras.layers.Rescaling(1 / 255, offset=-1.0)(x))
+    np.testing.assert_allclose(L.Rescaling(1 / 255, offset=-1.0)(x).numpy(), ref, rtol=1e-6)
+
+
+@needs_keras
+def test_embedding_matches_keras_and_trains():
+    idx = np.array([[1, 4, 4], [0, 2, 3]])
+    kl = keras.layers.Embedding(5, 3)
+    kl.build(idx.shape)
+    table = RNG.normal(size=(5, 3)).astype(np.float32)
+    kl.set_weights([table])
+    ours = L.Embedding(5, 3)
+    ours._build_if_needed((None, 3))
+    ours.set_weights([table])
+    np.testing.assert_array_equal(ours(idx).numpy(), keras.ops.convert_to_numpy(kl(idx)))
+    y = ours(idx)
+    y.sum().backward()
+    np.testing.assert_array_equal(ours.embeddings.grad[:, 0], [1, 1, 1, 1, 2])  # counts
+    with pytest.raises(ValueError, match="indices must be integers"):
+        ours(np.array([[5, 0, 0]]))
+
+
+def test_normalization_gradchecks():
+    r = np.random.default_rng(9)
+    for layer, shape in [(L.LayerNormalization(), (2, 5)),
+                         (L.GroupNormalization(groups=2), (2, 4, 3)),
+                         (L.UnitNormalization(axis=1), (2, 3, 2))]:
+        layer._build_if_needed((None,) + shape[1:])
+        for _, t, _ in layer._weights:
+            t.data = r.normal(size=t.shape)
+        x = Tensor(r.normal(size=shape), requires_grad=True)
+        assert gradcheck(lambda a, *ws: _with_weights(layer, ws, a), [x] + layer.weights,
+                         atol=1e-4), type(layer).__name__

@@ -218,7 +218,8 @@ def test_get_config_round_trip(name):
             "Permute": dict(dims=(2, 1)), "RepeatVector": dict(n=3),
             "GaussianNoise": dict(stddev=0.1), "GaussianDropout": dict(rate=0.2),
             "SpatialDropout1D": dict(rate=0.2), "SpatialDropout2D": dict(rate=0.2),
-            "SpatialDropout3D": dict(rate=0.2)}.get(name, {})
+            "SpatialDropout3D": dict(rate=0.2), "Rescaling": dict(scale=0.5),
+            "Embedding": dict(input_dim=5, output_dim=2)}.get(name, {})
     layer = cls(**args)
     clone = cls.from_config(layer.get_config())
     assert type(clone) is cls and clone.get_config() == layer.get_config()

@@ -6,6 +6,8 @@ from .conv import BaseConv, Conv1D, Conv2D, Conv3D
 from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from .lambdas import Lambda
+from .more import (Embedding, GroupNormalization, Identity, LayerNormalization, Rescaling,
+                   UnitNormalization)
 from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .noise import (GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D,
                     SpatialDropout3D)
@@ -34,7 +36,8 @@ LAYERS = {cls.__name__: cls for cls in (
     ZeroPadding1D, ZeroPadding2D, ZeroPadding3D, Cropping1D, Cropping2D, Cropping3D,
     Permute, RepeatVector, LeakyReLU, ELU, PReLU, Softmax, GaussianNoise, GaussianDropout,
     SpatialDropout1D, SpatialDropout2D, SpatialDropout3D, Subtract, Multiply, Average,
-    Maximum, Minimum)}
+    Maximum, Minimum, LayerNormalization, GroupNormalization, UnitNormalization, Rescaling,
+    Identity, Embedding)}
 # Lambda holds Python code: never rebuilt from a file, so not in LAYERS
 
 __all__ = ["Layer", "SymbolicTensor", "BaseConv", "BaseConvTranspose", "BasePooling",
