@@ -26,7 +26,8 @@ from .ops.loss import EPSILON
 __all__ = ["Loss", "MeanSquaredError", "BinaryCrossentropy", "CategoricalCrossentropy",
            "SparseCategoricalCrossentropy", "MeanAbsoluteError", "MeanAbsolutePercentageError",
            "MeanSquaredLogarithmicError", "Huber", "LogCosh", "Hinge", "SquaredHinge",
-           "CategoricalHinge", "KLDivergence", "Poisson", "CosineSimilarity", "get", "LOSSES"]
+           "CategoricalHinge", "KLDivergence", "Poisson", "CosineSimilarity", "Dice", "Tversky",
+           "get", "LOSSES"]
 
 
 class Loss:
@@ -406,6 +407,80 @@ class CosineSimilarity(Loss):
         return {"axis": self.axis}
 
 
+class _Overlap(Loss):
+    """Dice / Tversky: 1 - an overlap ratio of target and prediction, summed over ``axis``
+    (None: everything, one value for the batch, as Keras; a tuple of non-batch axes: one
+    value per sample, then the batch mean)."""
+
+    def __init__(self, axis=None):
+        if axis is not None:
+            axis = (axis,) if isinstance(axis, int) else tuple(axis)
+            if 0 in axis or not all(isinstance(a, int) for a in axis):
+                raise ValueError(f"{type(self).__name__}: axis must be None or non-batch "
+                                 f"axes, received {axis!r}")
+        self.axis = axis
+
+    def _value(self, pred, y, axis):
+        raise NotImplementedError
+
+    def __call__(self, pred, target):
+        if self.axis is None:
+            return self._value(pred, _const(target, pred), None)
+        return F.mean(self.per_sample(pred, target))
+
+    def per_sample(self, pred, target):
+        if self.axis is None:
+            return super().per_sample(pred, target)
+        return self._value(pred, _const(target, pred), self.axis)
+
+    def get_config(self):
+        return {"axis": None if self.axis is None else list(self.axis)}
+
+
+class Dice(_Overlap):
+    """1 - 2 sum(t * p) / (sum(t) + sum(p) + 1e-7) (segmentation overlap).
+
+    >>> import engine
+    >>> Dice()(engine.Tensor([[1.0, 0.0]]), [[1.0, 0.0]]).item() < 1e-6
+    True
+    """
+
+    name = "dice"
+
+    def _value(self, p, y, axis):
+        inter = F.sum(F.mul(y, p), axis=axis)
+        return F.sub(1.0, F.div(F.mul(inter, 2.0),
+                                F.add(F.add(F.sum(y, axis=axis), F.sum(p, axis=axis)),
+                                      EPSILON)))
+
+
+class Tversky(_Overlap):
+    """1 - sum(t p) / (sum(t p) + alpha sum((1 - p) t) + beta sum(p (1 - t)) + 1e-7)
+    (Keras's form; alpha = beta = 0.5 is Dice).
+
+    >>> import engine
+    >>> round(Tversky()(engine.Tensor([[1.0, 1.0]]), [[1.0, 0.0]]).item(), 5)
+    0.33333
+    """
+
+    name = "tversky"
+
+    def __init__(self, alpha=0.5, beta=0.5, axis=None):
+        super().__init__(axis)
+        self.alpha, self.beta = float(alpha), float(beta)
+
+    def _value(self, p, y, axis):
+        inter = F.sum(F.mul(y, p), axis=axis)
+        fp = F.sum(F.mul(F.sub(1.0, p), y), axis=axis)
+        fn = F.sum(F.mul(p, F.sub(1.0, y)), axis=axis)
+        denom = F.add(F.add(F.add(inter, F.mul(fp, self.alpha)), F.mul(fn, self.beta)),
+                      EPSILON)
+        return F.sub(1.0, F.div(inter, denom))
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "beta": self.beta}
+
+
 class _Custom(Loss):
     def __init__(self, fn):
         self.fn = fn
@@ -431,7 +506,7 @@ LOSSES = {"mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
           "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
           "kl_divergence": KLDivergence, "kld": KLDivergence,
           "kullback_leibler_divergence": KLDivergence, "poisson": Poisson,
-          "cosine_similarity": CosineSimilarity}
+          "cosine_similarity": CosineSimilarity, "dice": Dice, "tversky": Tversky}
 
 
 def get(identifier):

@@ -102,3 +102,17 @@ def test_closed_forms():
 def test_unknown_loss_lists_names():
     with pytest.raises(ValueError, match="huber"):
         losses.get("hubber")
+
+
+@needs_keras
+@pytest.mark.parametrize("cls,kw", [("Dice", {}), ("Dice", dict(axis=(1, 2))),
+                                    ("Tversky", dict(alpha=0.3, beta=0.7)),
+                                    ("Tversky", dict(alpha=0.3, beta=0.7, axis=(1, 2)))])
+def test_overlap_losses_match_keras(cls, kw):
+    p = R.uniform(0, 1, size=(3, 4, 5)).astype(np.float32)
+    y = (R.random((3, 4, 5)) > 0.5).astype(np.float32)
+    ref = float(keras.ops.convert_to_numpy(getattr(keras.losses, cls)(**kw)(y, p)))
+    ours = losses.get({"class_name": cls, "config": kw})
+    assert ours(Tensor(p), y).item() == pytest.approx(ref, rel=1e-5)
+    x = Tensor(p.astype(np.float64), requires_grad=True)
+    assert gradcheck(lambda t: ours(t, y), [x])
