@@ -27,7 +27,7 @@ __all__ = ["Loss", "MeanSquaredError", "BinaryCrossentropy", "CategoricalCrossen
            "SparseCategoricalCrossentropy", "MeanAbsoluteError", "MeanAbsolutePercentageError",
            "MeanSquaredLogarithmicError", "Huber", "LogCosh", "Hinge", "SquaredHinge",
            "CategoricalHinge", "KLDivergence", "Poisson", "CosineSimilarity", "Dice", "Tversky",
-           "get", "LOSSES"]
+           "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy", "get", "LOSSES"]
 
 
 class Loss:
@@ -407,6 +407,75 @@ class CosineSimilarity(Loss):
         return {"axis": self.axis}
 
 
+class BinaryFocalCrossentropy(BinaryCrossentropy):
+    """Binary cross-entropy scaled by (1 - p_t) ** gamma (Lin et al.), optionally weighted by
+    alpha for positives and 1 - alpha for negatives (``apply_class_balancing``); Keras's form,
+    on probabilities (logits go through a sigmoid first).
+
+    >>> import engine
+    >>> BinaryFocalCrossentropy(gamma=0.0)(engine.Tensor([[0.5]]), [[1.0]]).item() > 0.69
+    True
+    """
+
+    name = "binary_focal_crossentropy"
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                 label_smoothing=0.0):
+        super().__init__(from_logits, label_smoothing)
+        self.apply_class_balancing = bool(apply_class_balancing)
+        self.alpha, self.gamma = float(alpha), float(gamma)
+
+    def __call__(self, pred, target):
+        return F.mean(self.per_sample(pred, target))
+
+    def per_sample(self, pred, target):
+        y = _const(self._smooth(target), pred)
+        p = F.sigmoid(pred) if self.from_logits else pred
+        pc = E.clip(p, EPSILON, 1 - EPSILON)
+        bce = F.neg(F.add(F.mul(y, F.log(pc)), F.mul(F.sub(1.0, y), F.log(F.sub(1.0, pc)))))
+        p_t = F.add(F.mul(y, p), F.mul(F.sub(1.0, y), F.sub(1.0, p)))
+        out = F.mul(F.power(F.sub(1.0, p_t), self.gamma), bce)
+        if self.apply_class_balancing:
+            out = F.mul(out, F.add(F.mul(y, self.alpha), F.mul(F.sub(1.0, y), 1 - self.alpha)))
+        return _batch_mean(out)
+
+    def get_config(self):
+        return {**super().get_config(), "apply_class_balancing": self.apply_class_balancing,
+                "alpha": self.alpha, "gamma": self.gamma}
+
+
+class CategoricalFocalCrossentropy(CategoricalCrossentropy):
+    """sum(alpha * (1 - p) ** gamma * -t log p) over the classes, p renormalised and clipped
+    (Keras's form; logits go through a softmax first).
+
+    >>> import engine
+    >>> round(CategoricalFocalCrossentropy(alpha=1.0, gamma=0.0)(
+    ...     engine.Tensor([[0.5, 0.5]]), [[1.0, 0.0]]).item(), 5)
+    0.69315
+    """
+
+    name = "categorical_focal_crossentropy"
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0):
+        super().__init__(from_logits, label_smoothing)
+        self.alpha, self.gamma = float(alpha), float(gamma)
+
+    def __call__(self, pred, target):
+        return F.mean(self.per_sample(pred, target))
+
+    def per_sample(self, pred, target):
+        y = _const(self._smooth(target), pred)
+        p = F.softmax(pred, axis=-1) if self.from_logits else pred
+        out = E.clip(F.div(p, F.sum(p, axis=-1, keepdims=True)), EPSILON, 1 - EPSILON)
+        cce = F.neg(F.mul(y, F.log(out)))
+        focal = F.mul(F.mul(F.power(F.sub(1.0, out), self.gamma), self.alpha), cce)
+        per = F.sum(focal, axis=-1)
+        return F.mean(per, axis=tuple(range(1, per.ndim))) if per.ndim > 1 else per
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma}
+
+
 class _Overlap(Loss):
     """Dice / Tversky: 1 - an overlap ratio of target and prediction, summed over ``axis``
     (None: everything, one value for the batch, as Keras; a tuple of non-batch axes: one
@@ -506,7 +575,9 @@ LOSSES = {"mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
           "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
           "kl_divergence": KLDivergence, "kld": KLDivergence,
           "kullback_leibler_divergence": KLDivergence, "poisson": Poisson,
-          "cosine_similarity": CosineSimilarity, "dice": Dice, "tversky": Tversky}
+          "cosine_similarity": CosineSimilarity, "dice": Dice, "tversky": Tversky,
+          "binary_focal_crossentropy": BinaryFocalCrossentropy,
+          "categorical_focal_crossentropy": CategoricalFocalCrossentropy}
 
 
 def get(identifier):

@@ -41,6 +41,13 @@ CASES = [
     ("binary_crossentropy", PROB_P, BIN_Y, "BinaryCrossentropy", dict(label_smoothing=0.3)),
     ("binary_crossentropy", REG_P[:, 0], BIN_Y, "BinaryCrossentropy",
      dict(from_logits=True, label_smoothing=0.1)),
+    ("binary_focal_crossentropy", PROB_P, BIN_Y, "BinaryFocalCrossentropy", {}),
+    ("binary_focal_crossentropy", REG_P[:, 0], BIN_Y, "BinaryFocalCrossentropy",
+     dict(apply_class_balancing=True, alpha=0.4, gamma=1.5, from_logits=True,
+          label_smoothing=0.1)),
+    ("categorical_focal_crossentropy", PROB_P, ONEHOT, "CategoricalFocalCrossentropy", {}),
+    ("categorical_focal_crossentropy", REG_P[:, 0], ONEHOT, "CategoricalFocalCrossentropy",
+     dict(alpha=0.5, gamma=3.0, from_logits=True, label_smoothing=0.2)),
 ]
 
 
@@ -74,10 +81,12 @@ GRAD_CASES = [c for c in CASES if c[0] not in ("mse",)]
 def test_loss_gradcheck(name, p, y, cls, kw):
     loss = losses.get({"class_name": cls, "config": kw}) if kw else losses.get(name)
     x = Tensor(p.astype(np.float64), requires_grad=True)
-    if cls in ("KLDivergence", "CategoricalCrossentropy") and not kw.get("from_logits"):
+    if cls in ("KLDivergence", "CategoricalCrossentropy", "CategoricalFocalCrossentropy") \
+            and not kw.get("from_logits"):
         x = Tensor(np.log(p.astype(np.float64)), requires_grad=True)   # softmax inputs
         assert gradcheck(lambda t: loss(F.softmax(t), y), [x])
-    elif cls == "BinaryCrossentropy" and not kw.get("from_logits"):
+    elif cls in ("BinaryCrossentropy", "BinaryFocalCrossentropy") and \
+            not kw.get("from_logits"):
         x = Tensor(np.log(p / (1 - p)).astype(np.float64), requires_grad=True)
         assert gradcheck(lambda t: loss(F.sigmoid(t), y), [x])
     else:
