@@ -11,7 +11,8 @@ import math
 import numbers
 
 __all__ = ["LearningRateSchedule", "ExponentialDecay", "InverseTimeDecay",
-           "PiecewiseConstantDecay", "PolynomialDecay", "CosineDecay", "get", "SCHEDULES"]
+           "PiecewiseConstantDecay", "PolynomialDecay", "CosineDecay", "CosineDecayRestarts",
+           "get", "SCHEDULES"]
 
 
 def _num(owner, name, v, lo=None, lo_open=False):
@@ -185,8 +186,45 @@ class CosineDecay(LearningRateSchedule):
                 "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
 
 
+class CosineDecayRestarts(LearningRateSchedule):
+    """SGDR: cosine decay over ``first_decay_steps``, restarted with periods growing by
+    ``t_mul`` and peaks scaled by ``m_mul`` (Keras's form).
+
+    >>> s = CosineDecayRestarts(1.0, 4); round(s(2), 6), round(s(4), 6)
+    (0.5, 1.0)
+    """
+
+    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0,
+                 alpha=0.0):
+        o = "CosineDecayRestarts"
+        self.initial_learning_rate = _num(o, "initial_learning_rate", initial_learning_rate)
+        self.first_decay_steps = _num(o, "first_decay_steps", first_decay_steps, 0,
+                                      lo_open=True)
+        self.t_mul = _num(o, "t_mul", t_mul, 0, lo_open=True)
+        self.m_mul = _num(o, "m_mul", m_mul)
+        self.alpha = _num(o, "alpha", alpha)
+
+    def __call__(self, step):
+        frac = step / self.first_decay_steps
+        if self.t_mul == 1.0:
+            i = math.floor(frac)
+            frac -= i
+        else:
+            i = math.floor(math.log(1.0 - frac * (1.0 - self.t_mul)) / math.log(self.t_mul))
+            done = (1.0 - self.t_mul ** i) / (1.0 - self.t_mul)
+            frac = (frac - done) / self.t_mul ** i
+        cosine = 0.5 * self.m_mul ** i * (1.0 + math.cos(math.pi * frac))
+        return self.initial_learning_rate * ((1 - self.alpha) * cosine + self.alpha)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "first_decay_steps": self.first_decay_steps, "t_mul": self.t_mul,
+                "m_mul": self.m_mul, "alpha": self.alpha}
+
+
 SCHEDULES = {c.__name__: c for c in (ExponentialDecay, InverseTimeDecay,
-                                     PiecewiseConstantDecay, PolynomialDecay, CosineDecay)}
+                                     PiecewiseConstantDecay, PolynomialDecay, CosineDecay,
+                                     CosineDecayRestarts)}
 
 
 def get(identifier):

@@ -81,6 +81,9 @@ SCHEDS = [
     ("CosineDecay", dict(initial_learning_rate=0.1, decay_steps=5, alpha=0.1)),
     ("CosineDecay", dict(initial_learning_rate=0.0, decay_steps=5, warmup_target=0.2,
                          warmup_steps=3)),
+    ("CosineDecayRestarts", dict(initial_learning_rate=0.1, first_decay_steps=3)),
+    ("CosineDecayRestarts", dict(initial_learning_rate=0.1, first_decay_steps=2, t_mul=1.0,
+                                 m_mul=0.5, alpha=0.1)),
 ]
 
 
