@@ -26,7 +26,7 @@ from . import device as _dev
 from .device import array_module
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "Nadam",
-           "Adadelta", "Lion", "get", "OPTIMIZERS"]
+           "Adadelta", "Lion", "Lamb", "get", "OPTIMIZERS"]
 
 
 def _check_number(owner, name, value, lo=0.0, hi=None, lo_open=False, hi_open=True):
@@ -532,9 +532,56 @@ class Lion(Optimizer):
         m += g * t(1.0 - self.beta_2)
 
 
+class Lamb(Optimizer):
+    """LAMB (layer-wise adaptive Adam), Keras form: the bias-corrected Adam direction
+    ``u = m_hat / (sqrt(v_hat) + epsilon)`` scaled per tensor by the trust ratio
+    ``|w| / |u|`` (1 when either norm is 0): ``w -= ratio * lr * u``.
+
+    >>> Lamb().beta_2
+    0.999
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 weight_decay=0.0, **clipping):
+        super().__init__(learning_rate, weight_decay, **clipping)
+        self.beta_1 = _check_number("Lamb", "beta_1", beta_1, hi=1.0)
+        self.beta_2 = _check_number("Lamb", "beta_2", beta_2, hi=1.0)
+        self.epsilon = _check_number("Lamb", "epsilon", epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+    def _init_state(self, w):
+        return {"m": _zeros_like(w), "v": _zeros_like(w), "t": 0}
+
+    def _update(self, w, g, state):
+        xp, t = array_module(w), w.dtype.type
+        state["t"] += 1
+        step = state["t"]
+        m, v, tmp = state["m"], state["v"], self._scratch(w)
+        m *= t(self.beta_1)
+        m += xp.multiply(g, t(1.0 - self.beta_1), out=tmp)
+        xp.multiply(g, g, out=tmp)
+        tmp *= t(1.0 - self.beta_2)
+        v *= t(self.beta_2)
+        v += tmp
+        # u = (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps), in tmp
+        xp.multiply(v, t(1.0 / (1.0 - self.beta_2 ** step)), out=tmp)
+        xp.sqrt(tmp, out=tmp)
+        tmp += t(self.epsilon)
+        xp.divide(m, tmp, out=tmp)
+        tmp *= t(1.0 / (1.0 - self.beta_1 ** step))
+        w_norm = float(xp.sqrt((w * w).sum()))
+        u_norm = float(xp.sqrt((tmp * tmp).sum()))
+        ratio = w_norm / u_norm if w_norm > 0 and u_norm > 0 else 1.0
+        tmp *= t(ratio * self.learning_rate)
+        w -= tmp
+
+
 OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam,
               "adamw": AdamW, "adamax": Adamax, "nadam": Nadam, "adadelta": Adadelta,
-              "lion": Lion}
+              "lion": Lion, "lamb": Lamb}
 
 
 def get(identifier):

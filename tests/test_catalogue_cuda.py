@@ -72,7 +72,8 @@ def test_op_matches_cpu(name):
 @in_process
 @pytest.mark.parametrize("name,kw", [("Adam", {}), ("SGD", dict(momentum=0.9)),
                                      ("Nadam", {}), ("Adamax", {}), ("Adadelta", {}),
-                                     ("Lion", {}), ("AdamW", dict(global_clipnorm=0.5))])
+                                     ("Lion", {}), ("Lamb", {}),
+                                     ("AdamW", dict(global_clipnorm=0.5))])
 def test_optimizer_matches_cpu(name, kw):
     w0, grads = rand(3, 4), [rand(3, 4) for _ in range(3)]
     out = {}

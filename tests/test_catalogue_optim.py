@@ -53,6 +53,7 @@ CASES = [
     ("Nadam", dict(learning_rate=0.01)),
     ("Adadelta", dict(learning_rate=1.0)),
     ("Lion", dict(learning_rate=0.01)),
+    ("Lamb", dict(learning_rate=0.01)),
     ("Adam", dict(learning_rate=0.01, clipnorm=0.5)),
     ("Adam", dict(learning_rate=0.01, global_clipnorm=0.5)),
     ("SGD", dict(learning_rate=0.1, clipvalue=0.3)),
@@ -156,5 +157,5 @@ def test_lion_and_adamax_closed_form_first_step():
 
 
 def test_optimizers_by_name():
-    for name in ("adamw", "adamax", "nadam", "adadelta", "lion"):
+    for name in ("adamw", "adamax", "nadam", "adadelta", "lion", "lamb"):
         assert type(optim.get(name)).__name__.lower() == name
