@@ -4,10 +4,16 @@
     "binary_crossentropy"               targets in [0, 1], same shape as the predictions
     "categorical_crossentropy"          one-hot targets (N, classes)
     "sparse_categorical_crossentropy"   integer targets (N,)
+    "mae", "mape", "msle", "huber", "log_cosh", "hinge", "squared_hinge", "categorical_hinge",
+    "kl_divergence", "poisson", "cosine_similarity", "dice", "tversky",
+    "binary_focal_crossentropy", "categorical_focal_crossentropy"    (Keras's formulas)
+
+Every loss but Dice/Tversky with axis=None has a per-sample form (``loss.per_sample(pred,
+target)``, shape (N,)), which fit's class_weight / sample_weight multiply.
 
 The cross-entropies are fused with a final softmax/sigmoid by engine.functional (stable, and the
 gradient is exactly (softmax - onehot) / N).  Loss objects take ``from_logits=True`` for models
-whose last layer has no activation.
+whose last layer has no activation, and ``label_smoothing`` (binary and categorical).
 
     >>> import numpy as np, engine
     >>> loss = engine.losses.get("mse")

@@ -1,4 +1,7 @@
-"""Optimizers: SGD (momentum, Nesterov), Adagrad, RMSprop, Adam (bias-corrected, AMSGrad).
+"""Optimizers: SGD (momentum, Nesterov), Adagrad, RMSprop, Adam (bias-corrected, AMSGrad),
+AdamW, Adamax, Nadam, Adadelta, Lion, Lamb.  Every optimizer takes ``clipnorm``, ``clipvalue`` or
+``global_clipnorm`` (Keras's clipping, before the update) and a learning rate that may be a
+schedule of :mod:`engine.schedules` (called with the step count before each update).
 
 An optimizer updates parameters in place: each parameter is a Tensor (anything with ``.data``
 and ``.grad`` ndarrays); ``step(params)`` applies one update from the current gradients and
