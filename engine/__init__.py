@@ -27,11 +27,13 @@ from .init import set_seed
 from .io import ModelFileError, load_model
 from .layers import Input
 from .training import Callback, EarlyStopping, History, ModelCheckpoint
-from . import training as callbacks  # engine.callbacks.EarlyStopping, as in Keras
+from . import callbacks  # engine.callbacks.EarlyStopping, ReduceLROnPlateau, ... as in Keras
+from . import constraints, regularizers, schedules
 from . import zoo
 
 __all__ = ["Tensor", "no_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
            "set_num_threads", "set_seed", "device", "functional", "layers", "optimizers", "optim",
-           "losses", "metrics", "init", "data", "zoo", "callbacks", "Sequential", "Model",
+           "losses", "metrics", "init", "data", "zoo", "callbacks", "regularizers",
+           "constraints", "schedules", "Sequential", "Model",
            "Input", "load_model", "ModelFileError", "Callback", "History", "EarlyStopping",
            "ModelCheckpoint"]

@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+from . import constraints, regularizers
 from . import distributed
 from . import init as initializers
 from . import losses as losses_mod
@@ -275,6 +276,39 @@ class _EpochProgress:
 
 # -- the mixin --------------------------------------------------------------------------
 
+def _sample_weights(where, loss, y, n, class_weight, sample_weight):
+    """(N,) float32 weights from class_weight (by integer label, one-hot argmax, or the 0/1
+    target of a single output) or sample_weight; None when neither is given."""
+    if class_weight is None and sample_weight is None:
+        return None
+    if class_weight is not None and sample_weight is not None:
+        raise ValueError(f"{where}: class_weight and sample_weight cannot be used together "
+                         f"(as in Keras); fold the class weights into sample_weight")
+    sw = np.ones(n, np.float32)
+    if sample_weight is not None:
+        w = np.asarray(sample_weight, dtype=np.float32)
+        if w.shape != (n,):
+            raise ValueError(f"{where}: sample_weight must have shape ({n},), received "
+                             f"{w.shape}")
+        sw *= w
+    if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"{where}: class_weight must be a dict {{class: weight}}, "
+                            f"received {type(class_weight).__name__}")
+        if loss.sparse or y.ndim == 1:
+            labels = y.reshape(n).astype(np.int64)
+        elif y.shape[-1] == 1:
+            labels = np.rint(y.reshape(n)).astype(np.int64)
+        else:
+            labels = y.reshape(n, -1).argmax(axis=1)
+        table = np.ones(int(max(list(class_weight) + [int(labels.max(initial=0))])) + 1,
+                        np.float32)
+        for k, v in class_weight.items():
+            table[int(k)] = float(v)
+        sw *= table[labels]
+    return sw
+
+
 def _check_int(where, name, value, minimum):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{where}: {name} must be an int >= {minimum}, received {value!r}")
@@ -379,16 +413,30 @@ class TrainingMixin:
     def _train_params(self):
         return [t for layer in self._unique_layers for t in layer.trainable_weights]
 
-    def _step(self, xs, y, dp=None, where="train_on_batch"):
+    def _loss_of(self, pred, y, sw=None):
+        """The loss (Keras: weighted per-sample losses summed over the batch size), plus the
+        layers' regularization penalties (``model.losses``)."""
+        loss = self.loss(pred, y) if sw is None else \
+            (self.loss.per_sample(pred, y) * sw).sum() * (1.0 / len(sw))
+        extra = regularizers.penalty(self._unique_layers)
+        return loss if extra is None else loss + extra
+
+    @property
+    def losses(self):
+        """The regularization penalties of every layer's weights now (scalar Tensors)."""
+        return [t for layer in self._unique_layers for t in layer.losses]
+
+    def _step(self, xs, y, dp=None, where="train_on_batch", sw=None):
         """One forward/backward/update; returns (loss Tensor, prediction Tensor, fwd s,
         bwd s).  On a model on 'cuda' the batch is uploaded once (in ``_forward``) and
         only the loss comes back to the host here.  ``dp``: the data-parallel helper of
-        engine.distributed, which averages the gradients over ranks before the update.  A
-        non-finite loss raises ValueError (naming ``where``) before the update, so the
-        weights keep their last finite values."""
+        engine.distributed, which averages the gradients over ranks before the update.
+        ``sw``: per-sample weights (class_weight, sample_weight) or None.  A non-finite loss
+        raises ValueError (naming ``where``) before the update, so the weights keep their
+        last finite values."""
         t0 = time.perf_counter()
         pred = self._forward(xs, training=True)[0]
-        loss = self.loss(pred, y)
+        loss = self._loss_of(pred, y, sw)
         loss._value = _check_loss(loss, where)  # the host copy callers read
         t1 = time.perf_counter()
         params = self._train_params()
@@ -399,9 +447,10 @@ class TrainingMixin:
         if dp is not None:
             dp.average_gradients(len(y))
         self.optimizer.step(params)
+        constraints.apply(self._unique_layers)
         return loss, pred, t1 - t0, time.perf_counter() - t1
 
-    def train_on_batch(self, x, y):
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
         """One update on one batch; returns the loss before the update (a float).
 
         >>> model.train_on_batch(x[:32], y[:32])                        # doctest: +SKIP
@@ -411,11 +460,14 @@ class TrainingMixin:
         xs = self._prepare_x(x, "train_on_batch")
         y = self._prepare_y(y, len(xs[0]), "train_on_batch")
         _check_data("train_on_batch", xs, y)
-        loss, _, _, _ = self._step(xs, y)
+        sw = _sample_weights("train_on_batch", self.loss, y, len(y), class_weight,
+                             sample_weight)
+        loss, _, _, _ = self._step(xs, y, sw=sw)
         return loss._value
 
     def fit(self, x, y, batch_size=32, epochs=1, verbose=1, callbacks=None,
-            validation_data=None, validation_split=0.0, shuffle=True, initial_epoch=0):
+            validation_data=None, validation_split=0.0, shuffle=True, initial_epoch=0,
+            class_weight=None, sample_weight=None, steps_per_epoch=None):
         """Train for ``epochs`` epochs of mini-batches; returns a :class:`History`.
 
         Parameters
@@ -429,6 +481,10 @@ class TrainingMixin:
         validation_split : fraction of the data (taken from the end, before shuffling)
             held out for validation when no validation_data is given
         shuffle : reshuffle every epoch (engine generator: see engine.set_seed)
+        initial_epoch : the epoch to start from (resuming)
+        class_weight : {class index: weight}, multiplying each sample's loss by its class's
+        sample_weight : (N,) weights of the samples' losses (not together with class_weight)
+        steps_per_epoch : at most this many batches per epoch
 
         After ``engine.distributed.init()`` in a world of N > 1 processes, fit is data
         parallel (``batch_size`` is the global batch): see :mod:`engine.distributed`.
@@ -442,6 +498,9 @@ class TrainingMixin:
         n = len(xs[0])
         y = self._prepare_y(y, n, "fit")
         _check_data("fit", xs, y)
+        sw = _sample_weights("fit", self.loss, y, n, class_weight, sample_weight)
+        if steps_per_epoch is not None:
+            steps_per_epoch = _check_int("fit", "steps_per_epoch", steps_per_epoch, 1)
         xv = yv = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -459,6 +518,7 @@ class TrainingMixin:
                                  f"training or no validation samples out of {n}")
             xv, yv = [a[cut:] for a in xs], y[cut:]
             xs, y, n = [a[:cut] for a in xs], y[:cut], cut
+            sw = None if sw is None else sw[:cut]
         dp = distributed.data_parallel(self, n)  # None in a world of one
         verbose = distributed.quiet(verbose)
         history = History()
@@ -468,26 +528,34 @@ class TrainingMixin:
             cb.set_model(self)
             cb.on_train_begin()
         self.stop_training = False
+        initial_epoch = max(initial_epoch, getattr(self, "_resume_epoch", 0) or 0)
+        self._resume_epoch = None          # set by BackupAndRestore.on_train_begin
         steps = -(-n // batch_size)
+        if steps_per_epoch is not None:
+            steps = min(steps, steps_per_epoch)
         for epoch in range(initial_epoch, epochs):
             for cb in cbs:
                 cb.on_epoch_begin(epoch)
             bar = _EpochProgress(verbose, epoch, epochs, steps)
+            metrics_mod.reset(self.compiled_metrics)
             sums = np.zeros(1 + len(self.compiled_metrics))
             seen, fwd, bwd = 0, 0.0, 0.0
             start = time.perf_counter()
             batches = batch_indices(n, batch_size, shuffle, initializers.rng()) if dp is None \
                 else dp.batches(n, batch_size, shuffle)  # this rank's share of each batch
             for b, idx in enumerate(batches):
+                if b == steps:
+                    break
                 yb = y[idx]
                 loss, pred, tf, tb = self._step([a[idx] for a in xs], yb, dp,
-                                                f"fit: epoch {epoch + 1}, batch {b + 1}")
+                                                f"fit: epoch {epoch + 1}, batch {b + 1}",
+                                                None if sw is None else sw[idx])
                 m = len(yb)
                 sums[0] += loss._value * m
                 if self.compiled_metrics:
                     pred = pred.numpy()  # a host copy only when metrics need it
                 for i, (_, fn) in enumerate(self.compiled_metrics, 1):
-                    sums[i] += fn(pred, yb) * m
+                    sums[i] = metrics_mod.accumulate(fn, pred, yb, sums[i], m, seen + m)
                 seen, fwd, bwd = seen + m, fwd + tf, bwd + tb
                 if bar.progress is not None or len(cbs) > 1:
                     logs = self._logs(sums / seen)
@@ -505,8 +573,9 @@ class TrainingMixin:
             history.timing["fwd_ms_per_example"].append(1e3 * fwd / max(seen, 1))
             history.timing["bwd_ms_per_example"].append(1e3 * bwd / max(seen, 1))
             history.timing["samples_per_s"].append(seen / elapsed if elapsed > 0 else 0.0)
-            for cb in cbs:
-                cb.on_epoch_end(epoch, dict(logs))
+            logs = dict(logs)
+            for cb in cbs[1:] + cbs[:1]:  # History last: it records what callbacks add
+                cb.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
         for cb in cbs:
@@ -522,16 +591,19 @@ class TrainingMixin:
         n = len(y)
         lo, hi = distributed.shard_range(n, "evaluate")  # (0, n) in a world of one
         xs, y = [a[lo:hi] for a in xs], y[lo:hi]
+        metrics_mod.reset(self.compiled_metrics)
+        seen = 0
         with no_grad():
             for idx in batch_indices(hi - lo, batch_size):
                 yb = y[idx]
                 pred = self._forward([a[idx] for a in xs], training=False)[0]
                 m = len(yb)
-                sums[0] += float(self.loss(pred, yb).item()) * m
+                seen += m
+                sums[0] += float(self._loss_of(pred, yb).item()) * m
                 if self.compiled_metrics:
                     pred = pred.numpy()
                 for i, (_, fn) in enumerate(self.compiled_metrics, 1):
-                    sums[i] += fn(pred, yb) * m
+                    sums[i] = metrics_mod.accumulate(fn, pred, yb, sums[i], m, seen)
         return distributed.reduce_sums(sums) / max(n, 1)
 
     def evaluate(self, x, y, batch_size=32, verbose=0):

@@ -208,7 +208,18 @@ def test_get_config_round_trip(name):
                                                                      padding=((1, 0), 2)),
             "Conv3D": dict(filters=3, kernel_size=2), "Dense": dict(units=3),
             "Reshape": dict(target_shape=(2, -1)), "Dropout": dict(rate=0.5),
-            "Activation": dict(activation="tanh")}.get(name, {})
+            "Activation": dict(activation="tanh"),
+            "Conv1DTranspose": dict(filters=3, kernel_size=2),
+            "Conv2DTranspose": dict(filters=3, kernel_size=2, output_padding=1, strides=2),
+            "Conv3DTranspose": dict(filters=3, kernel_size=2),
+            "SeparableConv1D": dict(filters=3, kernel_size=2),
+            "SeparableConv2D": dict(filters=3, kernel_size=2, depth_multiplier=2),
+            "DepthwiseConv1D": dict(kernel_size=3), "DepthwiseConv2D": dict(kernel_size=3),
+            "Permute": dict(dims=(2, 1)), "RepeatVector": dict(n=3),
+            "GaussianNoise": dict(stddev=0.1), "GaussianDropout": dict(rate=0.2),
+            "SpatialDropout1D": dict(rate=0.2), "SpatialDropout2D": dict(rate=0.2),
+            "SpatialDropout3D": dict(rate=0.2), "Rescaling": dict(scale=0.5),
+            "Embedding": dict(input_dim=5, output_dim=2)}.get(name, {})
     layer = cls(**args)
     clone = cls.from_config(layer.get_config())
     assert type(clone) is cls and clone.get_config() == layer.get_config()

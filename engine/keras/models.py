@@ -85,8 +85,8 @@ class _Front:
     def _layers_or_stack(self):
         return self.__dict__.get("_unique_layers") or self.__dict__.get("_stack") or []
 
-    def _step(self, xs, y, dp=None, where="train_on_batch"):
-        out = super()._step(xs, y, dp, where)
+    def _step(self, xs, y, dp=None, where="train_on_batch", sw=None):
+        out = super()._step(xs, y, dp, where, sw)
         for layer in self._unique_layers:
             if getattr(layer, "_constraints", None):
                 layer.apply_constraints()
@@ -106,18 +106,21 @@ class _Front:
                 "validation_data", "shuffle", "class_weight", "sample_weight",
                 "initial_epoch", "steps_per_epoch", "validation_steps",
                 "validation_batch_size", "validation_freq"})
-        for name, value in (("class_weight", class_weight), ("sample_weight", sample_weight),
-                            ("steps_per_epoch", steps_per_epoch),
-                            ("validation_steps", validation_steps)):
-            if value is not None:
-                raise TypeError(f"fit: {name} is not supported by convlab")
+        if validation_steps is not None:
+            raise TypeError("fit: validation_steps is not supported by convlab")
+        if isinstance(self.loss, _RegularizedLoss) and (class_weight is not None
+                                                        or sample_weight is not None):
+            raise TypeError("fit: class_weight / sample_weight with Keras-front regularizers "
+                            "is not supported by convlab (give the regularizers to engine's "
+                            "layers, engine.layers, which support both)")
         if validation_freq != 1:
             raise TypeError("fit: validation_freq other than 1 is not supported by convlab")
         return super().fit(x, y, batch_size=32 if batch_size is None else batch_size,
                            epochs=epochs, verbose=1 if verbose == "auto" else verbose,
                            callbacks=callbacks, validation_data=validation_data,
                            validation_split=validation_split, shuffle=shuffle,
-                           initial_epoch=initial_epoch)
+                           initial_epoch=initial_epoch, class_weight=class_weight,
+                           sample_weight=sample_weight, steps_per_epoch=steps_per_epoch)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False, **kwargs):

@@ -19,8 +19,11 @@ import threading
 
 import numpy as np
 
+from .. import constraints as _constraints
 from .. import device as _dev
+from .. import regularizers as _regularizers
 from .. import functional as F
+from ..ops import extra as _E
 from ..tensor import Tensor
 
 __all__ = ["Layer", "SymbolicTensor", "ACTIVATIONS", "get_activation", "format_shape",
@@ -98,7 +101,14 @@ def _linear(x):
 
 
 ACTIVATIONS = {"linear": _linear, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
-               "softmax": F.softmax, "log_softmax": F.log_softmax, "leaky_relu": F.leaky_relu}
+               "softmax": F.softmax, "log_softmax": F.log_softmax, "leaky_relu": F.leaky_relu,
+               "elu": _E.elu, "selu": _E.selu, "softplus": _E.softplus,
+               "softsign": _E.softsign, "gelu": _E.gelu, "swish": _E.swish, "silu": _E.silu,
+               "hard_sigmoid": _E.hard_sigmoid, "exponential": _E.exponential,
+               "relu6": lambda x: _E.relu_ext(x, max_value=6.0), "mish": _E.mish,
+               "hard_silu": _E.hard_silu, "hard_swish": _E.hard_silu,
+               "log_sigmoid": _E.log_sigmoid, "hard_tanh": lambda x: _E.clip(x, -1.0, 1.0),
+               "tanh_shrink": _E.tanh_shrink}
 
 
 def get_activation(identifier, owner, argument="activation"):
@@ -156,7 +166,8 @@ class Layer:
     ndim = None
     multi_input = False
 
-    def __init__(self, name=None, input_shape=None, trainable=True):
+    def __init__(self, name=None, input_shape=None, trainable=True, kernel_regularizer=None,
+                 bias_regularizer=None, kernel_constraint=None, bias_constraint=None):
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string, "
                              f"received {name!r}")
@@ -172,6 +183,15 @@ class Layer:
         self.input_shape = None       # what build() saw (batch None)
         self._fixed_axes = {}         # axis -> size the built weights need
         self.output = None            # last SymbolicTensor this layer produced
+        # penalties and constraints on the weights named "kernel" / "bias" (Keras arguments)
+        owner = type(self).__name__
+        self._weight_rules = {
+            "kernel": (_regularizers.get(kernel_regularizer, owner),
+                       _constraints.get(kernel_constraint, owner)),
+            "bias": (_regularizers.get(bias_regularizer, owner),
+                     _constraints.get(bias_constraint, owner))}
+        self._regularizers = []       # (weight Tensor, regularizer)
+        self._constraints = []        # (weight Tensor, constraint)
 
     # -- description --------------------------------------------------------------------
     def describe(self):
@@ -180,9 +200,28 @@ class Layer:
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r}>"
 
+    def _add_weight_rules(self, weight, regularizer, constraint):
+        """Penalty and constraint for another weight name (Keras's depthwise_regularizer,
+        alpha_constraint, ...); call in __init__, before build."""
+        owner = type(self).__name__
+        self._weight_rules[weight] = (_regularizers.get(regularizer, owner),
+                                      _constraints.get(constraint, owner))
+
     def get_config(self):
         """The constructor arguments, as a JSON-friendly dict."""
-        return {"name": self.name, "trainable": self._trainable}
+        config = {"name": self.name, "trainable": self._trainable}
+        for weight, (reg, con) in getattr(self, "_weight_rules", {}).items():
+            key = weight[:-len("_kernel")] if weight.endswith("_kernel") else weight
+            if reg is not None:
+                config[f"{key}_regularizer"] = _regularizers.serialize(reg)
+            if con is not None:
+                config[f"{key}_constraint"] = _regularizers.serialize(con)
+        return config
+
+    @property
+    def losses(self):
+        """The regularization penalties of this layer's weights now (scalar Tensors)."""
+        return [reg(t) for t, reg in self._regularizers if t.requires_grad]
 
     @classmethod
     def from_config(cls, config):
@@ -198,6 +237,11 @@ class Layer:
                              f"{data.shape}, expected {tuple(shape)}")
         t = Tensor(np.ascontiguousarray(data), requires_grad=trainable and self._trainable)
         self._weights.append((name, t, trainable))
+        reg, con = self._weight_rules.get(name, (None, None))
+        if reg is not None:
+            self._regularizers.append((t, reg))
+        if con is not None:
+            self._constraints.append((t, con))
         return t
 
     @property

@@ -241,8 +241,12 @@ class Conv1D(BaseConv):
     (2, 8, 32)
     """
 
-    def __init__(self, filters, kernel_size, **kwargs):
-        super().__init__(1, filters, kernel_size, **kwargs)
+    def __init__(self, filters, kernel_size, padding="valid", **kwargs):
+        causal = isinstance(padding, str) and padding.lower() == "causal"
+        super().__init__(1, filters, kernel_size, padding="valid" if causal else padding,
+                         **kwargs)
+        if causal:  # pad dilation * (k - 1) at the start only: y[t] sees x[:t + 1]
+            self.padding = ((self.dilation_rate[0] * (self.kernel_size[0] - 1), 0),)
 
 
 class Conv2D(BaseConv):

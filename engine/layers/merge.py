@@ -1,10 +1,12 @@
-"""Merge layers: Add and Concatenate (several inputs, one output)."""
+"""Merge layers: Add, Subtract, Multiply, Average, Maximum, Minimum and Concatenate (several
+inputs, one output)."""
 from __future__ import annotations
 
 from .. import functional as F
+from ..ops import extra as E
 from .base import Layer, format_shape, is_int
 
-__all__ = ["Add", "Concatenate"]
+__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
 
 
 class _Merge(Layer):
@@ -92,3 +94,74 @@ class Concatenate(_Merge):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+class _SameShape(_Merge):
+    """Element-wise merge of inputs of one shape: ``fold`` applied left to right."""
+
+    check_input_shape = Add.check_input_shape
+    _check_all = Add._check_all
+    compute_output_shape = Add.compute_output_shape
+
+    def call(self, xs, training=False):
+        out = xs[0]
+        for x in xs[1:]:
+            out = self.fold(out, x)
+        return out
+
+
+class Subtract(_SameShape):
+    """inputs[0] - inputs[1] (exactly two inputs).
+
+    >>> import numpy as np
+    >>> Subtract()([np.ones((1, 2), np.float32), np.ones((1, 2), np.float32)]).numpy()
+    array([[0., 0.]], dtype=float32)
+    """
+
+    def check_input_shape(self, shapes):
+        if len(shapes) != 2:
+            raise ValueError(f"{self.describe()}: expects exactly 2 inputs, received "
+                             f"{len(shapes)}")
+        Add.check_input_shape(self, shapes)
+
+    def _check_all(self, shapes):
+        self.check_input_shape(shapes)
+
+    fold = staticmethod(F.sub)
+
+
+class Multiply(_SameShape):
+    """Element-wise product of the inputs.
+
+    >>> import numpy as np
+    >>> Multiply()([np.full((1, 2), 2, np.float32), np.full((1, 2), 3, np.float32)]).numpy()
+    array([[6., 6.]], dtype=float32)
+    """
+
+    fold = staticmethod(F.mul)
+
+
+class Maximum(_SameShape):
+    """Element-wise maximum of the inputs."""
+
+    fold = staticmethod(E.maximum)
+
+
+class Minimum(_SameShape):
+    """Element-wise minimum of the inputs."""
+
+    fold = staticmethod(E.minimum)
+
+
+class Average(_SameShape):
+    """Element-wise mean of the inputs.
+
+    >>> import numpy as np
+    >>> Average()([np.zeros((1, 2), np.float32), np.full((1, 2), 4, np.float32)]).numpy()
+    array([[2., 2.]], dtype=float32)
+    """
+
+    fold = staticmethod(F.add)
+
+    def call(self, xs, training=False):
+        return F.mul(super().call(xs, training), 1.0 / len(xs))
