@@ -134,7 +134,10 @@ class CSVLogger(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training as soon as a batch's loss is NaN or infinite."""
+    """Stop training as soon as a batch's loss is NaN or infinite (without it, fit raises
+    ValueError naming the batch; either way the weights keep their last finite values)."""
+
+    terminates_on_nan = True  # fit stops quietly instead of raising
 
     def on_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")

@@ -329,11 +329,15 @@ def _check_data(where, xs, y):
                              f"{a[tuple(bad)]}); training on them makes every weight NaN")
 
 
+class NonFiniteLoss(ValueError):
+    """A training step's loss is NaN or infinite (raised before the update)."""
+
+
 def _check_loss(loss, where):
     """The loss as a float (its one copy to the host per step), checked to be finite."""
     value = float(loss.item())
     if not math.isfinite(value):
-        raise ValueError(f"{where}: the loss is {value}; stopped before the update, the weights "
+        raise NonFiniteLoss(f"{where}: the loss is {value}; stopped before the update, the weights "
                          f"keep their last finite values (the inputs are finite: the training "
                          f"diverged; lower the learning rate or normalise the data)")
     return value
@@ -547,9 +551,19 @@ class TrainingMixin:
                 if b == steps:
                     break
                 yb = y[idx]
-                loss, pred, tf, tb = self._step([a[idx] for a in xs], yb, dp,
-                                                f"fit: epoch {epoch + 1}, batch {b + 1}",
-                                                None if sw is None else sw[idx])
+                try:
+                    loss, pred, tf, tb = self._step([a[idx] for a in xs], yb, dp,
+                                                    f"fit: epoch {epoch + 1}, batch {b + 1}",
+                                                    None if sw is None else sw[idx])
+                except NonFiniteLoss:
+                    if not any(getattr(cb, "terminates_on_nan", False) for cb in cbs):
+                        raise
+                    # TerminateOnNaN asked for Keras's behaviour: stop, log the NaN, no error
+                    # (the weights keep their last finite values: the check precedes the update)
+                    print(f"Batch {b}: invalid loss, terminating training")
+                    sums[0], seen = float("nan"), max(seen, 1)
+                    self.stop_training = True
+                    break
                 m = len(yb)
                 sums[0] += loss._value * m
                 if self.compiled_metrics:
