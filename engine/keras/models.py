@@ -79,7 +79,7 @@ class _Front:
         if loss is None:
             raise ValueError("compile: loss is required")
         super().compile(_optimizers.get(optimizer), _losses.get(loss), metrics)
-        if any(getattr(layer, "_regularizers", None) for layer in self._layers_or_stack()):
+        if any(getattr(layer, "_front_regularizers", None) for layer in self._layers_or_stack()):
             self.loss = _RegularizedLoss(self.loss, self)
 
     def _layers_or_stack(self):
@@ -88,7 +88,7 @@ class _Front:
     def _step(self, xs, y, dp=None, where="train_on_batch", sw=None):
         out = super()._step(xs, y, dp, where, sw)
         for layer in self._unique_layers:
-            if getattr(layer, "_constraints", None):
+            if getattr(layer, "_front_constraints", None):
                 layer.apply_constraints()
         return out
 

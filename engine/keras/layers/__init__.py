@@ -124,7 +124,7 @@ class _Front:
     def _keras_arguments(self, owner, kwargs):
         """Keras-only arguments: regularizers, constraints, initializer objects, input_dim,
         batch_input_shape; what engine's layer takes is returned."""
-        self._regularizers, self._constraints = {}, {}
+        self._front_regularizers, self._front_constraints = {}, {}
         for key in list(kwargs):
             if key in _SKIP_IF_NONE and kwargs[key] is None:
                 kwargs.pop(key)
@@ -146,11 +146,11 @@ class _Front:
             if key.endswith("_regularizer"):
                 reg = regularizers.get(kwargs.pop(key), f"{owner}: {key}")
                 if reg is not None:
-                    self._regularizers[key[:-len("_regularizer")]] = reg
+                    self._front_regularizers[key[:-len("_regularizer")]] = reg
             elif key.endswith("_constraint"):
                 con = constraints.get(kwargs.pop(key), f"{owner}: {key}")
                 if con is not None:
-                    self._constraints[key[:-len("_constraint")]] = con
+                    self._front_constraints[key[:-len("_constraint")]] = con
             elif key.endswith("_initializer"):
                 kwargs[key] = initializers.get(kwargs[key], f"{owner}: {key}")
             elif key == "activation":
@@ -215,12 +215,12 @@ class _Front:
     # -- regularizers and constraints (applied by engine.keras models) ----------------------
     def regularization_terms(self):
         """(weight Tensor, regularizer) pairs of this layer."""
-        return [(getattr(self, name), reg) for name, reg in self._regularizers.items()
+        return [(getattr(self, name), reg) for name, reg in self._front_regularizers.items()
                 if getattr(self, name, None) is not None]
 
     def apply_constraints(self):
         """Project the constrained weights (in Keras's layout) in place."""
-        for name, con in self._constraints.items():
+        for name, con in self._front_constraints.items():
             t = getattr(self, name, None)
             if t is None:
                 continue
@@ -232,9 +232,9 @@ class _Front:
         for key in ("kernel_initializer", "bias_initializer"):
             if key in config:
                 config[key] = initializers.serialize(config[key])
-        for name, reg in self._regularizers.items():
+        for name, reg in self._front_regularizers.items():
             config[name + "_regularizer"] = regularizers.serialize(reg)
-        for name, con in self._constraints.items():
+        for name, con in self._front_constraints.items():
             config[name + "_constraint"] = constraints.serialize(con)
         return config
 

@@ -11,10 +11,8 @@ schedules (:mod:`engine.keras.optimizers.schedules`), ``clipnorm`` / ``clipvalue
 """
 from __future__ import annotations
 
-import math
 import numbers
 
-from ... import device as _dev
 from ... import optim as _eo
 from .. import _legacy, backend
 from . import schedules
@@ -43,9 +41,7 @@ class _Front:
         if not isinstance(decay, numbers.Real) or decay < 0:
             raise ValueError(f"{owner}: decay must be a number >= 0, received {decay!r}")
         self.decay = float(decay)
-        self.clipnorm = kwargs.pop("clipnorm", None)
-        self.clipvalue = kwargs.pop("clipvalue", None)
-        self.global_clipnorm = kwargs.pop("global_clipnorm", None)
+        # clipnorm / clipvalue / global_clipnorm pass through: engine's optimizers clip
         self.name = kwargs.pop("name", None) or owner
         for key, default in _IGNORED_DEFAULTS.items():
             if key in kwargs and key != "name":
@@ -53,7 +49,7 @@ class _Front:
                     raise TypeError(f"{owner}: {key} is not supported by convlab (only its "
                                     f"default, {default!r})")
         for key in kwargs:
-            if key not in own:
+            if key not in own and key not in ("clipnorm", "clipvalue", "global_clipnorm"):
                 raise _legacy.unknown_argument(owner, key, set(own) | {
                     "decay", "clipnorm", "clipvalue", "global_clipnorm", "name"})
         if "epsilon" in kwargs and kwargs["epsilon"] is None:
@@ -79,22 +75,6 @@ class _Front:
 
     def step(self, params):
         self.learning_rate = self.current_learning_rate()
-        grads = [p.grad for p in params if p.grad is not None]
-        if self.clipvalue is not None:
-            v = float(self.clipvalue)
-            for g in grads:
-                xp = _dev.array_module(g)
-                g[...] = xp.minimum(xp.maximum(g, -v), v)
-        if self.clipnorm is not None:
-            for g in grads:
-                norm = math.sqrt(float((g * g).sum()))
-                if norm > self.clipnorm:
-                    g *= g.dtype.type(self.clipnorm / norm)
-        if self.global_clipnorm is not None and grads:
-            norm = math.sqrt(sum(float((g * g).sum()) for g in grads))
-            if norm > self.global_clipnorm:
-                for g in grads:
-                    g *= g.dtype.type(self.global_clipnorm / norm)
         super().step(params)
 
     def get_config(self):
