@@ -499,23 +499,8 @@ def sync_batch_norm(x, gamma, beta, running_mean, running_var, training, momentu
     if _dev.same_device(op, x, gamma, beta) != "cpu":  # MPI reduces host buffers
         raise ValueError(f"{op}: synchronised statistics cross MPI through host memory; "
                          f"received x on '{x.device}' (data-parallel training runs on the CPU)")
-    if x.ndim < 2:
-        raise ValueError(f"{op}: x must have at least 2 dims (N, C, *spatial), received shape "
-                         f"{x.shape}")
-    c = x.shape[1]
-    gamma = None if gamma is None else as_tensor(gamma, like=x)
-    beta = None if beta is None else as_tensor(beta, like=x)
-    for name, t in (("gamma", gamma), ("beta", beta)):
-        if t is not None and t.shape != (c,):
-            raise ValueError(f"{op}: {name} must have shape ({c},) for x of shape {x.shape}, "
-                             f"received {t.shape}")
-    for name, v in (("momentum", momentum), ("eps", eps)):
-        if not isinstance(v, numbers.Real) or isinstance(v, bool):
-            raise TypeError(f"{op}: {name} must be a float, received {v!r}")
-    if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"{op}: momentum must be in [0, 1], received {momentum}")
-    if eps <= 0:
-        raise ValueError(f"{op}: eps must be > 0, received {eps}")
+    from .ops.norm import check_args
+    c, gamma, beta = check_args(op, x, gamma, beta, momentum, eps)
     for name, v in (("running_mean", running_mean), ("running_var", running_var)):
         arr = v.data if isinstance(v, Tensor) else v
         if v is not None and (not isinstance(arr, np.ndarray) or arr.shape != (c,)):

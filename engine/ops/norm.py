@@ -28,6 +28,30 @@ def _stat(op, name, v, c, required):
     return arr
 
 
+def check_args(op, x, gamma, beta, momentum, eps):
+    """(C, gamma, beta) of a batch normalisation, checked: x (N, C, ...), gamma and beta None or
+    (C,) Tensors like x, momentum in [0, 1], eps > 0 (shared with engine.distributed's
+    synchronised variant)."""
+    if x.ndim < 2:
+        raise ValueError(f"{op}: x must have at least 2 dims (N, C, *spatial), received shape "
+                         f"{x.shape}")
+    c = x.shape[1]
+    gamma = None if gamma is None else as_tensor(gamma, like=x)
+    beta = None if beta is None else as_tensor(beta, like=x)
+    for name, t in (("gamma", gamma), ("beta", beta)):
+        if t is not None and t.shape != (c,):
+            raise ValueError(f"{op}: {name} must have shape ({c},) for x of shape {x.shape}, "
+                             f"received {t.shape}")
+    for name, v in (("momentum", momentum), ("eps", eps)):
+        if not isinstance(v, numbers.Real) or isinstance(v, bool):
+            raise TypeError(f"{op}: {name} must be a float, received {v!r}")
+    if not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"{op}: momentum must be in [0, 1], received {momentum}")
+    if eps <= 0:
+        raise ValueError(f"{op}: eps must be > 0, received {eps}")
+    return c, gamma, beta
+
+
 def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.99, eps=1e-3):
     """Normalise each channel by batch statistics (training) or running statistics.
 
@@ -58,23 +82,7 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.9
     """
     op = "batch_norm"
     x = as_tensor(x)
-    if x.ndim < 2:
-        raise ValueError(f"{op}: x must have at least 2 dims (N, C, *spatial), received shape "
-                         f"{x.shape}")
-    c = x.shape[1]
-    gamma = None if gamma is None else as_tensor(gamma, like=x)
-    beta = None if beta is None else as_tensor(beta, like=x)
-    for name, t in (("gamma", gamma), ("beta", beta)):
-        if t is not None and t.shape != (c,):
-            raise ValueError(f"{op}: {name} must have shape ({c},) for x of shape {x.shape}, "
-                             f"received {t.shape}")
-    for name, v in (("momentum", momentum), ("eps", eps)):
-        if not isinstance(v, numbers.Real) or isinstance(v, bool):
-            raise TypeError(f"{op}: {name} must be a float, received {v!r}")
-    if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"{op}: momentum must be in [0, 1], received {momentum}")
-    if eps <= 0:
-        raise ValueError(f"{op}: eps must be > 0, received {eps}")
+    c, gamma, beta = check_args(op, x, gamma, beta, momentum, eps)
     same_device(op, x, gamma, beta)
     xp = array_module(x)
     rm = _stat(op, "running_mean", running_mean, c, not training)
