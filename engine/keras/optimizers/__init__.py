@@ -58,32 +58,13 @@ class _Front:
             kwargs["epsilon"] = backend.epsilon()
         if kwargs.get("weight_decay", 0.0) is None:
             kwargs["weight_decay"] = 0.0
-        lr = kwargs.get("learning_rate", own.get("learning_rate"))
-        self._schedule = lr if callable(lr) else None
-        if self._schedule is not None:
-            kwargs["learning_rate"] = float(self._schedule(0))
-        self._base_lr = float(kwargs.get("learning_rate", own.get("learning_rate")))
+        if self.decay:  # Keras 1/2's decay is InverseTimeDecay with decay_steps 1
+            lr = kwargs.get("learning_rate", own.get("learning_rate"))
+            if isinstance(lr, schedules.LearningRateSchedule):
+                raise TypeError(f"{owner}: decay= and a learning-rate schedule cannot be "
+                                f"combined; fold the decay into the schedule")
+            kwargs["learning_rate"] = schedules.InverseTimeDecay(lr, 1, self.decay)
         return kwargs
-
-    def current_learning_rate(self):
-        """The learning rate the next step uses (schedule and decay applied)."""
-        it = self.iterations
-        lr = float(self._schedule(it)) if self._schedule is not None else self._base_lr
-        if self.decay:
-            lr /= 1.0 + self.decay * it
-        return lr
-
-    def step(self, params):
-        self.learning_rate = self.current_learning_rate()
-        super().step(params)
-
-    def get_config(self):
-        config = super().get_config()
-        config["learning_rate"] = self._base_lr if self._schedule is None else \
-            schedules.serialize(self._schedule)
-        if self.decay:
-            config["decay"] = self.decay
-        return config
 
 
 class SGD(_Front, _eo.SGD):
