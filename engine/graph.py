@@ -302,8 +302,12 @@ class Model(TrainingMixin):
         extras = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                        padding=(0, 1, 0, 0)) if strategies else None
         if strategies:
-            for col in ("Layer", "Device", "Rec. field", "fwd", "grad-input", "grad-weight"):
-                extras.add_column(col, overflow="fold", no_wrap=col not in ("Layer",))
+            # whole layer names (tests and users search for them); the strategy cells fold
+            longest = max([len(layer.name) for layer in self._unique_layers] + [5])
+            extras.add_column("Layer", no_wrap=True, min_width=min(longest, 32))
+            for col in ("Device", "Rec. field", "fwd", "grad-input", "grad-weight"):
+                extras.add_column(col, overflow="fold",
+                                  no_wrap=col in ("Device", "Rec. field"))
         fields, notes, counted = {}, [], set()
         for t in self._nodes:
             layer = t.layer
