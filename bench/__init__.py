@@ -9,5 +9,4 @@
 The pytest-benchmark suites live beside them: ``python -m pytest bench/ --benchmark-only``.
 """
 
-# kernels first: it sets the OpenMP and OpenBLAS wait policies before numpy loads BLAS.
 import kernels  # noqa: F401,E402

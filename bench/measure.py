@@ -649,6 +649,7 @@ def machine_info(peak=True):
     except AttributeError:
         affinity = os.cpu_count()
     flags = _cpu_flags()
+    runtime = kernels.runtime.settings()
     info = [
         ("CPU", registry.cpu_model()),
         ("vector features", " ".join(flags) if flags else "unknown"),
@@ -658,9 +659,10 @@ def machine_info(peak=True):
          if hasattr(os, "getloadavg") else "unknown"),
         ("BLAS (numpy)", _blas()),
         ("BLAS of the Cython GEMMs", _cython_blas()),
-        ("idle-thread policy", f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
-                               f"OPENBLAS_THREAD_TIMEOUT="
-                               f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset')}"),
+        ("OpenMP idle threads", runtime["openmp"]),
+        *[(f"BLAS threads ({os.path.basename(b['path'])})", b["threads"])
+          for b in runtime["blas"]],
+        ("memory", runtime["memory"]),
         ("numpy", np.__version__),
         ("numba", _numba()),
         ("cython extensions", _cython()),

@@ -11,11 +11,20 @@ Data is synthetic (uniform pixels, random labels): speed does not depend on the 
 The two frameworks are timed alternately in one process, ``repeat`` rounds after a warm-up
 round, with the same thread count (``kernels.get_num_threads()`` unless ``threads`` is
 given); the figures are medians over rounds, and each round's convlab/PyTorch ratio is kept
-so a noisy machine shows as a range.  ``kernels`` is imported before PyTorch, as in a convlab
-session, so the OpenMP runtime they share starts with kernels' OMP_WAIT_POLICY=PASSIVE.
+so a noisy machine shows as a range.  PyTorch is imported before convlab does any work, as in
+a user's script: its OpenMP runtime is the one the Cython kernels then share.  Rates are also
+given in GFLOP/s (the direct algorithm's multiply-adds x 2 per image: forward, and for training
+forward + grad-weight + grad-input but the first layer's) and as a fraction of the measured
+float32 GEMM peak.
+
+``--import-order`` measures what the order of a script's imports costs: convlab's training
+rate in fresh processes that (a) use convlab before importing PyTorch ("engine first") and
+(b) ``import numpy, scipy, torch`` first and run a torch convolution between epochs ("torch
+first"), interleaved, ``repeat`` processes each; the ratio b/a is the import-order penalty.
 
     python -m bench.train_speed                 # batch 64, 10 batches per round, 7 rounds
     python -m bench.train_speed --threads 1 --repeat 9
+    python -m bench.train_speed --import-order --repeat 5
 
     >>> from bench.train_speed import measure_mnist
     >>> r = measure_mnist(batches=2, repeat=1)          # doctest: +SKIP
@@ -26,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import statistics
 import time
 
@@ -33,7 +43,8 @@ import numpy as np
 
 import kernels
 
-__all__ = ["measure_mnist", "measure_data_formats", "torch_mnist", "main"]
+__all__ = ["measure_mnist", "measure_data_formats", "measure_import_order", "mnist_flops",
+           "torch_mnist", "main"]
 
 
 def torch_mnist(model):
@@ -58,6 +69,24 @@ def torch_mnist(model):
             mod.weight.copy_(torch.from_numpy(np.ascontiguousarray(kernel)))
             mod.bias.copy_(torch.from_numpy(bias))
     return net
+
+
+def mnist_flops(model, train):
+    """FLOPs per image of the model's convolutions and dense layers (multiply-adds x 2):
+    forward, or for ``train`` forward + grad-weight + grad-input (none for the first layer,
+    whose input needs no gradient)."""
+    total, first = 0, True
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        kernel = layer.get_weights()[0]
+        if kernel.ndim == 2:                                    # Dense (in, out)
+            f = 2 * kernel.shape[0] * kernel.shape[1]
+        else:                                                   # Conv (out, in/g, *k)
+            f = 2 * int(np.prod(layer.output.shape[1:])) * int(np.prod(kernel.shape[1:]))
+        total += f * (1 if not train else (2 if first else 3))
+        first = False
+    return total
 
 
 def _median_rate(times, images):
@@ -149,9 +178,14 @@ def measure_mnist(batch_size=64, batches=10, repeat=7, threads=None, seed=0):
     ratio = {kind: rates["convlab"][kind] / rates["torch"][kind] for kind in ("train", "infer")}
     per_round = {kind: [t / e for e, t in zip(times["convlab", kind], times["torch", kind])]
                  for kind in ("train", "infer")}
+    from bench.measure import gemm_peak
+    flops = {"train": mnist_flops(model, True), "infer": mnist_flops(model, False)}
+    gflops = {fw: {kind: rates[fw][kind] * flops[kind] / 1e9 for kind in flops}
+              for fw in rates}
     return {"threads": threads, "batch_size": batch_size, "images": n,
             "convlab": rates["convlab"], "torch": rates["torch"], "ratio": ratio,
-            "ratio_range": {k: (min(v), max(v)) for k, v in per_round.items()}}
+            "ratio_range": {k: (min(v), max(v)) for k, v in per_round.items()},
+            "flops_per_image": flops, "gflops": gflops, "peak": gemm_peak()}
 
 
 def measure_data_formats(batch_size=64, batches=10, repeat=7, threads=None, seed=0):
@@ -207,6 +241,65 @@ def measure_data_formats(batch_size=64, batches=10, repeat=7, threads=None, seed
             "ratio_range": (q(0.1), q(0.9))}
 
 
+_WORKER = """
+import json, os, statistics, sys, time
+order, threads, batches, epochs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+if order == "torch-first":
+    import numpy, scipy, torch
+    torch.set_num_threads(threads)
+import numpy as np
+import engine, kernels
+kernels.set_num_threads(threads)
+rng = np.random.default_rng(0)
+n = 64 * batches
+x = rng.random((n, 1, 28, 28), dtype=np.float32)
+y = rng.integers(0, 10, n)
+engine.set_seed(0)
+model = engine.zoo.get_model("mnist")
+model.compile(engine.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
+              metrics=["accuracy"])
+model.fit(x[:64], y[:64], batch_size=64, epochs=1, verbose=0)     # compile / load kernels
+if order != "torch-first":
+    import torch
+    torch.set_num_threads(threads)
+conv = torch.nn.Conv2d(3, 8, 3)
+times = []
+for epoch in range(epochs):
+    with torch.no_grad():
+        conv(torch.randn(4, 3, 32, 32))                            # torch used between epochs
+    t0 = time.perf_counter()
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0)
+    times.append(time.perf_counter() - t0)
+print(json.dumps({"rate": n / statistics.median(times)}))
+"""
+
+
+def measure_import_order(repeat=5, threads=None, batches=10, epochs=5):
+    """convlab's MNIST training images/s in fresh processes that use convlab before importing
+    PyTorch ("engine-first") and that import numpy, scipy and torch first and use torch
+    between epochs ("torch-first"); ``repeat`` processes of each, interleaved.
+
+    Returns {"engine-first": [img/s per process], "torch-first": [...], "ratio": median
+    torch-first / median engine-first, "threads"}.
+    """
+    import subprocess
+    import sys
+
+    threads = threads or kernels.get_num_threads()
+    env = {k: v for k, v in __import__("os").environ.items()
+           if k not in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT", "GOMP_SPINCOUNT")}
+    rates = {"engine-first": [], "torch-first": []}
+    for r in range(repeat):
+        for order in (("engine-first", "torch-first") if r % 2 == 0
+                      else ("torch-first", "engine-first")):
+            proc = subprocess.run([sys.executable, "-c", _WORKER, order, str(threads),
+                                   str(batches), str(epochs)], env=env, capture_output=True,
+                                  text=True, check=True)
+            rates[order].append(json.loads(proc.stdout.strip().splitlines()[-1])["rate"])
+    ratio = statistics.median(rates["torch-first"]) / statistics.median(rates["engine-first"])
+    return {**rates, "ratio": ratio, "threads": threads}
+
+
 def main(argv=None):
     """``python -m bench.train_speed``: print the comparison."""
     ap = argparse.ArgumentParser(prog="python -m bench.train_speed",
@@ -219,7 +312,18 @@ def main(argv=None):
     ap.add_argument("--data-formats", action="store_true",
                     help="compare channels_last (engine.keras) with channels_first training "
                          "instead of PyTorch")
+    ap.add_argument("--import-order", action="store_true",
+                    help="convlab's training rate in processes that import torch first vs "
+                         "processes that use convlab first (the import-order penalty)")
     args = ap.parse_args(argv)
+    if args.import_order:
+        r = measure_import_order(args.repeat, args.threads, args.batches)
+        print(f"MNIST CNN training, convlab, batch 64, {r['threads']} threads, "
+              f"{args.batches * 64} images per epoch, median epoch of 5, one process each")
+        for order in ("engine-first", "torch-first"):
+            print(f"  {order:13s} " + " ".join(f"{v:6.0f}" for v in r[order]) + " img/s")
+        print(f"  torch-first / engine-first (medians): {r['ratio']:.2f}")
+        return 0
     if args.data_formats:
         r = measure_data_formats(args.batch_size, args.batches, args.repeat, args.threads)
         lo, hi = r["ratio_range"]
@@ -232,11 +336,18 @@ def main(argv=None):
     r = measure_mnist(args.batch_size, args.batches, args.repeat, args.threads)
     print(f"MNIST CNN, batch {r['batch_size']}, {r['threads']} threads, {r['images']} images "
           f"per round, medians of {args.repeat} rounds")
+    peak = r["peak"]
     for kind in ("train", "infer"):
         lo, hi = r["ratio_range"][kind]
-        print(f"  {kind:5s}  convlab {r['convlab'][kind]:8.0f} img/s   torch "
-              f"{r['torch'][kind]:8.0f} img/s   ratio {r['ratio'][kind]:.2f}x "
+        g = r["gflops"]
+        print(f"  {kind:5s}  convlab {r['convlab'][kind]:8.0f} img/s "
+              f"({g['convlab'][kind]:5.1f} GFLOP/s, {g['convlab'][kind] / peak:4.0%} of peak)"
+              f"   torch {r['torch'][kind]:8.0f} img/s ({g['torch'][kind]:5.1f} GFLOP/s, "
+              f"{g['torch'][kind] / peak:4.0%})   ratio {r['ratio'][kind]:.2f}x "
               f"(rounds {lo:.2f}-{hi:.2f})")
+    print(f"  GEMM peak (float32 np.dot, {r['threads']} threads): {peak:.1f} GFLOP/s; "
+          f"{r['flops_per_image']['train'] / 1e6:.1f} MFLOP per training image, "
+          f"{r['flops_per_image']['infer'] / 1e6:.1f} per inference")
     return 0
 
 

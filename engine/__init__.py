@@ -14,7 +14,6 @@ training, data and save/load.  engine's own layers are channels first by default
     >>> model.count_params()
     1621670
 """
-# kernels first: it sets the OpenMP and OpenBLAS wait policies before numpy loads BLAS.
 import kernels  # noqa: F401,I001
 from . import functional
 from .autograd import GradcheckError, gradcheck, is_grad_enabled, no_grad, set_num_threads

@@ -19,6 +19,8 @@ import io as _io
 
 import numpy as np
 
+from kernels import runtime as _runtime
+
 from . import device as _dev
 from .layers import LAYERS
 from .layers.base import Layer, SymbolicTensor, _unique_name, format_shape
@@ -233,7 +235,9 @@ class Model(TrainingMixin):
 
     def _forward(self, xs, training):
         """Run the steps on a list of arrays/Tensors; returns the output Tensors.  Arrays
-        are uploaded once to the model's device."""
+        are uploaded once to the model's device.  fit / evaluate / predict come through here,
+        so convlab's process-wide settings (kernels.runtime) are applied before any work."""
+        _runtime.ensure()
         vals = [None] * self._nslots
         for s, x in zip(self._input_slots, xs):
             if not isinstance(x, Tensor):

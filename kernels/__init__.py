@@ -24,54 +24,15 @@ import contextlib
 import os
 import threading
 
-# OpenMP threads that spin after a parallel region steal the cores BLAS is about to use
-# (measured: im2col 2-3x slower with the default policy).  Must be set before libgomp loads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# Likewise OpenBLAS: by default its idle threads busy-wait 2**28 cycles (~0.1 s) after every
-# call, so the parallel copy kernel that follows a GEMM (im2col's next chunk, Winograd's
-# output transform) runs on half the machine.  4 is OpenBLAS's minimum (sleep at once).
-# Measured on 2 cores (x 4x64x56x56, 1x1/s2 im2col, alternating backends): 1.0-1.9 ms ->
-# 0.8-1.0 ms.  Read when the library loads: numpy's OpenBLAS is only covered when kernels
-# (or engine) is imported before numpy; SciPy's is loaded lazily, after this line.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
-
-def _keep_freed_memory():
-    """Let glibc keep freed buffers of up to 32 MiB for reuse instead of unmapping them.
-
-    By default glibc serves blocks above 128 KiB with fresh mmap()s and trims the heap top
-    above 128 KiB, so until some large block happens to be freed (which raises both limits),
-    every kernel call page-faults its output and workspace anew: conv1 of the MNIST net
-    (batch 64, im2col) took 7.6 ms and 2,300 page faults a call, 1.4 ms and none once the
-    limits were up.  This sets the limits glibc would reach on its own after a 32 MiB free.
-    Skipped off glibc, when MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ are set, or
-    with CONVLAB_MALLOC=default.
-    """
-    import platform
-    if (os.environ.get("CONVLAB_MALLOC") == "default" or platform.libc_ver()[0] != "glibc"
-            or "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ):
-        return
-    try:
-        import ctypes
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3       # <malloc.h>
-        libc.mallopt(m_mmap_threshold, 32 << 20)
-        libc.mallopt(m_trim_threshold, 64 << 20)
-    except (OSError, AttributeError):
-        pass
-
-
-_keep_freed_memory()
-
 import numpy as np
 
-from . import _arrays, backends, config, registry
+from . import _arrays, backends, config, registry, runtime
 from .params import (ConvParams, as_float_array, common_dtype, conv_params, pad5d,
                      pool_params, to5d)
 from .prepared import Prepared, PreparedCache
 from .registry import available, register_strategy, unregister_strategy
 from .strategies._common import padded as _padded, unpad as _unpad, zeros as _zeros
-from .threads import get_num_threads, set_num_threads
+from .runtime import get_num_threads, set_num_threads
 
 __all__ = ["conv", "conv_grad_input", "conv_grad_weight", "convolve", "pool", "pool_grad",
            "global_pool", "matmul", "available", "select", "use", "set_num_threads",

@@ -18,7 +18,7 @@ import ctypes
 import functools
 import os
 
-__all__ = ["gemm_pointers", "describe"]
+__all__ = ["gemm_pointers", "thread_pointers", "describe"]
 
 # Fortran GEMM symbols with 64-bit integer arguments, most specific first.
 _SYMBOLS = (("scipy_sgemm_64_", "scipy_dgemm_64_"), ("sgemm_64_", "dgemm_64_"))
@@ -63,6 +63,34 @@ def gemm_pointers():
             continue
         return (ctypes.cast(s, ctypes.c_void_p).value, ctypes.cast(d, ctypes.c_void_p).value,
                 path)
+    return None
+
+
+# C API of OpenBLAS's thread count: void set(int), int get(void).
+_THREAD_SYMBOLS = (("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+                   ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+                   ("openblas_set_num_threads", "openblas_get_num_threads"))
+
+
+@functools.lru_cache(maxsize=None)
+def thread_pointers():
+    """(set_num_threads address, get_num_threads address) of the OpenBLAS whose GEMMs
+    :func:`gemm_pointers` gives, or None.  The Cython im2col uses them to run one image's GEMM
+    per team thread on a single-threaded BLAS."""
+    ptrs = gemm_pointers()
+    if ptrs is None:
+        return None
+    try:
+        lib = ctypes.CDLL(ptrs[2])
+    except OSError:
+        return None
+    for set_name, get_name in _THREAD_SYMBOLS:
+        try:
+            setter, getter = getattr(lib, set_name), getattr(lib, get_name)
+        except AttributeError:
+            continue
+        return (ctypes.cast(setter, ctypes.c_void_p).value,
+                ctypes.cast(getter, ctypes.c_void_p).value)
     return None
 
 

@@ -74,6 +74,8 @@ from __future__ import annotations
 
 import importlib
 
+from . import runtime
+
 FUNCTIONS = (
     "direct_forward", "direct_grad_input", "direct_grad_weight",
     "im2col_forward", "im2col_grad_input", "im2col_grad_weight",
@@ -97,7 +99,10 @@ _fn_errors = {}      # (backend, function) -> why the function is missing
 
 def load(name):
     """The backend module ``name``, or None (with the reason in :func:`error`) when it cannot
-    be imported here (e.g. the Cython extensions were not built)."""
+    be imported here (e.g. the Cython extensions were not built).  Applies convlab's
+    process-wide settings first (kernels.runtime.ensure: every kernel call comes through
+    here)."""
+    runtime.ensure()
     if name in _loaded:
         return _loaded[name]
     mod = None
@@ -115,8 +120,7 @@ def load(name):
         else:
             for f, why in getattr(mod, "MISSING", {}).items():
                 _fn_errors[(name, f)] = why
-            from .threads import apply
-            apply(mod)
+            runtime.apply(mod)
     except ImportError as e:
         _errors[name] = f"backend {name!r} could not be imported: {e}"
     _loaded[name] = mod

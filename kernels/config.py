@@ -76,6 +76,14 @@ IM2COL_BLOCK_MIN_MACS = 1 << 24
 IM2COL_BLOCK_CHUNK_ELEMS = 1 << 21
 # Elements a chunk must copy before its copies are split over threads.
 IM2COL_PARALLEL_MIN_ELEMS = 1 << 15
+# Team layout of the Cython im2col (batches): each thread of convlab's team takes whole
+# images, builds their columns and runs their GEMMs on a single-threaded BLAS, so no thread
+# waits inside a GEMM for another (OpenBLAS's threaded GEMM synchronises its threads with spin
+# barriers; on a busy machine a descheduled partner stalls them) and no BLAS pool is woken per
+# call.  Used when the batch has at least IM2COL_TEAM_MIN_IMAGES images per thread or divides
+# evenly among the threads.  Measured: README, "Speed in any process".
+IM2COL_TEAM = True
+IM2COL_TEAM_MIN_IMAGES = 4
 
 # Direct convolution (both backends): elements of one wide accumulator chunk (8 KiB of
 # float32, in L1 with the source rows it reads); grad-weight taps x lanes of the per-lane

@@ -363,7 +363,7 @@ _memo = {}
 def _select(p, x_shape, w_shape, dtype, need_backward, pass_="fwd", device="cpu"):
     """select() on validated arguments, memoised (every conv call with strategy="auto"
     comes here; the memo is dropped whenever the autotune cache or the registry changes)."""
-    from .threads import get_num_threads
+    from .runtime import get_num_threads
     key = (p, x_shape, w_shape, dtype, need_backward, pass_, device, config.FORCE_STRATEGY,
            config.FORCE_BACKEND, config.USE_AUTOTUNE, get_num_threads())
     hit = _memo.get(key)
@@ -463,7 +463,7 @@ def cache_path():
 def tune_key(x_shape, w_shape, params, dtype, pass_, device="cpu"):
     """The cache key of one measurement (a string); ``device`` "cpu" keeps the keys of
     caches written before the cuda column existed."""
-    from .threads import get_num_threads
+    from .runtime import get_num_threads
     d = {"cpu": cpu_model(), "threads": get_num_threads(), "dtype": _dtype_name(dtype),
          "x": list(x_shape), "w": list(w_shape), "params": params.key(), "pass": pass_}
     if device != "cpu":

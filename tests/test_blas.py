@@ -1,5 +1,5 @@
 """kernels._blas: the Cython im2col GEMMs on numpy's OpenBLAS (ILP64 entry points) and on the
-SciPy fallback give the same results; the process-wide settings kernels makes at import."""
+SciPy fallback give the same results (the process-wide settings: tests/test_runtime.py)."""
 import os
 
 import numpy as np
@@ -52,7 +52,3 @@ def test_use_blas_needs_both_addresses_or_neither():
     with pytest.raises(ValueError, match="both GEMM addresses"):
         im2col.use_blas(1, 0)
 
-
-def test_kernels_sets_idle_thread_policies():
-    assert os.environ.get("OMP_WAIT_POLICY")
-    assert os.environ.get("OPENBLAS_THREAD_TIMEOUT")

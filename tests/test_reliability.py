@@ -125,7 +125,7 @@ print(json.dumps({"n": n, "warned": [str(c.message) for c in caught]}))
 def test_item01_process_limit_lowers_the_thread_ceiling(monkeypatch):
     import resource
 
-    from kernels import threads
+    from kernels import runtime as threads
     monkeypatch.setattr(threads, "_cores", lambda: 256)
     monkeypatch.setattr(resource, "getrlimit", lambda what: (200, 200))
     assert threads.max_threads() == 50

@@ -43,7 +43,7 @@ def _use_numpy_blas():
     from . import im2col
     ptrs = _blas.gemm_pointers()
     if ptrs is not None:
-        im2col.use_blas(ptrs[0], ptrs[1])
+        im2col.use_blas(ptrs[0], ptrs[1], *(_blas.thread_pointers() or (0, 0)))
 
 
 _use_numpy_blas()

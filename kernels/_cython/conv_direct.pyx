@@ -31,7 +31,7 @@ OpenMP threads split independent outputs only:
 """
 from cython cimport floating
 from cython.parallel cimport prange, threadid
-cimport openmp
+from .threads cimport team
 from libc.string cimport memcpy, memset
 
 import numpy as np
@@ -392,7 +392,7 @@ def direct_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, pad=None):
     dt, s, d, groups, lo, xps = plan.conv_call("cython direct_forward", ("xp", "w", "y"),
                                                (xp, w, y), (sd, sh, sw, dd, dh, dw, groups),
                                                pad)
-    cdef int nthreads = openmp.omp_get_max_threads()
+    cdef int nthreads = team()
     offsets = []
     cdef Geo G = _geometry(xp.shape, xps, lo, w.shape, y.shape, s, d, groups,
                            config.DIRECT_CHUNK, offsets)
@@ -415,7 +415,7 @@ def direct_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, pad=None):
     dt, s, d, groups, lo, xps = plan.conv_call("cython direct_grad_input", ("gy", "w", "gxp"),
                                                (gy, w, gxp), (sd, sh, sw, dd, dh, dw, groups),
                                                pad, xi=2, wi=1, yi=0)
-    cdef int nthreads = openmp.omp_get_max_threads()
+    cdef int nthreads = team()
     cdef Geo G
     G.c_in, G.c_out, G.cg = gxp.shape[1], w.shape[0], w.shape[1]
     G.cout_g = G.c_out // groups
@@ -454,7 +454,7 @@ def direct_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, pad=None):
     dt, s, d, groups, lo, xps = plan.conv_call("cython direct_grad_weight", ("gy", "xp", "gw"),
                                                (gy, xp, gw), (sd, sh, sw, dd, dh, dw, groups),
                                                pad, xi=1, wi=2, yi=0)
-    cdef int nthreads = openmp.omp_get_max_threads()
+    cdef int nthreads = team()
     taps = gw[0].size
     offsets = []
     cdef Geo G = _geometry(xp.shape, xps, lo, gw.shape, gy.shape, s, d, groups,

@@ -10,6 +10,7 @@ numpy's (C99 complex multiplication would add a NaN-recovery slow path).
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from .threads cimport team
 from libc.string cimport memset
 
 import numpy as np
@@ -57,7 +58,7 @@ cdef void _forward(const cplx[:, :, ::1] X, const cplx[:, :, ::1] W, cplx[:, :, 
     cdef Py_ssize_t CO = Y.shape[1], F = Y.shape[2], cg = W.shape[1], cog = CO // groups
     cdef Py_ssize_t nb = (F + fb - 1) // fb
     cdef Py_ssize_t job, n, co, ci, f0, m
-    for job in prange(Y.shape[0] * nb * CO, schedule="static", nogil=True):
+    for job in prange(Y.shape[0] * nb * CO, schedule="static", num_threads=team(), nogil=True):
         n = job // (nb * CO)
         f0 = (job // CO) % nb * fb
         co = job % CO
@@ -75,7 +76,7 @@ cdef void _grad_input(const cplx[:, :, ::1] GY, const cplx[:, :, ::1] W, cplx[:,
     cdef Py_ssize_t nb = (F + fb - 1) // fb
     cdef Py_ssize_t job, n, c, g, co, f0, m
     # each (image, input channel) row gathers from its group's outputs
-    for job in prange(GX.shape[0] * nb * C, schedule="static", nogil=True):
+    for job in prange(GX.shape[0] * nb * C, schedule="static", num_threads=team(), nogil=True):
         n = job // (nb * C)
         f0 = (job // C) % nb * fb
         c = job % C
@@ -93,7 +94,7 @@ cdef void _grad_weight(const cplx[:, :, ::1] GY, const cplx[:, :, ::1] X, cplx[:
     cdef Py_ssize_t nb = (F + fb - 1) // fb
     cdef Py_ssize_t job, co, ci, n, f0, m
     # each (output channel, input channel) row sums over the images
-    for job in prange(nb * CO * cg, schedule="static", nogil=True):
+    for job in prange(nb * CO * cg, schedule="static", num_threads=team(), nogil=True):
         f0 = job // (CO * cg) * fb
         co = job // cg % CO
         ci = job % cg
@@ -121,7 +122,7 @@ cdef void _crop_plane(const floating[:, :, :, :, ::1] src, floating[:, :, :, :, 
 cdef void _strided_crop(const floating[:, :, :, :, ::1] src, floating[:, :, :, :, ::1] dst,
                         Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw) noexcept:
     cdef Py_ssize_t B = dst.shape[1], job
-    for job in prange(dst.shape[0] * B, schedule="static", nogil=True):
+    for job in prange(dst.shape[0] * B, schedule="static", num_threads=team(), nogil=True):
         _crop_plane(src, dst, job // B, job % B, sd, sh, sw)
 
 

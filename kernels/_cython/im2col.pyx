@@ -29,15 +29,15 @@ on one thread when the chunk is small.  A 1x1 kernel at stride 1 needs no column
 planes are the column matrix.
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
+from .threads cimport team
 from libc.stdint cimport int64_t, uintptr_t
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
-cimport openmp
 
 import numpy as np
 
-from .. import plan
+from .. import config, plan
 
 # Fortran GEMMs with 64-bit integers (numpy's OpenBLAS), set by use_blas(); NULL: SciPy's.
 ctypedef void (*sgemm64_t)(const char*, const char*, const int64_t*, const int64_t*,
@@ -50,16 +50,35 @@ ctypedef void (*dgemm64_t)(const char*, const char*, const int64_t*, const int64
                            const int64_t*) noexcept nogil
 cdef sgemm64_t _sgemm64 = NULL
 cdef dgemm64_t _dgemm64 = NULL
+# OpenBLAS's C thread-count API (void set(int), int get(void)) of the same library, or NULL.
+ctypedef void (*blas_set_t)(int) noexcept nogil
+ctypedef int (*blas_get_t)() noexcept nogil
+cdef blas_set_t _blas_set = NULL
+cdef blas_get_t _blas_get = NULL
 
 
-def use_blas(uintptr_t sgemm_address, uintptr_t dgemm_address):
+def use_blas(uintptr_t sgemm_address, uintptr_t dgemm_address, uintptr_t set_threads=0,
+             uintptr_t get_threads=0):
     """Call these ILP64 Fortran sgemm/dgemm (addresses from kernels._blas.gemm_pointers)
-    instead of SciPy's BLAS; 0, 0 goes back to SciPy's."""
-    global _sgemm64, _dgemm64
+    instead of SciPy's BLAS; 0, 0 goes back to SciPy's.  With the library's
+    openblas_set_num_threads / openblas_get_num_threads (kernels._blas.thread_pointers) the
+    team layout is available: one image per team thread, each GEMM single-threaded."""
+    global _sgemm64, _dgemm64, _blas_set, _blas_get
     if (sgemm_address == 0) != (dgemm_address == 0):
         raise ValueError("use_blas: give both GEMM addresses or neither")
+    if (set_threads == 0) != (get_threads == 0):
+        raise ValueError("use_blas: give both thread-count addresses or neither")
     _sgemm64 = <sgemm64_t>sgemm_address
     _dgemm64 = <dgemm64_t>dgemm_address
+    if sgemm_address == 0:
+        set_threads = get_threads = 0
+    _blas_set = <blas_set_t>set_threads
+    _blas_get = <blas_get_t>get_threads
+
+
+def team_available():
+    """Whether the team layout can run (numpy's BLAS with its thread-count API)."""
+    return _blas_set != NULL
 
 
 def blas_in_use():
@@ -346,6 +365,184 @@ cdef void _grad_weight(const floating[:, :, :, :, ::1] gy, const floating[:, :, 
             n0 += m
 
 
+# ---- the team layout: one image per team thread at a time, its columns built and its GEMMs
+# run by that thread alone on a single-threaded BLAS (the caller sets BLAS to one thread around
+# the region).  No thread waits on another until the region ends: nothing like the spin
+# barriers inside a multi-threaded GEMM, which on a busy machine wait for a descheduled
+# partner, and no BLAS pool to wake per call.  Grad-weight sums into one private copy of gw
+# per thread (static schedule: the same images per thread each call), added up afterwards.
+
+cdef void _build_image(const floating[:, :, :, :, ::1] xp, Py_ssize_t n, Py_ssize_t KD,
+                       Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t OH, Py_ssize_t OW,
+                       Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dd,
+                       Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t p0, Py_ssize_t q,
+                       floating* cols) noexcept nogil:
+    """Columns p0 .. p0 + q of image n (every channel) into cols (row stride q), serially."""
+    cdef Py_ssize_t units = xp.shape[1] * KD * KH, u
+    cdef Py_ssize_t H = xp.shape[3], W = xp.shape[4]
+    for u in range(units):
+        _build_unit(&xp[n, u // (KD * KH), 0, 0, 0], H, W, (u // KH) % KD, u % KH, KW,
+                    OH, OW, sd, sh, sw, dd, dh, dw, p0, q, cols + u * KW * q, q)
+
+
+cdef void _forward_image(const floating[:, :, :, :, ::1] xp, const floating[:, :, :, :, ::1] w,
+                         floating[:, :, :, :, ::1] y, Py_ssize_t n, Py_ssize_t sd,
+                         Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dd, Py_ssize_t dh,
+                         Py_ssize_t dw, Py_ssize_t groups, floating* cols, Py_ssize_t pc,
+                         bint direct) noexcept nogil:
+    cdef Py_ssize_t KD = w.shape[2], KH = w.shape[3], KW = w.shape[4]
+    cdef Py_ssize_t CO = y.shape[1], OH = y.shape[3], OW = y.shape[4]
+    cdef Py_ssize_t P = y.shape[2] * OH * OW, cg = w.shape[1], cog = CO // groups
+    cdef Py_ssize_t K = cg * KD * KH * KW, g, q, p0 = 0
+    if direct:
+        for g in range(groups):
+            _gemm(c"N", c"N", cog, P, K, &w[g * cog, 0, 0, 0, 0], K, &xp[n, g * cg, 0, 0, 0],
+                  P, 0, &y[n, g * cog, 0, 0, 0], P)
+        return
+    while p0 < P:
+        q = min(pc, P - p0)
+        _build_image(xp, n, KD, KH, KW, OH, OW, sd, sh, sw, dd, dh, dw, p0, q, cols)
+        for g in range(groups):
+            _gemm(c"N", c"N", cog, q, K, &w[g * cog, 0, 0, 0, 0], K, cols + g * K * q, q, 0,
+                  &y[n, g * cog, 0, 0, 0] + p0, P)
+        p0 += q
+
+
+cdef void _grad_input_image(const floating[:, :, :, :, ::1] gy,
+                            const floating[:, :, :, :, ::1] w, floating[:, :, :, :, ::1] gxp,
+                            Py_ssize_t n, Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                            Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups,
+                            floating* cols, Py_ssize_t pc, bint direct) noexcept nogil:
+    cdef Py_ssize_t KD = w.shape[2], KH = w.shape[3], KW = w.shape[4], T = KD * KH * KW
+    cdef Py_ssize_t CO = gy.shape[1], C = gxp.shape[1], OH = gy.shape[3], OW = gy.shape[4]
+    cdef Py_ssize_t P = gy.shape[2] * OH * OW, cg = w.shape[1], cog = CO // groups
+    cdef Py_ssize_t K = cg * T, D = gxp.shape[2], H = gxp.shape[3], W = gxp.shape[4]
+    cdef Py_ssize_t g, c, q, p0 = 0
+    if direct:
+        for g in range(groups):
+            _gemm(c"T", c"N", cg, P, cog, &w[g * cog, 0, 0, 0, 0], K, &gy[n, g * cog, 0, 0, 0],
+                  P, 0, &gxp[n, g * cg, 0, 0, 0], P)
+        return
+    while p0 < P:
+        q = min(pc, P - p0)
+        for g in range(groups):
+            _gemm(c"T", c"N", K, q, cog, &w[g * cog, 0, 0, 0, 0], K,
+                  &gy[n, g * cog, 0, 0, 0] + p0, P, 0, cols + g * K * q, q)
+        for c in range(C):
+            _scatter_plane(cols + c * T * q, q, &gxp[n, c, 0, 0, 0], D, H, W, KD, KH, KW, OH,
+                           OW, sd, sh, sw, dd, dh, dw, p0, q, p0 == 0)
+        p0 += q
+
+
+cdef void _grad_weight_image(const floating[:, :, :, :, ::1] gy,
+                             const floating[:, :, :, :, ::1] xp, floating* gw,
+                             Py_ssize_t KD, Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t n,
+                             Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dd,
+                             Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups, floating* cols,
+                             Py_ssize_t pc, bint direct) noexcept nogil:
+    """gw (C_out, Cg*KD*KH*KW, row-major) += image n's products."""
+    cdef Py_ssize_t CO = gy.shape[1], OH = gy.shape[3], OW = gy.shape[4]
+    cdef Py_ssize_t P = gy.shape[2] * OH * OW, cg = xp.shape[1] // groups, cog = CO // groups
+    cdef Py_ssize_t K = cg * KD * KH * KW, g, q, p0 = 0
+    if direct:
+        for g in range(groups):
+            _gemm(c"N", c"T", cog, K, P, &gy[n, g * cog, 0, 0, 0], P, &xp[n, g * cg, 0, 0, 0],
+                  P, 1, gw + g * cog * K, K)
+        return
+    while p0 < P:
+        q = min(pc, P - p0)
+        _build_image(xp, n, KD, KH, KW, OH, OW, sd, sh, sw, dd, dh, dw, p0, q, cols)
+        for g in range(groups):
+            _gemm(c"N", c"T", cog, K, q, &gy[n, g * cog, 0, 0, 0] + p0, P, cols + g * K * q, q,
+                  1, gw + g * cog * K, K)
+        p0 += q
+
+
+cdef floating _thread_sum(const floating* parts, Py_ssize_t nparts, Py_ssize_t size,
+                          Py_ssize_t e) noexcept nogil:
+    cdef floating total = 0
+    cdef Py_ssize_t t
+    for t in range(nparts):
+        total = total + parts[t * size + e]
+    return total
+
+
+cdef void _forward_team(const floating[:, :, :, :, ::1] xp, const floating[:, :, :, :, ::1] w,
+                        floating[:, :, :, :, ::1] y, Py_ssize_t sd, Py_ssize_t sh,
+                        Py_ssize_t sw, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+                        Py_ssize_t groups, floating[::1] cols, Py_ssize_t per,
+                        Py_ssize_t pc, bint direct, int nthreads) noexcept:
+    cdef Py_ssize_t n
+    with nogil:
+        for n in prange(y.shape[0], schedule="static", num_threads=nthreads):
+            _forward_image(xp, w, y, n, sd, sh, sw, dd, dh, dw, groups,
+                           &cols[0] + threadid() * per, pc, direct)
+
+
+cdef void _grad_input_team(const floating[:, :, :, :, ::1] gy,
+                           const floating[:, :, :, :, ::1] w, floating[:, :, :, :, ::1] gxp,
+                           Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dd,
+                           Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups,
+                           floating[::1] cols, Py_ssize_t per, Py_ssize_t pc, bint direct,
+                           int nthreads) noexcept:
+    cdef Py_ssize_t n
+    with nogil:
+        for n in prange(gy.shape[0], schedule="static", num_threads=nthreads):
+            _grad_input_image(gy, w, gxp, n, sd, sh, sw, dd, dh, dw, groups,
+                              &cols[0] + threadid() * per, pc, direct)
+
+
+cdef void _grad_weight_team(const floating[:, :, :, :, ::1] gy,
+                            const floating[:, :, :, :, ::1] xp, floating[:, :, :, :, ::1] gw,
+                            Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dd,
+                            Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups,
+                            floating[::1] cols, Py_ssize_t per, Py_ssize_t pc, bint direct,
+                            floating[::1] parts, int nthreads) noexcept:
+    cdef Py_ssize_t n, e, size = gw.shape[0] * gw.shape[1] * gw.shape[2] * gw.shape[3] \
+        * gw.shape[4]
+    cdef floating* out = &gw[0, 0, 0, 0, 0]
+    with nogil:
+        memset(&parts[0], 0, nthreads * size * sizeof(floating))
+        for n in prange(gy.shape[0], schedule="static", num_threads=nthreads):
+            _grad_weight_image(gy, xp, &parts[0] + threadid() * size, gw.shape[2], gw.shape[3],
+                               gw.shape[4], n, sd, sh, sw, dd, dh, dw, groups,
+                               &cols[0] + threadid() * per, pc, direct)
+        for e in prange(size, schedule="static", num_threads=nthreads):
+            out[e] = _thread_sum(&parts[0], nthreads, size, e)
+
+
+cdef class _SingleThreadedBlas:
+    """Within the block, the BLAS the GEMMs call runs on one thread (its previous count
+    restored after, also on an error)."""
+    cdef int previous
+
+    def __enter__(self):
+        self.previous = _blas_get()
+        _blas_set(1)
+
+    def __exit__(self, *exc):
+        _blas_set(self.previous)
+        return False
+
+
+def _team_plan(r, n_images, rows, positions, max_col_elems):
+    """(threads, column elements per thread, positions per chunk) of the team layout, or
+    None when it does not apply: no thread-count API, one thread, too little work for a
+    parallel region (config.IM2COL_PARALLEL_MIN_ELEMS over the whole batch), or fewer images
+    than would keep the team evenly busy (config.IM2COL_TEAM_MIN_IMAGES per thread, unless
+    they divide evenly)."""
+    cdef int nt = team()
+    if (not config.IM2COL_TEAM or _blas_set == NULL or nt < 2
+            or n_images * rows * positions < config.IM2COL_PARALLEL_MIN_ELEMS):
+        return None
+    if n_images % nt and n_images < config.IM2COL_TEAM_MIN_IMAGES * nt:
+        return None
+    if r["direct"]:
+        return nt, 0, positions
+    pc = max(1, min(positions, max_col_elems // (rows * nt)))
+    return nt, rows * pc, pc
+
+
 # ---- Python-level wrappers: validate, plan the chunks, dispatch on dtype
 
 def _prepare(op, names, arrays, ints, max_col_elems, xi, wi, yi):
@@ -365,9 +562,30 @@ def _prepare(op, names, arrays, ints, max_col_elems, xi, wi, yi):
     else:
         cols = np.empty(nb * groups * k * pc, dtype=dt)
         tmp = np.empty(1 if block else cog * nb * pc, dtype=dt)
-    nthreads = openmp.omp_get_max_threads() if r["parallel"] else 1
+    nthreads = team() if r["parallel"] else 1
     return (dt, r["strides"], r["dilations"], groups, cols, tmp, nb, pc, block, r["direct"],
             nthreads)
+
+
+def _prepare_team(op, names, arrays, ints, max_col_elems, xi, wi, yi, grid):
+    """The team layout's plan and buffers, or None (then _prepare's layouts run): (dtype,
+    strides, dilations, groups, column buffer, elements per thread, positions per chunk,
+    direct, threads).  ``grid``: the array with the output positions (y or gy), whose first
+    axis is the batch."""
+    r = plan.im2col_call(op, names, arrays, ints, max_col_elems, xi, wi, yi, False)
+    if r is None:
+        return None
+    positions = 1
+    for v in arrays[grid].shape[2:]:
+        positions *= v
+    t = _team_plan(r, arrays[grid].shape[0], r["groups"] * r["rows_g"], positions,
+                   max_col_elems)
+    if t is None:
+        return None
+    nt, per, pc = t
+    cols = np.empty(max(1, nt * per), dtype=r["dtype"])
+    return (r["dtype"], r["strides"], r["dilations"], r["groups"], cols, per, pc, r["direct"],
+            nt)
 
 
 def im2col_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, max_col_elems):
@@ -375,6 +593,18 @@ def im2col_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, max_col_elems):
     w (C_out, C/groups, KD, KH, KW), as column matrix times weight matrix (BLAS); y is
     overwritten.  The column buffer (plus, for small GEMMs, a transposed copy of the output
     chunk) holds at most max(max_col_elems, C*KD*KH*KW + C_out/groups) elements."""
+    t = _prepare_team("cython im2col_forward", ("xp", "w", "y"), (xp, w, y),
+                      (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 0, 1, 2, 2)
+    if t is not None:
+        dt, s, d, groups, cols, per, pc, direct, nt = t
+        with _SingleThreadedBlas():
+            if dt == np.float32:
+                _forward_team[float](xp, w, y, s[0], s[1], s[2], d[0], d[1], d[2], groups,
+                                     cols, per, pc, direct, nt)
+            else:
+                _forward_team[double](xp, w, y, s[0], s[1], s[2], d[0], d[1], d[2], groups,
+                                      cols, per, pc, direct, nt)
+        return
     r = _prepare("cython im2col_forward", ("xp", "w", "y"), (xp, w, y),
                  (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 0, 1, 2)
     if r is None:
@@ -392,6 +622,18 @@ def im2col_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, max_col_elems)
     """gxp (N, C, D, H, W) = gradient w.r.t. the padded input, from gy (N, C_out, OD, OH, OW)
     and w (C_out, C/groups, KD, KH, KW): columns W_g^T @ GY_g (BLAS) scatter-added by col2im;
     gxp is overwritten."""
+    t = _prepare_team("cython im2col_grad_input", ("gy", "w", "gxp"), (gy, w, gxp),
+                      (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 2, 1, 0, 0)
+    if t is not None:
+        dt, s, d, groups, cols, per, pc, direct, nt = t
+        with _SingleThreadedBlas():
+            if dt == np.float32:
+                _grad_input_team[float](gy, w, gxp, s[0], s[1], s[2], d[0], d[1], d[2],
+                                        groups, cols, per, pc, direct, nt)
+            else:
+                _grad_input_team[double](gy, w, gxp, s[0], s[1], s[2], d[0], d[1], d[2],
+                                         groups, cols, per, pc, direct, nt)
+        return
     r = _prepare("cython im2col_grad_input", ("gy", "w", "gxp"), (gy, w, gxp),
                  (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 2, 1, 0)
     if r is None:
@@ -409,6 +651,19 @@ def im2col_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, max_col_elems
     """gw (C_out, C/groups, KD, KH, KW) = gradient w.r.t. the weight, from gy
     (N, C_out, OD, OH, OW) and the padded input xp (N, C, D, H, W): sum over images of
     GY_g @ cols^T (BLAS, accumulated in gw with beta = 1); gw is overwritten."""
+    t = _prepare_team("cython im2col_grad_weight", ("gy", "xp", "gw"), (gy, xp, gw),
+                      (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 1, 2, 0, 0)
+    if t is not None:
+        dt, s, d, groups, cols, per, pc, direct, nt = t
+        parts = np.empty(nt * gw.size, dtype=dt)
+        with _SingleThreadedBlas():
+            if dt == np.float32:
+                _grad_weight_team[float](gy, xp, gw, s[0], s[1], s[2], d[0], d[1], d[2],
+                                         groups, cols, per, pc, direct, parts, nt)
+            else:
+                _grad_weight_team[double](gy, xp, gw, s[0], s[1], s[2], d[0], d[1], d[2],
+                                          groups, cols, per, pc, direct, parts, nt)
+        return
     r = _prepare("cython im2col_grad_weight", ("gy", "xp", "gw"), (gy, xp, gw),
                  (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 1, 2, 0)
     if r is None:

@@ -11,7 +11,7 @@ micro-kernel -- is exactly what the comparison shows.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-cimport openmp
+from .threads cimport team
 
 import numpy as np
 
@@ -102,7 +102,7 @@ def matmul(a, b, c):
     if a.shape[1] == 0:
         c.fill(0)
         return
-    cdef int nthreads = openmp.omp_get_max_threads()
+    cdef int nthreads = team()
     bpack = np.empty(KC * NC, dtype=dt)
     if dt == np.float32:
         _matmul[float](a, b, c, bpack, nthreads)

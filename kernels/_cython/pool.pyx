@@ -10,6 +10,7 @@ like numpy.argmax: comparisons with NaN are false, so NaN is tested for explicit
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from .threads cimport team
 from libc.math cimport sqrt
 from libc.string cimport memset
 
@@ -119,7 +120,7 @@ cdef void _forward(const floating[:, :, :, :, ::1] xp, floating[:, :, :, :, ::1]
                    Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sd, Py_ssize_t sh,
                    Py_ssize_t sw) noexcept:
     cdef Py_ssize_t C = y.shape[1], job
-    for job in prange(y.shape[0] * C, schedule="static", nogil=True):
+    for job in prange(y.shape[0] * C, schedule="static", num_threads=team(), nogil=True):
         _forward_plane(xp, y, job // C, job % C, kind, kd, kh, kw, sd, sh, sw)
 
 
@@ -128,7 +129,7 @@ cdef void _backward(const floating[:, :, :, :, ::1] gy, const floating[:, :, :, 
                     Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sd, Py_ssize_t sh,
                     Py_ssize_t sw) noexcept:
     cdef Py_ssize_t C = gxp.shape[1], job
-    for job in prange(gxp.shape[0] * C, schedule="static", nogil=True):
+    for job in prange(gxp.shape[0] * C, schedule="static", num_threads=team(), nogil=True):
         _backward_plane(gy, xp, y, gxp, job // C, job % C, kind, kd, kh, kw, sd, sh, sw)
 
 

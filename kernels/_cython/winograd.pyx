@@ -15,6 +15,7 @@ OpenMP threads split the jobs, each owning its outputs and its scratch.
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from .threads cimport team
 from libc.stdlib cimport malloc, free
 
 import numpy as np
@@ -321,7 +322,7 @@ cdef int _input_transform(const floating[:, :, :, ::1] x, floating[:, :, ::1] v,
     cdef Py_ssize_t split = _split(blocks, C), per = (blocks + split - 1) // split
     cdef Py_ssize_t job, b
     cdef int err = 0
-    for job in prange(C * split, schedule="static"):
+    for job in prange(C * split, schedule="static", num_threads=team()):
         b = job % split
         if m == 2:
             err += _input_job(&x[0, 0, 0, 0], C, x.shape[2], x.shape[3], &v[0, 0, 0], cols,
@@ -342,7 +343,7 @@ cdef int _output_transform(const floating[:, :, ::1] mm, floating[:, :, :, ::1] 
     cdef Py_ssize_t split = _split(blocks, C), per = (blocks + split - 1) // split
     cdef Py_ssize_t job, b
     cdef int err = 0
-    for job in prange(C * split, schedule="static"):
+    for job in prange(C * split, schedule="static", num_threads=team()):
         b = job % split
         if m == 2:
             err += _output_job(&mm[0, 0, 0], cols, &y[0, 0, 0, 0], C, y.shape[2], y.shape[3],
@@ -363,7 +364,7 @@ cdef int _output_adjoint(const floating[:, :, :, ::1] gy, floating[:, :, ::1] dm
     cdef Py_ssize_t split = _split(blocks, C), per = (blocks + split - 1) // split
     cdef Py_ssize_t job, b
     cdef int err = 0
-    for job in prange(C * split, schedule="static"):
+    for job in prange(C * split, schedule="static", num_threads=team()):
         b = job % split
         if m == 2:
             err += _adjoint_job(&gy[0, 0, 0, 0], C, gy.shape[2], gy.shape[3], &dm[0, 0, 0],

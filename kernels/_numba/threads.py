@@ -1,6 +1,6 @@
 """Threads of the Numba backend: its thread count and the job runner its kernels share.
 
-kernels/threads.py applies convlab's one thread setting here (and to OpenMP and BLAS).
+kernels/runtime.py applies convlab's one thread setting here (and to OpenMP and BLAS).
 
 The kernels are ``@njit(nogil=True, cache=True)`` functions over a set of independent jobs
 (each owning its part of the output), called with ``first, step`` to run the jobs first,

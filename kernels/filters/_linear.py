@@ -24,7 +24,7 @@ def threads():
     """convlab's thread count, applied to Numba (loads the numba backend once, which applies
     kernels.set_num_threads to it)."""
     from .. import backends
-    from ..threads import get_num_threads
+    from ..runtime import get_num_threads
     backends.load("numba")
     return get_num_threads()
 

@@ -50,7 +50,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import config
 from ..params import pad5d
-from ..threads import get_num_threads
+from ..runtime import get_num_threads
 from ._common import backend as _be, facts
 
 NAME = "fft"
