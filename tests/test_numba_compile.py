@@ -280,6 +280,51 @@ def test_helper_compiles_into_the_cache_and_results_are_identical(tmp_path):
         assert got[k].dtype == want[k].dtype and np.array_equal(got[k], want[k]), k
 
 
+_NO_COMPILE_SCRIPT = r"""
+import json
+from numba.core import event
+from bench import measure
+from bench.suites import get_suite
+compiled = []
+class Rec(event.Listener):
+    def on_start(self, ev):
+        f = ev.data["dispatcher"].py_func
+        compiled.append(f.__module__ + "." + f.__name__)
+    def on_end(self, ev):
+        pass
+event.register("numba:compile", Rec())
+strategies = [s for s, b in measure.strategy_pairs(backends=["numba"]) if b == "numba"]
+n = measure.first_calls(get_suite("quick"), measure.PASSES, strategies)
+print(json.dumps({"calls": n, "strategies": strategies, "compiled": compiled}))
+"""
+
+
+@pytest.mark.slow
+def test_convlab_compile_ahead(tmp_path):
+    """`convlab compile` fills an empty cache; a later process running the quick suite's
+    Numba calls (what `convlab compare` runs) then compiles nothing."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=ROOT)
+    env.pop("CONVLAB_COMPILE_HELPER", None)
+    proc = subprocess.run([sys.executable, "-m", "bench", "compile"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "float32 Numba kernels" in proc.stdout and str(tmp_path / "cache") in \
+        " ".join(proc.stdout.split()), proc.stdout
+    proc = subprocess.run([sys.executable, "-c", _NO_COMPILE_SCRIPT], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(CONV_STRATEGIES) <= set(info["strategies"]) and info["calls"] > 20, info
+    assert info["compiled"] == [], info["compiled"]
+
+
+def test_compile_command_bad_arguments():
+    from bench import cli
+    with pytest.raises(SystemExit) as e:
+        cli.main(["compile", "--dtype", "float16"])
+    assert e.value.code == 2
+
+
 if __name__ == "__main__":
     workload(np.float32)
     print(json.dumps(signatures()))
