@@ -381,11 +381,16 @@ def cmd_compare(args):
     # strategy="auto" is measured beside the strategies unless --strategies leaves it out
     auto = not args.strategies or "auto" in _flat(args.strategies)
     total = len(cases) * len(passes) * (len(pairs) + len(baselines) + auto)
+    # before anything is timed: the Numba kernels (compiled on a first run, on two cores
+    # where there are; `convlab compile` does it ahead) and the baselines' imports
+    with report.console(stderr=True).status("loading the Numba kernels (a first run "
+                                            "compiles them) and the baselines"):
+        measure.warm_numba(cases, passes, pairs, args.dtype, baselines)
     with report.progress(total, f"compare {suite or 'shapes'}") as advance:
         rows, skipped = measure.measure_cases(cases, passes, pairs, baselines,
                                               repeat=args.repeat, warmup=args.warmup,
                                               dtype=args.dtype, peak=peak, progress=advance,
-                                              auto=auto)
+                                              auto=auto, precompile=False)
     peak = peak or measure.gemm_peak()
     for t in report.compare_tables(rows, skipped, baselines):
         out.print(t)
