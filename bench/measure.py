@@ -573,19 +573,28 @@ class CompileHelper:
 
 
 def warm_numba(cases, passes, pairs, dtype="float32", baselines=()):
-    """Compile (or load) every Numba kernel the measurement of ``cases`` will run, on two
-    cores when there are (:class:`CompileHelper`), before anything is timed; the baselines'
-    modules are imported meanwhile.  Returns the helper's return code, or None when no
-    helper ran."""
-    strategies = [s for s, b in pairs if b == "numba" and s != "reference"]
+    """Compile every Numba kernel the measurement of ``cases`` will run, on two cores when
+    there are (:class:`CompileHelper`), before anything is timed; the baselines' modules are
+    imported meanwhile.  Strategies whose kernels Numba's cache already holds
+    (``kernels._numba.cached``) are left to load on first use.  Returns the helper's return
+    code, or None when no helper ran."""
+    strategies = list(dict.fromkeys(s for s, b in pairs if b == "numba" and s != "reference"))
+    numba_backend = backends.load("numba") if strategies else None
+    # strategies already in Numba's cache load on first use: nothing to compile ahead
+    strategies = [s for s in strategies
+                  if numba_backend is None or numba_backend.cached(s, np.dtype(dtype).name)
+                  is not True]
     if not strategies:
+        for b in baselines:
+            if baseline_missing(b) is None:
+                importlib.import_module(_BASELINE_MODULE[b])
         return None
     helper = CompileHelper.start(cases, passes, strategies, dtype)
     try:
         first_calls(cases, passes, helper.mine if helper else strategies, dtype)
         for b in baselines:            # imports take seconds (torch): while the helper works
             if baseline_missing(b) is None:
-                importlib.import_module({"torch": "torch", "scipy": "scipy.signal"}[b])
+                importlib.import_module(_BASELINE_MODULE[b])
         return helper.wait() if helper else None
     finally:
         if helper is not None:
@@ -658,6 +667,7 @@ def measure_cases(cases, passes, pairs, baselines=(), *, repeat=5, warmup=1,
 
 
 _BASELINE_BACKEND = {"torch": "cpu", "scipy": "fftconvolve"}
+_BASELINE_MODULE = {"torch": "torch", "scipy": "scipy.signal"}
 
 
 # --------------------------------------------------------------------------------------

@@ -293,9 +293,13 @@ class Rec(event.Listener):
     def on_end(self, ev):
         pass
 event.register("numba:compile", Rec())
+import kernels._numba as nb
 strategies = [s for s, b in measure.strategy_pairs(backends=["numba"]) if b == "numba"]
+probe = {s: nb.cached(s, "float32") for s in strategies}
+probe64 = {s: nb.cached(s, "float64") for s in strategies}
 n = measure.first_calls(get_suite("quick"), measure.PASSES, strategies)
-print(json.dumps({"calls": n, "strategies": strategies, "compiled": compiled}))
+print(json.dumps({"calls": n, "strategies": strategies, "compiled": compiled,
+                  "cached": probe, "cached64": probe64}))
 """
 
 
@@ -305,6 +309,11 @@ def test_convlab_compile_ahead(tmp_path):
     Numba calls (what `convlab compare` runs) then compiles nothing."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=ROOT)
     env.pop("CONVLAB_COMPILE_HELPER", None)
+    probe = ("import json, kernels._numba as nb; print(json.dumps({s: nb.cached(s, 'float32') "
+             "for s in nb.STRATEGY_KERNELS}))")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert json.loads(proc.stdout) == {s: False for s in CONV_STRATEGIES}, proc.stdout
     proc = subprocess.run([sys.executable, "-m", "bench", "compile"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -316,6 +325,16 @@ def test_convlab_compile_ahead(tmp_path):
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     assert set(CONV_STRATEGIES) <= set(info["strategies"]) and info["calls"] > 20, info
     assert info["compiled"] == [], info["compiled"]
+    # the probe compare uses to skip the compile-ahead step: float32 only was compiled
+    assert all(info["cached"][s] is True for s in CONV_STRATEGIES), info["cached"]
+    assert all(info["cached64"][s] is False for s in CONV_STRATEGIES), info["cached64"]
+
+
+def test_cached_probe_unknown_strategy():
+    from kernels import _numba
+    assert _numba.cached("no-such-strategy", "float32") is None
+    assert set(_numba.STRATEGY_KERNELS) == set(CONV_STRATEGIES)
+    assert _numba.cached("direct", "float32") in (True, False)
 
 
 def test_compile_command_bad_arguments():
