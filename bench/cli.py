@@ -2,6 +2,7 @@
 
     convlab info                      this machine: CPU, threads, BLAS, Numba, Cython, CUDA, peak
     convlab compare --suite quick     every strategy x backend on a suite, tables, --json, --plot
+    convlab compile                   compile the Numba kernels ahead into Numba's cache
     convlab autotune --suite 3x3      measure and write the autotune cache (--show, --clear)
     convlab train --dataset digits    train a zoo model, print held-out accuracy
     mpirun -n 4 convlab train ... --distributed      the same, data parallel over MPI
@@ -184,6 +185,19 @@ def build_parser():
                       "crossover map for the sweep suite); needs matplotlib")
     cmp_.set_defaults(func=cmd_compare)
 
+    comp = sub.add_parser("compile", help="compile the Numba kernels ahead, into Numba's cache",
+                          description="Compile every Numba kernel that `convlab compare` runs "
+                          "on a suite, on two cores where there are, into Numba's on-disk "
+                          "cache (NUMBA_CACHE_DIR, else __pycache__ beside the kernels), so "
+                          "that a first compare or training run loads them instead of "
+                          "compiling.  Run it once after installing or upgrading Numba.")
+    comp.add_argument("--suite", choices=SUITE_NAMES, default="quick", metavar="NAME",
+                      help="the suite whose kernels to compile (default quick, which reaches "
+                           "every conv kernel: one signature per dtype)")
+    comp.add_argument("--dtype", choices=("float32", "float64"), nargs="+",
+                      default=["float32"], help="dtypes to compile for (default float32)")
+    comp.set_defaults(func=cmd_compile)
+
     tune = sub.add_parser("autotune", help="measure strategies and write the autotune cache",
                           description="Measure every strategy on the shapes of a suite or a "
                           "model and record the fastest in the autotune cache, which "
@@ -361,15 +375,23 @@ def cmd_compare(args):
     baselines = _baselines(args, out)
     passes = measure.PASS_CHOICES[args.passes]
     _warn_if_busy(measure)
-    peak = args.peak or measure.gemm_peak()
+    # measured by measure_cases after the Numba kernels are compiled (a compile on the other
+    # core would lower it)
+    peak = args.peak
     # strategy="auto" is measured beside the strategies unless --strategies leaves it out
     auto = not args.strategies or "auto" in _flat(args.strategies)
     total = len(cases) * len(passes) * (len(pairs) + len(baselines) + auto)
+    # before anything is timed: the Numba kernels (compiled on a first run, on two cores
+    # where there are; `convlab compile` does it ahead) and the baselines' imports
+    with report.console(stderr=True).status("loading the Numba kernels (a first run "
+                                            "compiles them) and the baselines"):
+        measure.warm_numba(cases, passes, pairs, args.dtype, baselines)
     with report.progress(total, f"compare {suite or 'shapes'}") as advance:
         rows, skipped = measure.measure_cases(cases, passes, pairs, baselines,
                                               repeat=args.repeat, warmup=args.warmup,
                                               dtype=args.dtype, peak=peak, progress=advance,
-                                              auto=auto)
+                                              auto=auto, precompile=False)
+    peak = peak or measure.gemm_peak()
     for t in report.compare_tables(rows, skipped, baselines):
         out.print(t)
     out.print(report.winners_table(rows, baselines))
@@ -382,6 +404,31 @@ def cmd_compare(args):
         sweep = sweep_axes(cases) if suite in SWEEP_SUITES else None
         report.plot(args.plot, rows, peak=peak, sweep=sweep)
         out.print(f"wrote {'crossover map' if sweep else 'bar chart'} to {args.plot}")
+    return 0
+
+
+def cmd_compile(args):
+    import time
+
+    from numba.core import config as numba_config
+
+    from . import measure, report
+    from .suites import get_suite
+    out = report.console()
+    pairs = measure.strategy_pairs(backends=["numba"])
+    pairs = [p for p in pairs if p[1] == "numba"]
+    if not pairs:
+        raise RuntimeError("the numba backend offers no conv strategy here")
+    where = numba_config.CACHE_DIR or "__pycache__ beside kernels/_numba"
+    for dtype in dict.fromkeys(args.dtype):
+        t0 = time.perf_counter()
+        rc = measure.warm_numba(get_suite(args.suite), measure.PASSES, pairs, dtype)
+        helper = "" if rc is None else (" on two processes" if rc == 0 else
+                                        f" (the helper process failed with status {rc}; "
+                                        f"its kernels compile on first use)")
+        out.print(f"compiled or loaded the {dtype} Numba kernels of "
+                  f"{', '.join(s for s, _ in pairs)} on suite {args.suite} in "
+                  f"{time.perf_counter() - t0:.1f} s{helper}; cache: {where}")
     return 0
 
 

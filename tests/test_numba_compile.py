@@ -185,6 +185,165 @@ def test_cold_compile_once_per_dtype(tmp_path):
     assert not _problems(sigs), "\n".join(_problems(sigs))
 
 
+# --------------------------------------------------------------------------------------
+# compiling on two cores (bench.measure.warm_numba): the helper process compiles some
+# strategies into Numba's on-disk cache, this process loads them
+# --------------------------------------------------------------------------------------
+
+_WARM_SCRIPT = r"""
+import json, sys
+import numpy as np
+from numba.core import event
+from bench import measure
+from bench.suites import parse_spec
+from kernels._numba import conv_direct, fft
+mode, out = sys.argv[1], sys.argv[2]
+cases = [parse_spec("2,3,10,12:4,3,3:padding=1"), parse_spec("2,4,40:6,5:padding=same")]
+pairs = [("direct", "numba"), ("fft", "numba")]
+passes = measure.PASSES
+helper_rc = measure.warm_numba(cases, passes, pairs) if mode == "helper" else None
+compiled = []
+class Rec(event.Listener):
+    def on_start(self, ev):
+        f = ev.data["dispatcher"].py_func
+        compiled.append(f.__module__ + "." + f.__name__)
+    def on_end(self, ev):
+        pass
+event.register("numba:compile", Rec())
+results = {}
+for case in cases:
+    inputs = measure.make_inputs(case)
+    for s, _ in pairs:
+        for p in passes:
+            results[f"{case.name}-{s}-{p}"] = measure.pass_fn(case, p, s, "numba", inputs)()
+np.savez(out, **results)
+hits = {d.py_func.__name__: sum(d._cache_hits.values())
+        for d in (conv_direct._forward, conv_direct._grad_input, conv_direct._grad_weight)}
+print(json.dumps({"helper_rc": helper_rc, "compiled": compiled, "direct_hits": hits}))
+"""
+
+
+def _warm_run(tmp_path, mode, cache):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), PYTHONPATH=ROOT)
+    env.pop("CONVLAB_COMPILE_HELPER", None)
+    if mode != "helper":
+        env["CONVLAB_COMPILE_HELPER"] = "0"
+    out = tmp_path / f"{mode}.npz"
+    proc = subprocess.run([sys.executable, "-c", _WARM_SCRIPT, mode, str(out)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1]), np.load(out)
+
+
+def test_compile_split_balances_and_covers():
+    from bench.measure import COMPILE_SECONDS, compile_split
+    names = list(COMPILE_SECONDS)
+    mine, theirs = compile_split(names + ["direct"])         # a repeat counts once
+    assert sorted(mine + theirs) == sorted(names) and not set(mine) & set(theirs)
+    t = [sum(COMPILE_SECONDS[s] for s in g) for g in (mine, theirs)]
+    # no move of one strategy to the other side would balance better
+    for s in names:
+        a, b = (t[0] - COMPILE_SECONDS[s], t[1] + COMPILE_SECONDS[s]) if s in mine else \
+               (t[0] + COMPILE_SECONDS[s], t[1] - COMPILE_SECONDS[s])
+        assert abs(t[0] - t[1]) <= abs(a - b)
+    assert compile_split(["direct"]) == ([], ["direct"])
+    assert compile_split(["somefuture"]) == ([], ["somefuture"])
+
+
+def test_no_helper_on_one_core_or_when_disabled(monkeypatch):
+    from bench import measure
+    monkeypatch.setenv("CONVLAB_COMPILE_HELPER", "0")
+    assert measure.CompileHelper.start([], ("fwd",), ["direct", "fft"], "float32") is None
+    monkeypatch.delenv("CONVLAB_COMPILE_HELPER")
+    monkeypatch.setattr(measure, "_usable_cores", lambda: 1)
+    assert measure.CompileHelper.start([], ("fwd",), ["direct", "fft"], "float32") is None
+    monkeypatch.setattr(measure, "_usable_cores", lambda: 2)
+    assert measure.CompileHelper.start([], ("fwd",), ["direct"], "float32") is None
+    # no Numba pair: nothing to warm, no process started
+    assert measure.warm_numba([], ("fwd",), [("direct", "cython")]) is None
+
+
+@pytest.mark.slow
+def test_helper_compiles_into_the_cache_and_results_are_identical(tmp_path):
+    """Cold, with the helper: direct's kernels (the helper's share) are loaded from the cache
+    and never compiled in this process, and every result is bit-identical to a process that
+    compiled everything itself with another empty cache."""
+    info, got = _warm_run(tmp_path, "helper", tmp_path / "cache_helper")
+    assert info["helper_rc"] == 0
+    assert not [n for n in info["compiled"] if "conv_direct" in n], info["compiled"]
+    assert all(h >= 1 for h in info["direct_hits"].values()), info["direct_hits"]
+    solo, want = _warm_run(tmp_path, "solo", tmp_path / "cache_solo")
+    assert solo["helper_rc"] is None
+    assert "kernels._numba.conv_direct._forward" in solo["compiled"]
+    assert sorted(got.files) == sorted(want.files) and len(want.files) == 12
+    for k in want.files:
+        assert got[k].dtype == want[k].dtype and np.array_equal(got[k], want[k]), k
+
+
+_NO_COMPILE_SCRIPT = r"""
+import json
+from numba.core import event
+from bench import measure
+from bench.suites import get_suite
+compiled = []
+class Rec(event.Listener):
+    def on_start(self, ev):
+        f = ev.data["dispatcher"].py_func
+        compiled.append(f.__module__ + "." + f.__name__)
+    def on_end(self, ev):
+        pass
+event.register("numba:compile", Rec())
+import kernels._numba as nb
+strategies = [s for s, b in measure.strategy_pairs(backends=["numba"]) if b == "numba"]
+probe = {s: nb.cached(s, "float32") for s in strategies}
+probe64 = {s: nb.cached(s, "float64") for s in strategies}
+n = measure.first_calls(get_suite("quick"), measure.PASSES, strategies)
+print(json.dumps({"calls": n, "strategies": strategies, "compiled": compiled,
+                  "cached": probe, "cached64": probe64}))
+"""
+
+
+@pytest.mark.slow
+def test_convlab_compile_ahead(tmp_path):
+    """`convlab compile` fills an empty cache; a later process running the quick suite's
+    Numba calls (what `convlab compare` runs) then compiles nothing."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=ROOT)
+    env.pop("CONVLAB_COMPILE_HELPER", None)
+    probe = ("import json, kernels._numba as nb; print(json.dumps({s: nb.cached(s, 'float32') "
+             "for s in nb.STRATEGY_KERNELS}))")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert json.loads(proc.stdout) == {s: False for s in CONV_STRATEGIES}, proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "bench", "compile"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "float32 Numba kernels" in proc.stdout and str(tmp_path / "cache") in \
+        " ".join(proc.stdout.split()), proc.stdout
+    proc = subprocess.run([sys.executable, "-c", _NO_COMPILE_SCRIPT], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(CONV_STRATEGIES) <= set(info["strategies"]) and info["calls"] > 20, info
+    assert info["compiled"] == [], info["compiled"]
+    # the probe compare uses to skip the compile-ahead step: float32 only was compiled
+    assert all(info["cached"][s] is True for s in CONV_STRATEGIES), info["cached"]
+    assert all(info["cached64"][s] is False for s in CONV_STRATEGIES), info["cached64"]
+
+
+def test_cached_probe_unknown_strategy():
+    from kernels import _numba
+    assert _numba.cached("no-such-strategy", "float32") is None
+    assert set(_numba.STRATEGY_KERNELS) == set(CONV_STRATEGIES)
+    assert _numba.cached("direct", "float32") in (True, False)
+
+
+def test_compile_command_bad_arguments():
+    from bench import cli
+    with pytest.raises(SystemExit) as e:
+        cli.main(["compile", "--dtype", "float16"])
+    assert e.value.code == 2
+
+
 if __name__ == "__main__":
     workload(np.float32)
     print(json.dumps(signatures()))
