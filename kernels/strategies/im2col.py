@@ -9,7 +9,10 @@ under the workspace budget (kernels.config.WORKSPACE_BYTES) by chunking images, 
 positions.  On the "cuda" column the columns and a tiled GEMM run on the device.
 """
 from .. import config
-from ._common import backend as _be, contiguous, empty, ints, out_shape, padded, unpad
+import numpy as np
+
+from ._common import (backend as _be, contiguous, empty, ints, is_device, out_shape, padded,
+                      unpad)
 
 NAME = "im2col"
 BACKENDS = ("numba", "cython", "cuda")
@@ -28,7 +31,33 @@ def max_col_elems(itemsize):
     return max(1, config.WORKSPACE_BYTES // itemsize)
 
 
+_UNIT = (1, 1, 1, 1, 1, 1)     # stride and dilation 1 (ints() of a stride-1 1x1 layer)
+
+
+def _strided_1x1(w, params, arr):
+    """Whether the layer is a 1x1 kernel with a stride > 1 on host arrays: its input is then
+    gathered once (x[..., ::s]: a view copied to a contiguous array) and the stride-1 1x1 path
+    (no columns, GEMMs straight on the data) runs on it -- the general im2col of a strided
+    1x1 layer copies the same elements through the column builder, and its gradients scatter
+    them back one by one."""
+    return (all(k == 1 for k in w.shape[2:]) and any(s > 1 for s in params.stride)
+            and not is_device(arr))
+
+
+def _subsample(params, out_sp):
+    """The index of the sampled input positions: x[_subsample(...)] (N, C, *out_sp)."""
+    return (slice(None), slice(None)) + tuple(slice(0, s * (o - 1) + 1, s)
+                                              for s, o in zip(params.stride, out_sp))
+
+
 def forward(x, w, params, backend, prepared=None):
+    if _strided_1x1(w, params, x):
+        ys = out_shape(x.shape, w.shape, params)
+        xs = np.ascontiguousarray(padded(x, params)[_subsample(params, ys[2:])])
+        y = np.empty(ys, dtype=x.dtype)
+        _be(backend).im2col_forward(xs, contiguous(w), y, *_UNIT, params.groups,
+                                    max_col_elems(x.dtype.itemsize))
+        return y
     y = empty(out_shape(x.shape, w.shape, params), x.dtype, x)
     _be(backend).im2col_forward(padded(x, params), contiguous(w), y, *ints(params),
                                 max_col_elems(x.dtype.itemsize))
@@ -36,6 +65,13 @@ def forward(x, w, params, backend, prepared=None):
 
 
 def grad_input(gy, w, x_shape, params, backend, prepared=None):
+    if _strided_1x1(w, params, gy):
+        gxs = np.empty(tuple(x_shape[:2]) + tuple(gy.shape[2:]), dtype=gy.dtype)
+        _be(backend).im2col_grad_input(contiguous(gy), contiguous(w), gxs, *_UNIT,
+                                       params.groups, max_col_elems(gy.dtype.itemsize))
+        gxp = np.zeros(tuple(x_shape[:2]) + params.padded_spatial(x_shape[2:]), gy.dtype)
+        gxp[_subsample(params, gy.shape[2:])] = gxs
+        return unpad(gxp, x_shape, params)
     gxp = empty(tuple(x_shape[:2]) + params.padded_spatial(x_shape[2:]), gy.dtype, gy)
     _be(backend).im2col_grad_input(contiguous(gy), contiguous(w), gxp, *ints(params),
                                    max_col_elems(gy.dtype.itemsize))
@@ -44,6 +80,11 @@ def grad_input(gy, w, x_shape, params, backend, prepared=None):
 
 def grad_weight(gy, x, w_shape, params, backend, prepared=None):
     gw = empty(w_shape, gy.dtype, gy)
+    if _strided_1x1(gw, params, x):
+        xs = np.ascontiguousarray(padded(x, params)[_subsample(params, gy.shape[2:])])
+        _be(backend).im2col_grad_weight(contiguous(gy), xs, gw, *_UNIT, params.groups,
+                                        max_col_elems(gy.dtype.itemsize))
+        return gw
     _be(backend).im2col_grad_weight(contiguous(gy), padded(x, params), gw, *ints(params),
                                     max_col_elems(gy.dtype.itemsize))
     return gw
