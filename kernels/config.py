@@ -130,10 +130,11 @@ RULES = {
     # lost to im2col 1.2x, 9x9 16c (324) won 1.2x, 11x11 8c (342) won 1.8x, 21x21 1c won
     # 1.7x.  Grad-input (direct's scatter form is slower): 15x15 1c (225) won 1.1x, 9x9 16c
     # 1.3x, 5x5 40c (158) 1.2-1.3x over im2col.  1-D transforms are cheaper: k65 16c won
-    # 1.9x, k31 32c 1.7x.
+    # 1.9x, k31 32c 1.7x; k31 16c (124) forward won 5x over im2col and 2.4x over torch, k127
+    # 1c (127) 2.7x over im2col (issue 11, numpy and torch imported first, under load).
     "fft_score_fwd": 300.0,
     "fft_score_grad_input": 150.0,
-    "fft_score_1d": 160.0,
+    "fft_score_1d": 100.0,
     # ... on outputs of >= 100 positions an image (MNIST 5x5 20 -> 50 channels on 8x8
     # outputs: im2col 1.8x faster than FFT).
     "fft_min_out_pixels": 100,
@@ -146,6 +147,16 @@ RULES = {
     "fft_grad_weight_min_k_1d": 15,
     "fft_grad_weight_min_kvol_wide": 25,
     "fft_grad_weight_wide_channels": 16,
+    # ... and for 3-D kernels and dilated 2-D ones of >= 9 taps with >= 16 channels both
+    # sides (issue 11, numpy and torch imported first, 2 threads, under load, December 2026:
+    # 3x3x3 16 -> 32 at 32 vox fft 320 ms vs im2col 1168 ms, direct 1243 ms; dilated 3x3 d2
+    # 64c at 56 px fft 124 ms vs im2col 290 ms; 16c at 64 px fft 29 ms vs im2col 35-189 ms).
+    # Up to 64 x 64 channel pairs: dilated 3x3 d4 128c at 28 px lost (fft 511 ms, im2col
+    # 216-244 ms); 3-D up to a quarter of that: 3x3x3 32 -> 64 at 16 vox lost (fft 395 ms,
+    # im2col 174-396 ms).
+    "fft_grad_weight_min_kvol_spread": 9,
+    "fft_grad_weight_spread_max_pairs": 4096,
+    "fft_grad_weight_3d_pairs_divisor": 4,
     # direct beats im2col (stride 1, >= 100 output positions an image; below that im2col's
     # few large copies win, 8x8 digits: 1.5-2x) when the GEMM would be thin: forward with a
     # reduction C_in/groups * k_volume <= 16 or <= 8 output channels (1-channel 15x15 filter:
@@ -159,6 +170,14 @@ RULES = {
     "direct_grad_input_max_reduction": 150,
     "direct_grad_input_min_kvol": 49,
     "direct_3d_max_channels": 32,
+    # dilated 2-D kernels (stride 1) -> direct for forward and grad-input: im2col
+    # copies every spread tap into its columns (issue 11, numpy and torch imported first, 2
+    # threads, under load: dilated 3x3 d2 64c at 56 px forward direct 55 ms vs im2col
+    # 142-252 ms, torch 48 ms; grad-input 56 vs 73-222 ms; 16c at 64 px forward 12-32 vs
+    # 66-80 ms; d4 128c at 28 px forward 51-57 vs 168-204 ms, but grad-input 86 vs 40-72 ms,
+    # hence grad-input only up to 64 output channels a group).  1-D stays with the reduction
+    # rules (tcn k3 d8 64c: im2col won grad-input).
+    "direct_dilated_grad_input_max_channels": 64,
 }
 
 

@@ -80,13 +80,13 @@ def unpad(gxp, x_shape, p):
     return np.ascontiguousarray(gxp[(slice(None), slice(None)) + crop])
 
 
-Facts = namedtuple("Facts", "cin_g cout_g k kvol nd stride1 out_px kname")
+Facts = namedtuple("Facts", "cin_g cout_g k kvol nd stride1 out_px kname dilated")
 
 
 def facts(params, x_shape, w_shape):
     """What the strategies' rule hooks look at: channels a group, kernel (size, volume,
     effective dims: a 3-D kernel with a flat axis counts as 2-D), stride 1 or not, output
-    positions an image, the kernel's name ("5x5")."""
+    positions an image, the kernel's name ("5x5"), and whether a dilation spreads its taps."""
     k = tuple(w_shape[2:])
     kvol = 1
     for kk in k:
@@ -97,4 +97,5 @@ def facts(params, x_shape, w_shape):
     return Facts(cin_g=w_shape[1], cout_g=w_shape[0] // params.groups, k=k, kvol=kvol,
                  nd=sum(1 for kk in k if kk > 1) if len(k) == 3 else len(k),
                  stride1=all(s == 1 for s in params.stride), out_px=out_px,
-                 kname="x".join(map(str, k)))
+                 kname="x".join(map(str, k)),
+                 dilated=any(d > 1 and kk > 1 for d, kk in zip(params.dilation, k)))

@@ -630,6 +630,14 @@ def rule(params, x_shape, w_shape, pass_, device):
         if wide or (f.k[0] >= r["fft_grad_weight_min_k_1d"] if len(f.k) == 1
                     else f.kvol >= r["fft_grad_weight_min_kvol"]):
             return 30, f"rule: grad-weight of a large kernel ({f.kname}) -> fft"
+        # 3-D kernels and dilated 2-D ones (whose spread taps span a large window) with
+        # enough channels: the transforms cost little beside im2col's long columns
+        if (min(f.cin_g, f.cout_g) >= r["fft_grad_weight_wide_channels"]
+                and f.kvol >= r["fft_grad_weight_min_kvol_spread"]
+                and f.cin_g * f.cout_g <= r["fft_grad_weight_spread_max_pairs"]
+                // (r["fft_grad_weight_3d_pairs_divisor"] if f.nd == 3 else 1)
+                and (f.nd == 3 or (f.dilated and f.nd == 2))):
+            return 30, f"rule: grad-weight of a 3-D or dilated kernel ({f.kname}) -> fft"
         return None
     if f.nd >= 3:
         return None
