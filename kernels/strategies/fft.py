@@ -51,7 +51,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .. import config
 from ..params import pad5d
 from ..threads import get_num_threads
-from ._common import backend as _be, facts
+from ._common import backend as _be, facts, stacked_matmul
 
 NAME = "fft"
 BACKENDS = ("numba", "cython")
@@ -524,31 +524,10 @@ def _forward(x, w, params, backend, prepared=None, tile=None):
     return _assemble(z, dims, x.shape[0], g.out)
 
 
-_blas = {}
-
-
 def _matmul(a, b):
-    """np.matmul of (F, A, B) @ (F, B, C) stacks: F split across kernels' thread count, each
-    part single-threaded BLAS (OpenBLAS threading each of these small GEMMs oversubscribed
-    the cores here: 75x slower)."""
-    if _blas.get("threads") != get_num_threads():
-        from concurrent.futures import ThreadPoolExecutor
-
-        from threadpoolctl import ThreadpoolController
-        _blas["ctl"] = ThreadpoolController()
-        _blas["pool"] = ThreadPoolExecutor(get_num_threads())
-        _blas["threads"] = get_num_threads()
-    out = np.empty(a.shape[:2] + b.shape[2:], dtype=np.result_type(a, b))
-    parts = min(get_num_threads(), a.shape[0])
-    step = -(-a.shape[0] // parts)
-    with _blas["ctl"].limit(limits=1, user_api="blas"):
-        if parts == 1:
-            np.matmul(a, b, out=out)
-        else:
-            list(_blas["pool"].map(lambda i: np.matmul(a[i:i + step], b[i:i + step],
-                                                       out=out[i:i + step]),
-                                   range(0, a.shape[0], step)))
-    return out
+    """np.matmul of (F, A, B) @ (F, B, C) stacks, F split over threads (see
+    :func:`._common.stacked_matmul`)."""
+    return stacked_matmul(a, b)
 
 
 def _batched(spec):
