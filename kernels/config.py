@@ -138,6 +138,15 @@ RULES = {
     # ... on outputs of >= 100 positions an image (MNIST 5x5 20 -> 50 channels on 8x8
     # outputs: im2col 1.8x faster than FFT).
     "fft_min_out_pixels": 100,
+    # ... and not for undilated 2-D kernels of <= 25 taps with >= 64 x 64 channel pairs on
+    # batches of < 16 images: the per-frequency products are GEMMs of N rows (issue 11, torch
+    # and numpy imported first, 2 threads, under load: AlexNet conv2 5x5 64 -> 192, batch 4,
+    # grad-input fft 183-820 ms vs im2col 74-416 ms, grad-weight 196-797 vs 148-576;
+    # inception 5x5 96 -> 128 at 28 px grad-input 1012-1467 vs 284-348, grad-weight 599-650
+    # vs 384-468).  MNIST conv2 (20 -> 40 channels, batch 64) keeps fft.
+    "fft_small_kernel_max_kvol": 25,
+    "fft_small_kernel_max_pairs": 4096,
+    "fft_small_kernel_min_batch": 16,
     # FFT for grad-weight (stride 1): from a 7x7 kernel (1-D: k >= 15; 3-D 5x5x5 8c won
     # 1.2-1.35x) it beat im2col and direct on every measured shape (1.1-5x); from 5x5 when
     # both channel counts are >= 16 and the output has >= 100 positions (MNIST conv2, 20 -> 40

@@ -240,6 +240,9 @@ RULE_CASES = [
     ((1, 1, 256, 256), (1, 1, 15, 15), dict(padding="same"), ("direct", "fft", "fft")),
     ((4, 16, 8192), (16, 16, 65), dict(padding="same"), ("fft", "fft", "fft")),
     ((64, 20, 24, 24), (40, 20, 5, 5), {}, ("im2col", "fft", "fft")),        # MNIST conv2
+    ((4, 64, 27, 27), (192, 64, 5, 5), dict(padding=2),
+     ("im2col", "im2col", "im2col")),                       # AlexNet conv2, batch 4
+    ((32, 64, 27, 27), (192, 64, 5, 5), dict(padding=2), ("im2col", "fft", "fft")),
     ((64, 1, 28, 28), (20, 1, 5, 5), {}, ("im2col", "im2col", "im2col")),    # MNIST conv1
     ((16, 1, 4096), (16, 1, 9), dict(padding="same"), ("direct", "direct", "im2col")),
     ((1, 8, 128, 128), (8, 8, 11, 11), dict(padding=5), ("fft", "fft", "fft")),

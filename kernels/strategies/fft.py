@@ -602,6 +602,10 @@ def rule(params, x_shape, w_shape, pass_, device):
     r, f = config.RULES, facts(params, x_shape, w_shape)
     if not f.stride1 or f.out_px < r["fft_min_out_pixels"]:
         return None
+    if (f.nd == 2 and not f.dilated and f.kvol <= r["fft_small_kernel_max_kvol"]
+            and f.cin_g * f.cout_g >= r["fft_small_kernel_max_pairs"]
+            and x_shape[0] < r["fft_small_kernel_min_batch"]):
+        return None     # per-frequency GEMMs of a few rows lose to im2col's one long GEMM
     if pass_ == "grad_weight":
         wide = (f.nd < 3 and min(f.cin_g, f.cout_g) >= r["fft_grad_weight_wide_channels"]
                 and f.out_px >= r["direct_min_out_pixels"]
