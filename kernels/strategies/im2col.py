@@ -11,8 +11,9 @@ positions.  On the "cuda" column the columns and a tiled GEMM run on the device.
 from .. import config
 import numpy as np
 
+from ..threads import get_num_threads
 from ._common import (backend as _be, contiguous, empty, ints, is_device, out_shape, padded,
-                      unpad)
+                      stacked_matmul, unpad)
 
 NAME = "im2col"
 BACKENDS = ("numba", "cython", "cuda")
@@ -34,14 +35,12 @@ def max_col_elems(itemsize):
 _UNIT = (1, 1, 1, 1, 1, 1)     # stride and dilation 1 (ints() of a stride-1 1x1 layer)
 
 
-def _strided_1x1(w, params, arr):
-    """Whether the layer is a 1x1 kernel with a stride > 1 on host arrays: its input is then
-    gathered once (x[..., ::s]: a view copied to a contiguous array) and the stride-1 1x1 path
-    (no columns, GEMMs straight on the data) runs on it -- the general im2col of a strided
-    1x1 layer copies the same elements through the column builder, and its gradients scatter
+def _pointwise_layer(w, arr):
+    """Whether the layer is 1x1 (any stride) on host arrays: no columns are needed.  A strided
+    one gathers its input once (x[..., ::s], copied to a contiguous array) -- the general
+    im2col copied the same elements through the column builder, and its gradients scattered
     them back one by one."""
-    return (all(k == 1 for k in w.shape[2:]) and any(s > 1 for s in params.stride)
-            and not is_device(arr))
+    return all(k == 1 for k in w.shape[2:]) and not is_device(arr)
 
 
 def _subsample(params, out_sp):
@@ -50,13 +49,32 @@ def _subsample(params, out_sp):
                                               for s, o in zip(params.stride, out_sp))
 
 
+def _pointwise(a, w, out, groups, backend, transpose):
+    """out[n] = W @ a[n] (or W^T @ a[n] with ``transpose``: the gradient w.r.t. the input)
+    for every image of a (N, C, *sp), W = w as (C_out, C).  With groups 1 and at least as
+    many images as threads, the images' GEMMs are split over threads on single-threaded BLAS
+    (one multi-threaded BLAS call an image woke and parked its threads each time); else the
+    backend's stride-1 1x1 path."""
+    n = a.shape[0]
+    if groups == 1 and n >= get_num_threads() > 1:
+        w2 = w.reshape(w.shape[0], -1)
+        m = w2.T if transpose else w2
+        stacked_matmul(np.broadcast_to(m, (n,) + m.shape), a.reshape(n, a.shape[1], -1),
+                       out=out.reshape(n, out.shape[1], -1))
+    elif transpose:
+        _be(backend).im2col_grad_input(a, contiguous(w), out, *_UNIT, groups,
+                                       max_col_elems(a.dtype.itemsize))
+    else:
+        _be(backend).im2col_forward(a, contiguous(w), out, *_UNIT, groups,
+                                    max_col_elems(a.dtype.itemsize))
+
+
 def forward(x, w, params, backend, prepared=None):
-    if _strided_1x1(w, params, x):
+    if _pointwise_layer(w, x):
         ys = out_shape(x.shape, w.shape, params)
         xs = np.ascontiguousarray(padded(x, params)[_subsample(params, ys[2:])])
         y = np.empty(ys, dtype=x.dtype)
-        _be(backend).im2col_forward(xs, contiguous(w), y, *_UNIT, params.groups,
-                                    max_col_elems(x.dtype.itemsize))
+        _pointwise(xs, w, y, params.groups, backend, transpose=False)
         return y
     y = empty(out_shape(x.shape, w.shape, params), x.dtype, x)
     _be(backend).im2col_forward(padded(x, params), contiguous(w), y, *ints(params),
@@ -65,11 +83,13 @@ def forward(x, w, params, backend, prepared=None):
 
 
 def grad_input(gy, w, x_shape, params, backend, prepared=None):
-    if _strided_1x1(w, params, gy):
+    if _pointwise_layer(w, gy):
         gxs = np.empty(tuple(x_shape[:2]) + tuple(gy.shape[2:]), dtype=gy.dtype)
-        _be(backend).im2col_grad_input(contiguous(gy), contiguous(w), gxs, *_UNIT,
-                                       params.groups, max_col_elems(gy.dtype.itemsize))
-        gxp = np.zeros(tuple(x_shape[:2]) + params.padded_spatial(x_shape[2:]), gy.dtype)
+        _pointwise(contiguous(gy), w, gxs, params.groups, backend, transpose=True)
+        padded_sp = params.padded_spatial(x_shape[2:])
+        if tuple(gy.shape[2:]) == tuple(padded_sp) and not params.is_padded:
+            return gxs
+        gxp = np.zeros(tuple(x_shape[:2]) + padded_sp, gy.dtype)
         gxp[_subsample(params, gy.shape[2:])] = gxs
         return unpad(gxp, x_shape, params)
     gxp = empty(tuple(x_shape[:2]) + params.padded_spatial(x_shape[2:]), gy.dtype, gy)
@@ -80,7 +100,7 @@ def grad_input(gy, w, x_shape, params, backend, prepared=None):
 
 def grad_weight(gy, x, w_shape, params, backend, prepared=None):
     gw = empty(w_shape, gy.dtype, gy)
-    if _strided_1x1(gw, params, x):
+    if _pointwise_layer(gw, x) and any(st > 1 for st in params.stride):
         xs = np.ascontiguousarray(padded(x, params)[_subsample(params, gy.shape[2:])])
         _be(backend).im2col_grad_weight(contiguous(gy), xs, gw, *_UNIT, params.groups,
                                         max_col_elems(gy.dtype.itemsize))
