@@ -66,8 +66,8 @@ def workspace_bytes(params, x_shape, w_shape, itemsize):
 
 def rule(params, x_shape, w_shape, pass_, device):
     """Direct wins depthwise / thin-group layers (priority 50: before every other rule), and
-    (priority 20, after FFT) thin GEMMs and small 3-D kernels at stride 1 (config.RULES, from
-    CPU bench data)."""
+    (priority 20, after FFT) thin GEMMs, small 3-D kernels and dilated 2-D kernels at stride 1
+    (config.RULES, from CPU bench data)."""
     r, f = config.RULES, facts(params, x_shape, w_shape)
     if (params.groups > 1 and f.cin_g <= r["thin_group_channels"]
             and f.cout_g <= r["thin_group_channels"]):
