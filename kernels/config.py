@@ -94,6 +94,12 @@ FFT_REDUCE_COST = 1.0
 FFT_COPY_COST = 10.0
 FFT_TILE_COST = 3000.0
 FFT_MAX_TILES = 4096            # tiles per image beyond which tiling is not considered
+# A single plane (one image and channel) of fewer transform points than this is transformed
+# on one scipy.fft worker (splitting a 528x540 transform over two cost 6% more here).
+FFT_THREADS_MIN_POINTS = 1 << 20
+# Spectra of up to this many complex elements with one channel pair are multiplied by numpy
+# (one pointwise product) instead of the backend's parallel reduction.
+FFT_POINTWISE_MAX_ELEMS = 1 << 20
 # From this many channel pairs (C/groups * C_out/groups, groups == 1) the per-frequency
 # reduction is a batched BLAS cgemm, (F, B, C) @ (F, C, C_out), instead of the backend's
 # kernel: measured here (2-core AVX2), the Cython kernel wins up to 8x8 channels (1.4 ms vs
