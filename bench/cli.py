@@ -591,6 +591,8 @@ def main(argv=None):
     prog = f"convlab {args.command}"
     old_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
+        from kernels import runtime  # threads, memory, BLAS on convlab's team: before timing
+        runtime.ensure()
         return args.func(args) or 0
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)

@@ -297,6 +297,35 @@ _DEFAULT = (
     _MNIST[1],
 )
 
+# The kinds of layer issue 11 names, where auto was furthest behind PyTorch CPU: 5x5 with
+# 64-192 channels, dilated 3x3, 3-D 3x3x3 16 -> 32, strided 1x1 projections, depthwise,
+# AlexNet / VGG / U-Net-like layers and 1-D spectra.  Sized so one pass takes 1-40 ms here.
+_KINDS = (
+    _c("alexnet-conv2-5x5-64c-27px", (4, 64, 27, 27), (192, 64, 5, 5), padding=2),
+    _c("inception5x5-96c-28px", (4, 96, 28, 28), (128, 96, 5, 5), padding=2),
+    _c("dilated3x3-d2-64c-56px", (4, 64, 56, 56), (64, 64, 3, 3), padding=2, dilation=2),
+    _c("dilated3x3-d4-128c-28px", (4, 128, 28, 28), (128, 128, 3, 3), padding=4,
+       dilation=4),
+    _c("dilated3x3-d2-16c-64px", (8, 16, 64, 64), (16, 16, 3, 3), padding=2, dilation=2),
+    _c("volume3x3x3-16to32c-32vox", (2, 16, 32, 32, 32), (32, 16, 3, 3, 3), padding=1),
+    _c("unet3d3x3x3-32to64c-16vox", (2, 32, 16, 16, 16), (64, 32, 3, 3, 3), padding=1),
+    _c("projection1x1-s2-256c-28px", (4, 256, 28, 28), (512, 256, 1, 1), stride=2),
+    _c("projection1x1-s2-128c-56px", (4, 128, 56, 56), (256, 128, 1, 1), stride=2),
+    _c("pointwise1x1-128c-28px", (4, 128, 28, 28), (256, 128, 1, 1)),
+    _c("mobilenet-dw3x3-s2-128c-56px", (4, 128, 56, 56), (128, 1, 3, 3), stride=2, padding=1,
+       groups=128),
+    _c("convnext-dw7x7-96c-56px", (2, 96, 56, 56), (96, 1, 7, 7), padding=3, groups=96),
+    _c("alexnet11x11-s4-3c-224px", (1, 3, 224, 224), (64, 3, 11, 11), stride=4, padding=2),
+    _c("alexnet-conv3-3x3-192c-13px", (8, 192, 13, 13), (384, 192, 3, 3), padding=1),
+    _c("vgg3x3-128c-56px", (1, 128, 56, 56), (256, 128, 3, 3), padding=1),
+    _c("unet3x3-1c-128px", (2, 1, 128, 128), (64, 1, 3, 3), padding=1),
+    _c("unet3x3-64c-128px", (1, 64, 128, 128), (64, 64, 3, 3), padding=1),
+    _c("unet3x3-256c-32px", (1, 256, 32, 32), (256, 256, 3, 3), padding=1),
+    _c("spectrum-k127-1c-16384", (4, 1, 16384), (16, 1, 127), padding="same"),
+    _c("spectrum-k31-16c-4096", (8, 16, 4096), (32, 16, 31), padding="same"),
+    _c("wavenet-k2-d16-64c-4096", (4, 64, 4096), (64, 64, 2), dilation=16),
+)
+
 # Crossover sweep: square kernels x square images, 8 -> 8 channels, "same" padding.
 _SWEEP_KERNELS = (3, 5, 7, 11, 15, 21)
 _SWEEP_SIZES = (16, 32, 64, 128)
@@ -314,6 +343,7 @@ _SUITES = {
     "strided": _STRIDED,
     "depthwise": _DEPTHWISE,
     "mnist": _MNIST,
+    "kinds": _KINDS,
     "sweep": _SWEEP,
 }
 SUITE_NAMES = tuple(_SUITES)

@@ -15,6 +15,11 @@ Environment variables override the defaults at import time:
     CONVLAB_BACKEND             force a backend for backend="auto" ("numba", "cython")
     CONVLAB_CACHE_DIR           where the autotune cache lives (default: the user cache dir)
     CONVLAB_NO_AUTOTUNE         set to 1 to ignore the autotune cache in select()
+    CONVLAB_BLAS_THREADS        "team" (default): OpenBLAS runs its parallel calls on convlab's
+                                OpenMP team (kernels.runtime); "native": its own pool
+    CONVLAB_MALLOC              "default" leaves glibc's malloc thresholds alone (kernels.runtime)
+    CONVLAB_COMPILE_HELPER      0: no second process compiling Numba kernels ahead in
+                                convlab compare / autotune / compile
 """
 import math
 import os
@@ -102,6 +107,12 @@ FFT_REDUCE_COST = 1.0
 FFT_COPY_COST = 10.0
 FFT_TILE_COST = 3000.0
 FFT_MAX_TILES = 4096            # tiles per image beyond which tiling is not considered
+# A single plane (one image and channel) of fewer transform points than this is transformed
+# on one scipy.fft worker (splitting a 528x540 transform over two cost 6% more here).
+FFT_THREADS_MIN_POINTS = 1 << 20
+# Spectra of up to this many complex elements with one channel pair are multiplied by numpy
+# (one pointwise product) instead of the backend's parallel reduction.
+FFT_POINTWISE_MAX_ELEMS = 1 << 20
 # From this many channel pairs (C/groups * C_out/groups, groups == 1) the per-frequency
 # reduction is a batched BLAS cgemm, (F, B, C) @ (F, C, C_out), instead of the backend's
 # kernel: measured here (2-core AVX2), the Cython kernel wins up to 8x8 channels (1.4 ms vs
@@ -138,13 +149,23 @@ RULES = {
     # lost to im2col 1.2x, 9x9 16c (324) won 1.2x, 11x11 8c (342) won 1.8x, 21x21 1c won
     # 1.7x.  Grad-input (direct's scatter form is slower): 15x15 1c (225) won 1.1x, 9x9 16c
     # 1.3x, 5x5 40c (158) 1.2-1.3x over im2col.  1-D transforms are cheaper: k65 16c won
-    # 1.9x, k31 32c 1.7x.
+    # 1.9x, k31 32c 1.7x; k31 16c (124) forward won 5x over im2col and 2.4x over torch, k127
+    # 1c (127) 2.7x over im2col (issue 11, numpy and torch imported first, under load).
     "fft_score_fwd": 300.0,
     "fft_score_grad_input": 150.0,
-    "fft_score_1d": 160.0,
+    "fft_score_1d": 100.0,
     # ... on outputs of >= 100 positions an image (MNIST 5x5 20 -> 50 channels on 8x8
     # outputs: im2col 1.8x faster than FFT).
     "fft_min_out_pixels": 100,
+    # ... and not for undilated 2-D kernels of <= 25 taps with >= 64 x 64 channel pairs on
+    # batches of < 16 images: the per-frequency products are GEMMs of N rows (issue 11, torch
+    # and numpy imported first, 2 threads, under load: AlexNet conv2 5x5 64 -> 192, batch 4,
+    # grad-input fft 183-820 ms vs im2col 74-416 ms, grad-weight 196-797 vs 148-576;
+    # inception 5x5 96 -> 128 at 28 px grad-input 1012-1467 vs 284-348, grad-weight 599-650
+    # vs 384-468).  MNIST conv2 (20 -> 40 channels, batch 64) keeps fft.
+    "fft_small_kernel_max_kvol": 25,
+    "fft_small_kernel_max_pairs": 4096,
+    "fft_small_kernel_min_batch": 16,
     # FFT for grad-weight (stride 1): from a 7x7 kernel (1-D: k >= 15; 3-D 5x5x5 8c won
     # 1.2-1.35x) it beat im2col and direct on every measured shape (1.1-5x); from 5x5 when
     # both channel counts are >= 16 and the output has >= 100 positions (MNIST conv2, 20 -> 40
@@ -154,6 +175,16 @@ RULES = {
     "fft_grad_weight_min_k_1d": 15,
     "fft_grad_weight_min_kvol_wide": 25,
     "fft_grad_weight_wide_channels": 16,
+    # ... and for 3-D kernels and dilated 2-D ones of >= 9 taps with >= 16 channels both
+    # sides (issue 11, numpy and torch imported first, 2 threads, under load, December 2026:
+    # 3x3x3 16 -> 32 at 32 vox fft 320 ms vs im2col 1168 ms, direct 1243 ms; dilated 3x3 d2
+    # 64c at 56 px fft 124 ms vs im2col 290 ms; 16c at 64 px fft 29 ms vs im2col 35-189 ms).
+    # Up to 64 x 64 channel pairs: dilated 3x3 d4 128c at 28 px lost (fft 511 ms, im2col
+    # 216-244 ms); 3-D up to a quarter of that: 3x3x3 32 -> 64 at 16 vox lost (fft 395 ms,
+    # im2col 174-396 ms).
+    "fft_grad_weight_min_kvol_spread": 9,
+    "fft_grad_weight_spread_max_pairs": 4096,
+    "fft_grad_weight_3d_pairs_divisor": 4,
     # direct beats im2col (stride 1, >= 100 output positions an image; below that im2col's
     # few large copies win, 8x8 digits: 1.5-2x) when the GEMM would be thin: forward with a
     # reduction C_in/groups * k_volume <= 16 or <= 8 output channels (1-channel 15x15 filter:
@@ -167,6 +198,14 @@ RULES = {
     "direct_grad_input_max_reduction": 150,
     "direct_grad_input_min_kvol": 49,
     "direct_3d_max_channels": 32,
+    # dilated 2-D kernels (stride 1) -> direct for forward and grad-input: im2col
+    # copies every spread tap into its columns (issue 11, numpy and torch imported first, 2
+    # threads, under load: dilated 3x3 d2 64c at 56 px forward direct 55 ms vs im2col
+    # 142-252 ms, torch 48 ms; grad-input 56 vs 73-222 ms; 16c at 64 px forward 12-32 vs
+    # 66-80 ms; d4 128c at 28 px forward 51-57 vs 168-204 ms, but grad-input 86 vs 40-72 ms,
+    # hence grad-input only up to 64 output channels a group).  1-D stays with the reduction
+    # rules (tcn k3 d8 64c: im2col won grad-input).
+    "direct_dilated_grad_input_max_channels": 64,
 }
 
 

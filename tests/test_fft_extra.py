@@ -130,3 +130,32 @@ def test_tile_shorter_than_the_kernel_is_refused():
     p3 = kernels.conv_params((1, 1, 40), (1, 1, 9)).as3d()
     with pytest.raises(ValueError, match="shorter than the kernel"):
         fft.prepare(np.ones((1, 1, 1, 1, 9)), p3, (1, 1, 1, 1, 40), tile=(1, 1, 8))
+
+
+@pytest.mark.parametrize("limit", [0, 1 << 20])
+def test_one_channel_pair_is_a_pointwise_product(limit, monkeypatch):
+    # one input and one output channel: numpy's pointwise product of the spectra (limit 2**20)
+    # or the backend's reduction (limit 0) -- both the correlation the reference computes
+    from kernels import config
+    from kernels.strategies import fft as fft_mod
+    monkeypatch.setattr(config, "FFT_POINTWISE_MAX_ELEMS", limit)
+    calls = []
+    real = fft_mod._be
+
+    class Spy:
+        def __init__(self, be):
+            self._be = be
+
+        def __getattr__(self, name):
+            if name == "fft_reduce_forward":
+                calls.append(name)
+            return getattr(self._be, name)
+    monkeypatch.setattr(fft_mod, "_be", lambda b: Spy(real(b)))
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 1, 40, 37)).astype(np.float32)
+    w = rng.standard_normal((1, 1, 9, 9)).astype(np.float32)
+    y = kernels.conv(x, w, padding="same", strategy="fft")
+    ref = kernels.conv(x.astype(np.float64), w.astype(np.float64), padding="same",
+                       strategy="reference")
+    np.testing.assert_allclose(y, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
+    assert bool(calls) == (limit == 0)

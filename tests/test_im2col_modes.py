@@ -20,6 +20,12 @@ CASES = [
     ((2, 4, 6, 5), (6, 2, 3, 2), dict(stride=(2, 1), dilation=(1, 2), groups=2)),
     ((2, 8, 5, 7), (4, 8, 1, 1), {}),                        # 1x1 stride 1: no column build
     ((2, 8, 6, 6), (4, 8, 1, 1), dict(stride=2)),
+    # strided 1x1: gathered input, then the stride-1 1x1 path (odd sizes, padding, groups,
+    # dilation, 1-D and 3-D)
+    ((2, 8, 7, 7), (6, 4, 1, 1), dict(stride=2, padding=1, groups=2)),
+    ((2, 4, 9, 9), (3, 4, 1, 1), dict(stride=(3, 2), dilation=3, padding=((0, 2), (1, 0)))),
+    ((2, 4, 11), (3, 4, 1), dict(stride=3)),
+    ((1, 4, 5, 6, 7), (2, 4, 1, 1, 1), dict(stride=(2, 1, 3))),
     ((2, 3, 17), (5, 3, 4), dict(padding=((2, 1),))),
     ((1, 2, 4, 5, 4), (3, 2, 2, 3, 2), dict(padding=1)),
 ]

@@ -240,12 +240,27 @@ RULE_CASES = [
     ((1, 1, 256, 256), (1, 1, 15, 15), dict(padding="same"), ("direct", "fft", "fft")),
     ((4, 16, 8192), (16, 16, 65), dict(padding="same"), ("fft", "fft", "fft")),
     ((64, 20, 24, 24), (40, 20, 5, 5), {}, ("im2col", "fft", "fft")),        # MNIST conv2
+    ((4, 64, 27, 27), (192, 64, 5, 5), dict(padding=2),
+     ("im2col", "im2col", "im2col")),                       # AlexNet conv2, batch 4
+    ((32, 64, 27, 27), (192, 64, 5, 5), dict(padding=2), ("im2col", "fft", "fft")),
     ((64, 1, 28, 28), (20, 1, 5, 5), {}, ("im2col", "im2col", "im2col")),    # MNIST conv1
     ((16, 1, 4096), (16, 1, 9), dict(padding="same"), ("direct", "direct", "im2col")),
     ((1, 8, 128, 128), (8, 8, 11, 11), dict(padding=5), ("fft", "fft", "fft")),
     ((2, 16, 32, 32, 32), (32, 16, 3, 3, 3), dict(stride=2, padding=1),
      ("im2col", "im2col", "im2col")),
-    ((2, 16, 32, 32, 32), (16, 16, 3, 3, 3), dict(padding=1), ("direct", "direct", "im2col")),
+    ((2, 16, 32, 32, 32), (16, 16, 3, 3, 3), dict(padding=1), ("direct", "direct", "fft")),
+    ((2, 16, 32, 32, 32), (32, 16, 3, 3, 3), dict(padding=1), ("direct", "direct", "fft")),
+    ((2, 8, 32, 32, 32), (16, 8, 3, 3, 3), dict(padding=1), ("direct", "direct", "im2col")),
+    ((2, 32, 16, 16, 16), (64, 32, 3, 3, 3), dict(padding=1), ("direct", "direct", "im2col")),
+    ((4, 64, 56, 56), (64, 64, 3, 3), dict(padding=2, dilation=2),
+     ("direct", "direct", "fft")),                          # dilated 3x3
+    ((8, 16, 64, 64), (16, 16, 3, 3), dict(padding=2, dilation=2),
+     ("direct", "direct", "fft")),
+    ((4, 128, 28, 28), (128, 128, 3, 3), dict(padding=4, dilation=4),
+     ("direct", "im2col", "im2col")),                       # 128 channels: im2col's GEMMs
+    ((8, 16, 4096), (32, 16, 31), dict(padding="same"), ("fft", "fft", "fft")),
+    ((4, 1, 16384), (16, 1, 127), dict(padding="same"), ("fft", "fft", "fft")),
+    ((4, 8, 2048), (16, 8, 33), dict(padding="same"), ("im2col", "fft", "fft")),
     ((4, 64, 56, 56), (128, 64, 1, 1), dict(stride=2), ("im2col", "im2col", "im2col")),
     ((8, 64, 1024), (64, 64, 3), dict(padding="same", dilation=8),
      ("im2col", "im2col", "im2col")),

@@ -93,7 +93,7 @@ def test_parse_rejects_non_strings():
 # --------------------------------------------------------------------------------------
 
 REQUIRED = ("quick", "default", "3x3", "large-kernels", "1d", "3d", "strided", "depthwise",
-            "mnist", "sweep")
+            "mnist", "sweep", "kinds")
 
 
 def test_required_suites_exist():
@@ -135,6 +135,21 @@ def test_families_hold_what_they_say():
     assert all(min(c.w_shape[2:]) >= 7 for c in large)
     assert any(c.x_shape[1:] == (1, 512, 512) and c.w_shape[2:] == (31, 31) for c in large)
     assert any(c.x_shape[1] == 1 for c in large)
+
+
+def test_kinds_covers_the_kinds_it_names():
+    # issue 11's list: 5x5 with 64-192 channels, dilated 3x3, 3-D 3x3x3 16 -> 32, strided
+    # 1x1, depthwise, AlexNet / VGG / U-Net-like layers, 1-D spectra
+    kinds = get_suite("kinds")
+    assert any(c.w_shape[2:] == (5, 5) and c.w_shape[1] >= 64 and c.w_shape[0] >= 192
+               for c in kinds)
+    assert any(c.w_shape[2:] == (3, 3) and max(c.params().dilation) > 1 for c in kinds)
+    assert any(c.w_shape[1:] == (16, 3, 3, 3) and c.w_shape[0] == 32 for c in kinds)
+    assert any(c.w_shape[2:] == (1, 1) and max(c.params().stride) > 1 for c in kinds)
+    assert any(c.params().groups == c.x_shape[1] > 1 for c in kinds)
+    for family in ("alexnet", "vgg", "unet", "spectrum"):
+        assert any(c.name.startswith(family) for c in kinds), family
+    assert any(c.ndim == 1 for c in kinds) and any(c.ndim == 3 for c in kinds)
 
 
 def test_quick_stays_quick():

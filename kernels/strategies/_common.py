@@ -9,6 +9,7 @@ import numpy as np
 from .. import backends
 from .._arrays import is_device  # noqa: F401  (one definition, re-exported)
 from ..params import pad5d
+from ..runtime import get_num_threads
 
 
 def backend(name):
@@ -80,13 +81,13 @@ def unpad(gxp, x_shape, p):
     return np.ascontiguousarray(gxp[(slice(None), slice(None)) + crop])
 
 
-Facts = namedtuple("Facts", "cin_g cout_g k kvol nd stride1 out_px kname")
+Facts = namedtuple("Facts", "cin_g cout_g k kvol nd stride1 out_px kname dilated")
 
 
 def facts(params, x_shape, w_shape):
     """What the strategies' rule hooks look at: channels a group, kernel (size, volume,
     effective dims: a 3-D kernel with a flat axis counts as 2-D), stride 1 or not, output
-    positions an image, the kernel's name ("5x5")."""
+    positions an image, the kernel's name ("5x5"), and whether a dilation spreads its taps."""
     k = tuple(w_shape[2:])
     kvol = 1
     for kk in k:
@@ -97,4 +98,35 @@ def facts(params, x_shape, w_shape):
     return Facts(cin_g=w_shape[1], cout_g=w_shape[0] // params.groups, k=k, kvol=kvol,
                  nd=sum(1 for kk in k if kk > 1) if len(k) == 3 else len(k),
                  stride1=all(s == 1 for s in params.stride), out_px=out_px,
-                 kname="x".join(map(str, k)))
+                 kname="x".join(map(str, k)),
+                 dilated=any(d > 1 and kk > 1 for d, kk in zip(params.dilation, k)))
+
+
+_blas = {}
+
+
+def stacked_matmul(a, b, out=None):
+    """np.matmul of (S, A, B) @ (S, B, C) stacks (host arrays; ``b`` may be a transposed
+    view), the S products split over kernels' thread count, each part on single-threaded
+    BLAS.  OpenBLAS threading each of many small GEMMs wakes and parks its threads once a
+    product, which oversubscribed the cores here (FFT's per-frequency products: 75x slower;
+    Winograd's alpha^2 products at 256 channels on 14 px: slower than im2col)."""
+    if _blas.get("threads") != get_num_threads():
+        from concurrent.futures import ThreadPoolExecutor
+
+        from threadpoolctl import ThreadpoolController
+        _blas["ctl"] = ThreadpoolController()
+        _blas["pool"] = ThreadPoolExecutor(get_num_threads())
+        _blas["threads"] = get_num_threads()
+    if out is None:
+        out = np.empty(a.shape[:1] + a.shape[1:2] + b.shape[2:], dtype=np.result_type(a, b))
+    parts = min(get_num_threads(), a.shape[0])
+    step = -(-a.shape[0] // parts)
+    with _blas["ctl"].limit(limits=1, user_api="blas"):
+        if parts == 1:
+            np.matmul(a, b, out=out)
+        else:
+            list(_blas["pool"].map(lambda i: np.matmul(a[i:i + step], b[i:i + step],
+                                                       out=out[i:i + step]),
+                                   range(0, a.shape[0], step)))
+    return out

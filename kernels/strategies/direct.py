@@ -66,8 +66,8 @@ def workspace_bytes(params, x_shape, w_shape, itemsize):
 
 def rule(params, x_shape, w_shape, pass_, device):
     """Direct wins depthwise / thin-group layers (priority 50: before every other rule), and
-    (priority 20, after FFT) thin GEMMs and small 3-D kernels at stride 1 (config.RULES, from
-    CPU bench data)."""
+    (priority 20, after FFT) thin GEMMs, small 3-D kernels and dilated 2-D kernels at stride 1
+    (config.RULES, from CPU bench data)."""
     r, f = config.RULES, facts(params, x_shape, w_shape)
     if (params.groups > 1 and f.cin_g <= r["thin_group_channels"]
             and f.cout_g <= r["thin_group_channels"]):
@@ -76,6 +76,9 @@ def rule(params, x_shape, w_shape, pass_, device):
         return None
     if f.nd == 3 and f.cin_g <= r["direct_3d_max_channels"]:
         return 20, "rule: 3-D kernel with <= 32 channels -> direct"
+    if f.dilated and f.nd == 2 and (pass_ == "fwd" or
+                                    f.cout_g <= r["direct_dilated_grad_input_max_channels"]):
+        return 20, "rule: dilated 2-D kernel -> direct (no column copy of spread taps)"
     if f.out_px >= r["direct_min_out_pixels"]:
         if pass_ == "fwd" and (f.cin_g * f.kvol <= r["direct_fwd_max_reduction"]
                                or f.cout_g <= r["direct_fwd_max_out_channels"]):

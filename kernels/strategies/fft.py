@@ -51,7 +51,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .. import config
 from ..params import pad5d
 from ..runtime import get_num_threads
-from ._common import backend as _be, facts
+from ._common import backend as _be, facts, stacked_matmul
 
 NAME = "fft"
 BACKENDS = ("numba", "cython")
@@ -182,14 +182,25 @@ def _shape(dims, axes):
     return tuple(dims[a - 2].T for a in axes)
 
 
+def _workers(a, dims):
+    """scipy.fft's workers for transforming ``a`` (5-D): kernels' thread count, but one for a
+    single small plane, whose transform is too short to pay for splitting (512x512 "same"
+    with 31x31, 528x540 points: 1.69 ms with one worker, 1.80 ms with two, 2 shared cores,
+    December 2026)."""
+    planes = a.shape[0] * a.shape[1]
+    if planes == 1 and math.prod(d.T for d in dims) < config.FFT_THREADS_MIN_POINTS:
+        return 1
+    return get_num_threads()
+
+
 def _rfft(a, dims):
     axes = _axes(dims)
-    return sfft.rfftn(a, s=_shape(dims, axes), axes=axes, workers=get_num_threads())
+    return sfft.rfftn(a, s=_shape(dims, axes), axes=axes, workers=_workers(a, dims))
 
 
 def _irfft(spec, dims):
     axes = _axes(dims)
-    return sfft.irfftn(spec, s=_shape(dims, axes), axes=axes, workers=get_num_threads())
+    return sfft.irfftn(spec, s=_shape(dims, axes), axes=axes, workers=_workers(spec, dims))
 
 
 def _flat(spec):
@@ -201,7 +212,7 @@ def _kernel_spectrum(k, dims):
     """The spectrum (C_out, Cg, F) of the dense kernel ``k`` with its taps at circular
     positions (j - shift) mod T.  Pruned: each 1-D pass transforms only the rows that hold
     taps, since the kernel is mostly zeros at transform size."""
-    workers = get_num_threads()
+    workers = _workers(k, dims)
     spec = k
     for i in (2, 1, 0):
         d, kk, ax = dims[i], k.shape[2 + i], 2 + i
@@ -509,6 +520,15 @@ def grad_weight(gy, x, w_shape, params, backend, prepared=None, tile=None):
     return _grad_weight(gy, x, w_shape, params, backend, prepared, tile)
 
 
+def _one_pair(spec, kspec, groups):
+    """Whether the reduction is over one channel pair (groups 1, one input and one output
+    channel) on a small spectrum: then it is numpy's pointwise product, with no thread team
+    to wake (the backend's parallel kernel cost 9 ms instead of 0.2 ms on 512x512 with 31x31
+    in a process where torch's OpenMP runtime was loaded first)."""
+    return (groups == 1 and kspec.shape[:2] == (1, 1) and spec.shape[1] == 1
+            and spec.size <= config.FFT_POINTWISE_MAX_ELEMS)
+
+
 def _forward(x, w, params, backend, prepared=None, tile=None):
     be = _be(backend)
     g = geometry(params, x.shape, w.shape)
@@ -517,6 +537,8 @@ def _forward(x, w, params, backend, prepared=None, tile=None):
     xf = _flat(_rfft(_input_tiles(_core_input(x, params, g), dims), dims))
     if prep.blas:   # Y[f] (B, C_out) = X[f] (B, C) @ conj(W[f])^T (C, C_out)
         yf = _unbatched(_matmul(_batched(xf), prep.W))
+    elif _one_pair(xf, prep.W, params.groups):
+        yf = xf * np.conjugate(prep.W)      # one channel pair: a pointwise product
     else:
         yf = np.empty((xf.shape[0], w.shape[0], xf.shape[2]), dtype=xf.dtype)
         be.fft_reduce_forward(xf, prep.W, yf, params.groups)
@@ -524,31 +546,10 @@ def _forward(x, w, params, backend, prepared=None, tile=None):
     return _assemble(z, dims, x.shape[0], g.out)
 
 
-_blas = {}
-
-
 def _matmul(a, b):
-    """np.matmul of (F, A, B) @ (F, B, C) stacks: F split across kernels' thread count, each
-    part single-threaded BLAS (OpenBLAS threading each of these small GEMMs oversubscribed
-    the cores here: 75x slower)."""
-    if _blas.get("threads") != get_num_threads():
-        from concurrent.futures import ThreadPoolExecutor
-
-        from threadpoolctl import ThreadpoolController
-        _blas["ctl"] = ThreadpoolController()
-        _blas["pool"] = ThreadPoolExecutor(get_num_threads())
-        _blas["threads"] = get_num_threads()
-    out = np.empty(a.shape[:2] + b.shape[2:], dtype=np.result_type(a, b))
-    parts = min(get_num_threads(), a.shape[0])
-    step = -(-a.shape[0] // parts)
-    with _blas["ctl"].limit(limits=1, user_api="blas"):
-        if parts == 1:
-            np.matmul(a, b, out=out)
-        else:
-            list(_blas["pool"].map(lambda i: np.matmul(a[i:i + step], b[i:i + step],
-                                                       out=out[i:i + step]),
-                                   range(0, a.shape[0], step)))
-    return out
+    """np.matmul of (F, A, B) @ (F, B, C) stacks, F split over threads (see
+    :func:`._common.stacked_matmul`)."""
+    return stacked_matmul(a, b)
 
 
 def _batched(spec):
@@ -623,6 +624,10 @@ def rule(params, x_shape, w_shape, pass_, device):
     r, f = config.RULES, facts(params, x_shape, w_shape)
     if not f.stride1 or f.out_px < r["fft_min_out_pixels"]:
         return None
+    if (f.nd == 2 and not f.dilated and f.kvol <= r["fft_small_kernel_max_kvol"]
+            and f.cin_g * f.cout_g >= r["fft_small_kernel_max_pairs"]
+            and x_shape[0] < r["fft_small_kernel_min_batch"]):
+        return None     # per-frequency GEMMs of a few rows lose to im2col's one long GEMM
     if pass_ == "grad_weight":
         wide = (f.nd < 3 and min(f.cin_g, f.cout_g) >= r["fft_grad_weight_wide_channels"]
                 and f.out_px >= r["direct_min_out_pixels"]
@@ -630,6 +635,14 @@ def rule(params, x_shape, w_shape, pass_, device):
         if wide or (f.k[0] >= r["fft_grad_weight_min_k_1d"] if len(f.k) == 1
                     else f.kvol >= r["fft_grad_weight_min_kvol"]):
             return 30, f"rule: grad-weight of a large kernel ({f.kname}) -> fft"
+        # 3-D kernels and dilated 2-D ones (whose spread taps span a large window) with
+        # enough channels: the transforms cost little beside im2col's long columns
+        if (min(f.cin_g, f.cout_g) >= r["fft_grad_weight_wide_channels"]
+                and f.kvol >= r["fft_grad_weight_min_kvol_spread"]
+                and f.cin_g * f.cout_g <= r["fft_grad_weight_spread_max_pairs"]
+                // (r["fft_grad_weight_3d_pairs_divisor"] if f.nd == 3 else 1)
+                and (f.nd == 3 or (f.dilated and f.nd == 2))):
+            return 30, f"rule: grad-weight of a 3-D or dilated kernel ({f.kname}) -> fft"
         return None
     if f.nd >= 3:
         return None

@@ -36,7 +36,7 @@ and bench patch kernels.config).
 import numpy as np
 
 from .. import config
-from ._common import backend as _be, facts
+from ._common import backend as _be, facts, stacked_matmul
 
 NAME = "winograd"
 BACKENDS = ("numba", "cython")
@@ -177,15 +177,15 @@ def _conv(x4, u, groups, m, pads, out_hw, backend):
     tw, rc, chunks = _chunks(n, m, out_hw, c + c_out, x4.itemsize)
     vbuf = np.empty(a2 * c * rc * tw, dtype=x4.dtype)
     mbuf = np.empty(a2 * c_out * rc * tw, dtype=x4.dtype)
-    ug = u.reshape(a2, groups, c_out // groups, cg)
+    ug = u.reshape(a2 * groups, c_out // groups, cg)
     for r0, rows in chunks:
         cols = rows * tw
         v = vbuf[:a2 * c * cols].reshape(a2, c, cols)
         mm = mbuf[:a2 * c_out * cols].reshape(a2, c_out, cols)
         be.winograd_input_transform(x4, v, m, r0, pads[0], pads[1], *out_hw)
-        # alpha^2 x groups GEMMs (C_out/groups, Cg) @ (Cg, cols)
-        np.matmul(ug, v.reshape(a2, groups, cg, cols),
-                  out=mm.reshape(a2, groups, c_out // groups, cols))
+        # alpha^2 x groups GEMMs (C_out/groups, Cg) @ (Cg, cols), split over threads
+        stacked_matmul(ug, v.reshape(a2 * groups, cg, cols),
+                       out=mm.reshape(a2 * groups, c_out // groups, cols))
         be.winograd_output_transform(mm, y, m, r0)
     return y
 
@@ -268,8 +268,9 @@ def grad_weight(gy, x, w_shape, params, backend, prepared=None, tile=None):
         be.winograd_input_transform(x4, v, m, r0, lo_h, lo_w, *out_hw)
         be.winograd_output_transform_adjoint(gy4, dm, m, r0)
         # dU[e] += dM[e] @ V[e]^T per group (BLAS takes the transposed view as is)
-        np.matmul(dm.reshape(a2, g, c_out // g, cols),
-                  v.reshape(a2, g, cg, cols).transpose(0, 1, 3, 2), out=part)
+        stacked_matmul(dm.reshape(a2 * g, c_out // g, cols),
+                       v.reshape(a2 * g, cg, cols).transpose(0, 2, 1),
+                       out=part.reshape(a2 * g, c_out // g, cg))
         du += part
     # dg = G^T dU G for every filter: kron(G, G)^T (9, alpha^2) @ dU (alpha^2, C_out * Cg)
     _, gm, _ = _MATRICES[m]
