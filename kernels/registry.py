@@ -365,7 +365,7 @@ def _select(p, x_shape, w_shape, dtype, need_backward, pass_="fwd", device="cpu"
     comes here; the memo is dropped whenever the autotune cache or the registry changes)."""
     from .runtime import get_num_threads
     key = (p, x_shape, w_shape, dtype, need_backward, pass_, device, config.FORCE_STRATEGY,
-           config.FORCE_BACKEND, config.USE_AUTOTUNE, get_num_threads())
+           config.FORCE_BACKEND, config.USE_AUTOTUNE, config.IM2COL_TEAM, get_num_threads())
     hit = _memo.get(key)
     if hit is None:
         hit = _memo[key] = _select_uncached(p, x_shape, w_shape, dtype, need_backward, pass_,

@@ -223,6 +223,13 @@ def test_corrupt_cache_warns_once_and_falls_back_to_rules(cache, content, monkey
 
 # The rules of kernels.registry.RULES on the shapes they were derived from (bench suites):
 # (x, w, conv kwargs, expected strategy for fwd, grad_input, grad_weight).
+def _team(without):
+    """3-D and dilated layers: im2col in every pass when the Cython im2col runs the batch in
+    its team layout (2+ threads, kernels.strategies._common.im2col_team), else ``without``
+    (the direct / FFT rules measured before that layout)."""
+    return {True: ("im2col", "im2col", "im2col"), False: without}
+
+
 RULE_CASES = [
     ((8, 256, 14, 14), (256, 1, 3, 3), dict(padding=1, groups=256),
      ("direct", "direct", "direct")),                       # depthwise
@@ -248,16 +255,16 @@ RULE_CASES = [
     ((1, 8, 128, 128), (8, 8, 11, 11), dict(padding=5), ("fft", "fft", "fft")),
     ((2, 16, 32, 32, 32), (32, 16, 3, 3, 3), dict(stride=2, padding=1),
      ("im2col", "im2col", "im2col")),
-    ((2, 16, 32, 32, 32), (16, 16, 3, 3, 3), dict(padding=1), ("direct", "direct", "fft")),
-    ((2, 16, 32, 32, 32), (32, 16, 3, 3, 3), dict(padding=1), ("direct", "direct", "fft")),
-    ((2, 8, 32, 32, 32), (16, 8, 3, 3, 3), dict(padding=1), ("direct", "direct", "im2col")),
-    ((2, 32, 16, 16, 16), (64, 32, 3, 3, 3), dict(padding=1), ("direct", "direct", "im2col")),
+    ((2, 16, 32, 32, 32), (16, 16, 3, 3, 3), dict(padding=1), _team(("direct", "direct", "fft"))),
+    ((2, 16, 32, 32, 32), (32, 16, 3, 3, 3), dict(padding=1), _team(("direct", "direct", "fft"))),
+    ((2, 8, 32, 32, 32), (16, 8, 3, 3, 3), dict(padding=1), _team(("direct", "direct", "im2col"))),
+    ((2, 32, 16, 16, 16), (64, 32, 3, 3, 3), dict(padding=1), _team(("direct", "direct", "im2col"))),
     ((4, 64, 56, 56), (64, 64, 3, 3), dict(padding=2, dilation=2),
-     ("direct", "direct", "fft")),                          # dilated 3x3
+     _team(("direct", "direct", "fft"))),                   # dilated 3x3
     ((8, 16, 64, 64), (16, 16, 3, 3), dict(padding=2, dilation=2),
-     ("direct", "direct", "fft")),
+     {True: ("im2col", "direct", "im2col"), False: ("direct", "direct", "fft")}),
     ((4, 128, 28, 28), (128, 128, 3, 3), dict(padding=4, dilation=4),
-     ("direct", "im2col", "im2col")),                       # 128 channels: im2col's GEMMs
+     _team(("direct", "im2col", "im2col"))),                       # 128 channels: im2col's GEMMs
     ((8, 16, 4096), (32, 16, 31), dict(padding="same"), ("fft", "fft", "fft")),
     ((4, 1, 16384), (16, 1, 127), dict(padding="same"), ("fft", "fft", "fft")),
     ((4, 8, 2048), (16, 8, 33), dict(padding="same"), ("im2col", "fft", "fft")),
@@ -272,7 +279,19 @@ RULE_CASES = [
 @pytest.mark.parametrize("x,w,kw,expected", RULE_CASES)
 def test_rules_choose_per_pass_as_documented(x, w, kw, expected, rules_only):
     got = tuple(sel(x, w, kw, pass_=p)[0] for p in ("fwd", "grad_input", "grad_weight"))
+    if isinstance(expected, dict):
+        from kernels.strategies._common import im2col_team
+        expected = expected[im2col_team(x[0])]
     assert got == expected
+
+
+@pytest.mark.skipif(not HAS_COMPILED, reason="no compiled backend: auto means reference")
+def test_3d_and_dilated_rules_without_the_team_layout(rules_only, monkeypatch):
+    from kernels import config
+    monkeypatch.setattr(config, "IM2COL_TEAM", False)
+    got = tuple(sel((2, 16, 32, 32, 32), (32, 16, 3, 3, 3), dict(padding=1), pass_=p)[0]
+                for p in ("fwd", "grad_input", "grad_weight"))
+    assert got == ("direct", "direct", "fft")
 
 
 def test_select_rejects_an_unknown_pass():

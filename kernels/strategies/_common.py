@@ -6,7 +6,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .. import backends
+from .. import backends, config
 from .._arrays import is_device  # noqa: F401  (one definition, re-exported)
 from ..params import pad5d
 from ..runtime import get_num_threads
@@ -103,6 +103,19 @@ def facts(params, x_shape, w_shape):
 
 
 _blas = {}
+
+
+def im2col_team(n_batch, device="cpu"):
+    """Whether the Cython im2col will run this batch in its team layout (whole images per
+    thread, single-threaded GEMMs; kernels/_cython/im2col.pyx): there, the column copy is
+    cheap next to GEMMs that never wait on each other, and the rules that send 3-D and
+    dilated layers elsewhere (measured before the layout existed) do not hold."""
+    t = get_num_threads()
+    if not (device == "cpu" and config.IM2COL_TEAM and t >= 2
+            and (n_batch % t == 0 or n_batch >= config.IM2COL_TEAM_MIN_IMAGES * t)):
+        return False
+    cy = backends.load("cython")
+    return cy is not None and callable(getattr(cy, "im2col_forward", None))
 
 
 def stacked_matmul(a, b, out=None):

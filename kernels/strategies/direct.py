@@ -6,7 +6,8 @@ each thread owns its outputs.  The Numba and Cython kernels pad on the fly (``pa
 no padded copy of the input is made; the CUDA kernels take the input padded on the device.
 """
 from .. import config
-from ._common import backend as _be, contiguous, empty, facts, ints, out_shape, padded, unpad
+from ._common import (backend as _be, contiguous, empty, facts, im2col_team, ints, out_shape,
+                      padded, unpad)
 
 NAME = "direct"
 BACKENDS = ("numba", "cython", "cuda")
@@ -74,10 +75,11 @@ def rule(params, x_shape, w_shape, pass_, device):
         return 50, "rule: depthwise / thin-group layer -> direct (GEMM too thin)"
     if pass_ == "grad_weight" or not f.stride1:
         return None
-    if f.nd == 3 and f.cin_g <= r["direct_3d_max_channels"]:
+    team = im2col_team(x_shape[0], device)
+    if f.nd == 3 and f.cin_g <= r["direct_3d_max_channels"] and not team:
         return 20, "rule: 3-D kernel with <= 32 channels -> direct"
-    if f.dilated and f.nd == 2 and (pass_ == "fwd" or
-                                    f.cout_g <= r["direct_dilated_grad_input_max_channels"]):
+    if f.dilated and f.nd == 2 and not team and (
+            pass_ == "fwd" or f.cout_g <= r["direct_dilated_grad_input_max_channels"]):
         return 20, "rule: dilated 2-D kernel -> direct (no column copy of spread taps)"
     if f.out_px >= r["direct_min_out_pixels"]:
         if pass_ == "fwd" and (f.cin_g * f.kvol <= r["direct_fwd_max_reduction"]

@@ -51,7 +51,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .. import config
 from ..params import pad5d
 from ..runtime import get_num_threads
-from ._common import backend as _be, facts, stacked_matmul
+from ._common import backend as _be, facts, im2col_team, stacked_matmul
 
 NAME = "fft"
 BACKENDS = ("numba", "cython")
@@ -641,7 +641,8 @@ def rule(params, x_shape, w_shape, pass_, device):
                 and f.kvol >= r["fft_grad_weight_min_kvol_spread"]
                 and f.cin_g * f.cout_g <= r["fft_grad_weight_spread_max_pairs"]
                 // (r["fft_grad_weight_3d_pairs_divisor"] if f.nd == 3 else 1)
-                and (f.nd == 3 or (f.dilated and f.nd == 2))):
+                and (f.nd == 3 or (f.dilated and f.nd == 2))
+                and not im2col_team(x_shape[0], device)):
             return 30, f"rule: grad-weight of a 3-D or dilated kernel ({f.kname}) -> fft"
         return None
     if f.nd >= 3:
