@@ -332,12 +332,11 @@ def _apply():
             _state["memory"] = _keep_freed_memory()
             _state["openmp"] = _idle_policy()
             get_num_threads()
-        scipy_loaded = "scipy.linalg" in sys.modules
         if not _forked:
             address = _team_callback() if _blas_mode() == "team" else None
-            _cover_blas(address)
+            _cover_blas(address)     # (loading the Cython backend may import scipy.linalg)
         _applied = True
-        _scipy_blas_done = scipy_loaded
+        _scipy_blas_done = "scipy.linalg" in sys.modules
 
 
 def settings():

@@ -20,6 +20,8 @@ from kernels import runtime
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAVE_CYTHON = ("im2col", "cython") in kernels.available("conv")
 cython = pytest.mark.skipif(not HAVE_CYTHON, reason="the Cython backend is not built")
+two_cores = pytest.mark.skipif(runtime.max_threads() < 2,
+                               reason="a team of two threads needs two usable cores")
 
 
 def _team_callbacks_installed():
@@ -54,6 +56,7 @@ def test_importing_changes_nothing_global():
 
 
 @cython
+@two_cores
 def test_first_work_applies_the_settings_and_blas_runs_on_the_team():
     out = _run("""
         import json, numpy as np
@@ -95,6 +98,7 @@ def test_gemm_on_the_team_equals_float64(dtype, shape):
 
 
 @cython
+@two_cores
 def test_concurrent_callers_each_get_their_own_team():
     """np.dot from four Python threads at once (each call opens its own OpenMP team)."""
     out = _run("""
@@ -175,6 +179,7 @@ def test_native_mode_leaves_openblas_alone_and_bad_values_are_named():
 @cython
 @pytest.mark.skipif(__import__("importlib").util.find_spec("torch") is None,
                     reason="needs torch")
+@two_cores
 def test_torch_first_shares_the_runtime_but_not_the_thread_count():
     """torch loads libgomp at import; convlab's kernels then run on that runtime.  Its
     set_num_threads (OpenMP's process-wide default) must not change convlab's team."""

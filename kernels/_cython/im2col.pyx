@@ -545,17 +545,29 @@ def _team_plan(r, n_images, rows, positions, max_col_elems):
 
 # ---- Python-level wrappers: validate, plan the chunks, dispatch on dtype
 
-def _prepare(op, names, arrays, ints, max_col_elems, xi, wi, yi):
-    """The planner's checks and chunks (kernels.plan.im2col_call; the wide layout's
-    transposed copy holds one group's C_out/groups rows) with the buffers they need: (dtype,
-    strides, dilations, groups, column buffer, transposed-copy buffer, images and positions
-    per chunk, block layout, whether the input planes serve as columns, OpenMP threads for
-    the copies), or None after zeroing the output when an array is empty."""
+def _prepare(op, names, arrays, ints, max_col_elems, xi, wi, yi, grid):
+    """Check and plan one call once (kernels.plan.im2col_call; the wide layout's transposed
+    copy holds one group's C_out/groups rows) and allocate its buffers.  None after zeroing
+    the output when an array is empty; else (True, team plan) -- (dtype, strides, dilations,
+    groups, column buffer, elements per thread, positions per chunk, direct, threads) -- when
+    the team layout applies (``grid``: the array with the output positions, batch first),
+    or (False, layouts plan) -- (dtype, strides, dilations, groups, column buffer,
+    transposed-copy buffer, images and positions per chunk, block layout, direct, OpenMP
+    threads for the copies)."""
     r = plan.im2col_call(op, names, arrays, ints, max_col_elems, xi, wi, yi, False)
     if r is None:
         arrays[-1].fill(0)
         return None
-    dt, groups, nb, pc, block = r["dtype"], r["groups"], r["nb"], r["pc"], r["block"]
+    dt, groups = r["dtype"], r["groups"]
+    positions = 1
+    for v in arrays[grid].shape[2:]:
+        positions *= v
+    t = _team_plan(r, arrays[grid].shape[0], groups * r["rows_g"], positions, max_col_elems)
+    if t is not None:
+        nt, per, pc = t
+        return True, (dt, r["strides"], r["dilations"], groups,
+                      np.empty(max(1, nt * per), dtype=dt), per, pc, r["direct"], nt)
+    nb, pc, block = r["nb"], r["pc"], r["block"]
     k, cog = r["rows_g"], r["cog"]
     if r["direct"]:
         cols, tmp = np.empty(1, dtype=dt), np.empty(1, dtype=dt)
@@ -563,29 +575,8 @@ def _prepare(op, names, arrays, ints, max_col_elems, xi, wi, yi):
         cols = np.empty(nb * groups * k * pc, dtype=dt)
         tmp = np.empty(1 if block else cog * nb * pc, dtype=dt)
     nthreads = team() if r["parallel"] else 1
-    return (dt, r["strides"], r["dilations"], groups, cols, tmp, nb, pc, block, r["direct"],
-            nthreads)
-
-
-def _prepare_team(op, names, arrays, ints, max_col_elems, xi, wi, yi, grid):
-    """The team layout's plan and buffers, or None (then _prepare's layouts run): (dtype,
-    strides, dilations, groups, column buffer, elements per thread, positions per chunk,
-    direct, threads).  ``grid``: the array with the output positions (y or gy), whose first
-    axis is the batch."""
-    r = plan.im2col_call(op, names, arrays, ints, max_col_elems, xi, wi, yi, False)
-    if r is None:
-        return None
-    positions = 1
-    for v in arrays[grid].shape[2:]:
-        positions *= v
-    t = _team_plan(r, arrays[grid].shape[0], r["groups"] * r["rows_g"], positions,
-                   max_col_elems)
-    if t is None:
-        return None
-    nt, per, pc = t
-    cols = np.empty(max(1, nt * per), dtype=r["dtype"])
-    return (r["dtype"], r["strides"], r["dilations"], r["groups"], cols, per, pc, r["direct"],
-            nt)
+    return False, (dt, r["strides"], r["dilations"], groups, cols, tmp, nb, pc, block,
+                   r["direct"], nthreads)
 
 
 def im2col_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, max_col_elems):
@@ -593,10 +584,13 @@ def im2col_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, max_col_elems):
     w (C_out, C/groups, KD, KH, KW), as column matrix times weight matrix (BLAS); y is
     overwritten.  The column buffer (plus, for small GEMMs, a transposed copy of the output
     chunk) holds at most max(max_col_elems, C*KD*KH*KW + C_out/groups) elements."""
-    t = _prepare_team("cython im2col_forward", ("xp", "w", "y"), (xp, w, y),
-                      (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 0, 1, 2, 2)
-    if t is not None:
-        dt, s, d, groups, cols, per, pc, direct, nt = t
+    planned = _prepare("cython im2col_forward", ("xp", "w", "y"), (xp, w, y),
+                       (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 0, 1, 2, 2)
+    if planned is None:
+        return
+    team_layout, r = planned
+    if team_layout:
+        dt, s, d, groups, cols, per, pc, direct, nt = r
         with _SingleThreadedBlas():
             if dt == np.float32:
                 _forward_team[float](xp, w, y, s[0], s[1], s[2], d[0], d[1], d[2], groups,
@@ -604,10 +598,6 @@ def im2col_forward(xp, w, y, sd, sh, sw, dd, dh, dw, groups, max_col_elems):
             else:
                 _forward_team[double](xp, w, y, s[0], s[1], s[2], d[0], d[1], d[2], groups,
                                       cols, per, pc, direct, nt)
-        return
-    r = _prepare("cython im2col_forward", ("xp", "w", "y"), (xp, w, y),
-                 (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 0, 1, 2)
-    if r is None:
         return
     dt, s, d, groups, cols, tmp, nb, pc, block, direct, nt = r
     if dt == np.float32:
@@ -622,10 +612,13 @@ def im2col_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, max_col_elems)
     """gxp (N, C, D, H, W) = gradient w.r.t. the padded input, from gy (N, C_out, OD, OH, OW)
     and w (C_out, C/groups, KD, KH, KW): columns W_g^T @ GY_g (BLAS) scatter-added by col2im;
     gxp is overwritten."""
-    t = _prepare_team("cython im2col_grad_input", ("gy", "w", "gxp"), (gy, w, gxp),
-                      (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 2, 1, 0, 0)
-    if t is not None:
-        dt, s, d, groups, cols, per, pc, direct, nt = t
+    planned = _prepare("cython im2col_grad_input", ("gy", "w", "gxp"), (gy, w, gxp),
+                       (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 2, 1, 0, 0)
+    if planned is None:
+        return
+    team_layout, r = planned
+    if team_layout:
+        dt, s, d, groups, cols, per, pc, direct, nt = r
         with _SingleThreadedBlas():
             if dt == np.float32:
                 _grad_input_team[float](gy, w, gxp, s[0], s[1], s[2], d[0], d[1], d[2],
@@ -633,10 +626,6 @@ def im2col_grad_input(gy, w, gxp, sd, sh, sw, dd, dh, dw, groups, max_col_elems)
             else:
                 _grad_input_team[double](gy, w, gxp, s[0], s[1], s[2], d[0], d[1], d[2],
                                          groups, cols, per, pc, direct, nt)
-        return
-    r = _prepare("cython im2col_grad_input", ("gy", "w", "gxp"), (gy, w, gxp),
-                 (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 2, 1, 0)
-    if r is None:
         return
     dt, s, d, groups, cols, tmp, nb, pc, block, direct, nt = r
     if dt == np.float32:
@@ -651,10 +640,13 @@ def im2col_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, max_col_elems
     """gw (C_out, C/groups, KD, KH, KW) = gradient w.r.t. the weight, from gy
     (N, C_out, OD, OH, OW) and the padded input xp (N, C, D, H, W): sum over images of
     GY_g @ cols^T (BLAS, accumulated in gw with beta = 1); gw is overwritten."""
-    t = _prepare_team("cython im2col_grad_weight", ("gy", "xp", "gw"), (gy, xp, gw),
-                      (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 1, 2, 0, 0)
-    if t is not None:
-        dt, s, d, groups, cols, per, pc, direct, nt = t
+    planned = _prepare("cython im2col_grad_weight", ("gy", "xp", "gw"), (gy, xp, gw),
+                       (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 1, 2, 0, 0)
+    if planned is None:
+        return
+    team_layout, r = planned
+    if team_layout:
+        dt, s, d, groups, cols, per, pc, direct, nt = r
         parts = np.empty(nt * gw.size, dtype=dt)
         with _SingleThreadedBlas():
             if dt == np.float32:
@@ -663,10 +655,6 @@ def im2col_grad_weight(gy, xp, gw, sd, sh, sw, dd, dh, dw, groups, max_col_elems
             else:
                 _grad_weight_team[double](gy, xp, gw, s[0], s[1], s[2], d[0], d[1], d[2],
                                           groups, cols, per, pc, direct, parts, nt)
-        return
-    r = _prepare("cython im2col_grad_weight", ("gy", "xp", "gw"), (gy, xp, gw),
-                 (sd, sh, sw, dd, dh, dw, groups), max_col_elems, 1, 2, 0)
-    if r is None:
         return
     dt, s, d, groups, cols, tmp, nb, pc, block, direct, nt = r
     if dt == np.float32:
